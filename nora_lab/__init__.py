@@ -1,0 +1,34 @@
+"""nora_lab: NORA's medical-imaging research tools, native to Jupyter.
+
+The layers: :mod:`nora_lab.archive` (projects, studies, files, tags, rights, DICOM),
+:mod:`nora_lab.imaging` (ROI pens, statistics, transforms, fibers),
+:mod:`nora_lab.batch` (pipelines over studies on Dask) and :mod:`nora_lab.widgets`
+(the desktop in JupyterLab).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from nora_lab.errors import NoraError
+
+__version__ = "0.1.0"
+__all__ = ["Archive", "NoraError", "open_archive", "__version__"]
+
+if TYPE_CHECKING:
+    from nora_lab.archive import Archive
+
+
+def __getattr__(name: str):  # lazy: `import nora_lab` stays fast
+    if name == "Archive":
+        from nora_lab.archive import Archive
+
+        return Archive
+    raise AttributeError(f"module 'nora_lab' has no attribute {name!r}")
+
+
+def open_archive(location=None, **kwargs) -> Archive:
+    """Shorthand for :meth:`nora_lab.archive.Archive.open`."""
+    from nora_lab.archive import Archive
+
+    return Archive.open(location, **kwargs)

@@ -1,0 +1,129 @@
+"""Compile filter bars into SQL conditions on studies or subjects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import sqlalchemy as sa
+
+from nora_lab.archive import _schema as t
+from nora_lab.archive.filters import Term, parse
+from nora_lab.archive.patterns import FilePattern, like
+from nora_lab.errors import FilterSyntaxError
+
+#: filter-bar columns of the study table, and the column each one filters
+STUDY_COLUMNS = ("subject", "study", "date", "description", "name", "files")
+SUBJECT_COLUMNS = ("subject", "name", "files")
+
+
+class Compiler:
+    """Builds conditions for one project, at study or subject level.
+
+    Parameters
+    ----------
+    level
+        ``"study"``: conditions on a ``studies`` row (joined to its subject);
+        ``"subject"``: conditions on a ``subjects`` row (any of its studies may qualify).
+    dialect
+        ``"sqlite"`` or ``"postgresql"``.
+    name_visible
+        Whether the user may filter on real names (identity right).
+    """
+
+    def __init__(self, level: str, dialect: str, *, name_visible: bool = False) -> None:
+        self.level = level
+        self.dialect = dialect
+        self.name_visible = name_visible
+        self.s = t.studies
+        self.sub = t.subjects
+
+    # --- "belongs to the current row" helpers ---------------------------------------
+    def _study_of(self, col: sa.ColumnElement) -> sa.ColumnElement:
+        """Condition that a row whose study FK is ``col`` belongs to the current row."""
+        if self.level == "study":
+            return col == self.s.c.id
+        s2 = t.studies.alias("s2")
+        return col.in_(sa.select(s2.c.id).where(s2.c.subject == self.sub.c.id))
+
+    def _subject_col(self) -> sa.ColumnElement:
+        return self.s.c.subject if self.level == "study" else self.sub.c.id
+
+    # --- terms -----------------------------------------------------------------------
+    def term(self, term: Term, column: str) -> sa.ColumnElement:
+        k, v = term.kind, term.value
+        if k == "STAG":
+            st = t.study_tags
+            return sa.exists(sa.select(sa.literal(1)).where(
+                self._study_of(st.c.study), like(st.c.tag, v)))
+        if k == "PTAG":
+            pt = t.subject_tags
+            return sa.exists(sa.select(sa.literal(1)).where(
+                pt.c.subject == self._subject_col(), like(pt.c.tag, v)))
+        if k == "FTAG":
+            f, ft = t.files, t.file_tags
+            return sa.exists(sa.select(sa.literal(1)).select_from(f.join(ft, ft.c.file == f.c.id))
+                             .where(self._study_of(f.c.study), like(ft.c.tag, v)))
+        if k == "JOB":
+            j = t.jobs
+            return sa.exists(sa.select(sa.literal(1)).where(
+                self._study_of(j.c.study), j.c.state.in_(sorted(set(v)))))
+        if k == "SDESC":
+            if self.level == "study":
+                return like(self.s.c.description, v)
+            s2 = t.studies.alias("s3")
+            return sa.exists(sa.select(sa.literal(1)).where(
+                s2.c.subject == self.sub.c.id, like(s2.c.description, v)))
+        return self.plain(v, column)
+
+    def plain(self, value: str, column: str) -> sa.ColumnElement:
+        if column == "files":
+            f = t.files
+            pat = FilePattern(value)
+            return sa.exists(sa.select(sa.literal(1)).select_from(f).where(
+                self._study_of(f.c.study), pat.condition(f.c.path_lc, f.c.id, self.dialect)))
+        if column == "subject":
+            return like(self.sub.c.subject_id, value)
+        if column == "name":
+            if not self.name_visible:
+                raise FilterSyntaxError(
+                    "filter on 'name': you may not see real names in this project "
+                    "(ask a project admin for the identity right)")
+            i = t.identities
+            return sa.exists(sa.select(sa.literal(1)).where(
+                i.c.subject == self._subject_col(), like(i.c.real_name, value)))
+        if self.level == "subject":
+            s2 = t.studies.alias("s4")
+            col = {"study": s2.c.study_id, "date": s2.c.date, "description": s2.c.description}
+            if column not in col:
+                raise _unknown(column, SUBJECT_COLUMNS + ("study", "date", "description"))
+            return sa.exists(sa.select(sa.literal(1)).where(
+                s2.c.subject == self.sub.c.id, like(col[column], value)))
+        col = {"study": self.s.c.study_id, "date": self.s.c.date,
+               "description": self.s.c.description}
+        if column not in col:
+            raise _unknown(column, STUDY_COLUMNS)
+        return like(col[column], value)
+
+    def bar(self, text: str | None, column: str) -> sa.ColumnElement | None:
+        groups = parse(text)
+        if not groups:
+            return None
+        return sa.and_(*(sa.or_(*(self.term(tm, column) for tm in g)) for g in groups))
+
+    def filters(self, filters: Mapping[str, str] | str | None) -> list[sa.ColumnElement]:
+        """Conditions for a mapping ``{column: bar text}``; a plain string is the file bar."""
+        if filters is None:
+            return []
+        if isinstance(filters, str):
+            filters = {"files": filters}
+        conds = []
+        for column, text in filters.items():
+            c = self.bar(text, column)
+            if c is not None:
+                conds.append(c)
+        return conds
+
+
+def _unknown(column: str, allowed: tuple[str, ...]) -> FilterSyntaxError:
+    return FilterSyntaxError(
+        f"no filter bar {column!r} (expected one of {', '.join(sorted(set(allowed)))})")

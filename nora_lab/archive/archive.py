@@ -1,0 +1,329 @@
+"""The archive: one database and one storage root, opened as one user.
+
+>>> arc = Archive.open("/tmp/demo-home", user="alice")   # doctest: +SKIP
+>>> proj = arc.create_project("demo")                     # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from pathlib import Path
+
+import pandas as pd
+import sqlalchemy as sa
+
+from nora_lab import config
+from nora_lab.archive import _db
+from nora_lab.archive import _schema as t
+from nora_lab.archive.project import ROLES, Project
+from nora_lab.errors import (
+    AlreadyExistsError,
+    ArchiveError,
+    ConfigError,
+    NotFoundError,
+    PermissionDenied,
+)
+
+__all__ = ["Archive"]
+
+_PROJECT_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.")
+
+
+def _resolve_location(location: str | Path | None, root: str | Path | None) -> tuple[str, Path | None]:
+    """Turn what the user gave into (database URL, storage root or None = from settings)."""
+    if location is None:
+        home = config.nora_home()
+        return config.default_db_url(home), Path(root) if root else None
+    text = str(location)
+    if "://" in text:
+        return text, Path(root) if root else None
+    path = Path(text).expanduser().resolve()
+    if path.suffix in (".sqlite", ".db", ".sqlite3"):
+        return f"sqlite:///{path}", Path(root) if root else path.parent / "data"
+    # a directory: a NORA home
+    return f"sqlite:///{path / 'archive.sqlite'}", Path(root) if root else path / "data"
+
+
+class Archive:
+    """A nora_lab archive, opened as one user.
+
+    Use :meth:`open`; the constructor is internal.
+    """
+
+    def __init__(self, engine: sa.Engine, root: Path, user: str, user_pk: int, is_admin: bool):
+        self.engine = engine
+        self.root = root
+        self.user = user
+        self._user_pk = user_pk
+        self.is_admin = is_admin
+
+    # --- opening -------------------------------------------------------------------
+    @classmethod
+    def open(cls, location: str | Path | None = None, *, root: str | Path | None = None,
+             user: str | None = None) -> Archive:
+        """Open (and on first use create) an archive.
+
+        Parameters
+        ----------
+        location
+            ``None``: ``$NORA_DB`` or ``$NORA_HOME/archive.sqlite``; a directory: a NORA
+            home holding ``archive.sqlite`` and ``data/``; a ``.sqlite`` file; or an
+            SQLAlchemy URL (``sqlite:///…``, ``postgresql://…``).
+        root
+            The storage root. Default: the one recorded when the archive was created,
+            else ``$NORA_ROOT`` or ``$NORA_HOME/data``.
+        user
+            Open as this user. Default ``$JUPYTERHUB_USER``, else the OS user. A user
+            seen for the first time is registered; the first user of a new archive is
+            its administrator.
+
+        Returns
+        -------
+        Archive
+
+        Raises
+        ------
+        ConfigError
+            For a URL of an unsupported database.
+        ArchiveError
+            If the database cannot be reached or is newer than this nora_lab.
+        """
+        url, root_path = _resolve_location(location, root)
+        engine = _db.make_engine(url)
+        try:
+            _db.ensure_schema(engine)
+        except sa.exc.OperationalError as exc:
+            raise ArchiveError(f"cannot open the archive database {engine.url!r}: {exc.orig}") from exc
+        user = user or config.current_user()
+        with _db.write(engine) as conn:
+            stored_root = conn.execute(sa.select(t.settings.c.value).where(
+                t.settings.c.key == "root")).scalar()
+            if stored_root is None:
+                stored_root = str((root_path or config.default_root()).resolve())
+                _db.insert_ignore(conn, t.settings, [{"key": "root", "value": stored_root}])
+            any_user = conn.execute(sa.select(t.users.c.id).limit(1)).first() is not None
+            _db.insert_ignore(conn, t.users, [{"name": user, "is_admin": not any_user}])
+            row = conn.execute(sa.select(t.users.c.id, t.users.c.is_admin)
+                               .where(t.users.c.name == user)).one()
+        root_final = Path(root_path or stored_root).resolve()
+        root_final.mkdir(parents=True, exist_ok=True)
+        return cls(engine, root_final, user, row.id, bool(row.is_admin))
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Archive:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Archive {self.engine.url.render_as_string(hide_password=True)} as {self.user!r}>"
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def as_user(self, user: str) -> Archive:
+        """The same archive opened as another user (an administrator's tool and tests')."""
+        with _db.write(self.engine) as conn:
+            _db.insert_ignore(conn, t.users, [{"name": user, "is_admin": False}])
+            row = conn.execute(sa.select(t.users.c.id, t.users.c.is_admin)
+                               .where(t.users.c.name == user)).one()
+        return Archive(self.engine, self.root, user, row.id, bool(row.is_admin))
+
+    # --- users and rights -------------------------------------------------------------
+    def _role(self, conn: sa.Connection, project_pk: int) -> str | None:
+        if self.is_admin:
+            return "admin"
+        return conn.execute(sa.select(t.rights.c.role).where(
+            t.rights.c.project_id == project_pk, t.rights.c.user_id == self._user_pk)).scalar()
+
+    def _require_admin(self, what: str) -> None:
+        if not self.is_admin:
+            raise PermissionDenied(f"{what} needs an archive administrator; {self.user!r} is not one")
+
+    def users(self) -> pd.DataFrame:
+        """All users (name, is_admin)."""
+        with _db.read(self.engine) as conn:
+            return pd.read_sql(sa.select(t.users.c.name, t.users.c.is_admin)
+                               .order_by(t.users.c.name), conn)
+
+    def add_user(self, name: str, *, admin: bool = False) -> None:
+        """Register a user (archive administrators only). Idempotent."""
+        self._require_admin(f"adding user {name!r}")
+        if not name or any(c.isspace() for c in name):
+            raise ConfigError(f"user name {name!r}: expected a login name without spaces")
+        with _db.write(self.engine) as conn:
+            _db.insert_ignore(conn, t.users, [{"name": name, "is_admin": admin}])
+            if admin:
+                conn.execute(sa.update(t.users).where(t.users.c.name == name).values(is_admin=True))
+
+    def grant(self, project: str, user: str, role: str, *, identity: bool = False) -> None:
+        """Give ``user`` a role on ``project`` (project admins only).
+
+        Parameters
+        ----------
+        role
+            ``"reader"``, ``"editor"`` or ``"admin"``; ``"none"`` removes the right.
+        identity
+            May the user see real identities in a pseudonymized project?
+        """
+        if role not in ROLES and role != "none":
+            raise ConfigError(f"role {role!r}: expected one of reader, editor, admin, none")
+        proj = self.project(project)
+        if proj.role != "admin":
+            raise PermissionDenied(f"changing rights on project {project!r} needs its admin role; "
+                                   f"{self.user!r} is {proj.role}")
+        with _db.write(self.engine) as conn:
+            upk = conn.execute(sa.select(t.users.c.id).where(t.users.c.name == user)).scalar()
+            if upk is None:
+                raise NotFoundError(f"no user {user!r} (add it first: nora --adduser {user})")
+            conn.execute(sa.delete(t.rights).where(t.rights.c.project_id == proj.pk,
+                                                   t.rights.c.user_id == upk))
+            if role != "none":
+                conn.execute(sa.insert(t.rights).values(project_id=proj.pk, user_id=upk,
+                                                        role=role, identity=identity))
+
+    def rights(self, project: str) -> pd.DataFrame:
+        """Who has which role on ``project`` (its readers may ask)."""
+        proj = self.project(project)
+        with _db.read(self.engine) as conn:
+            return pd.read_sql(
+                sa.select(t.users.c.name.label("user"), t.rights.c.role, t.rights.c.identity)
+                .join(t.users, t.users.c.id == t.rights.c.user_id)
+                .where(t.rights.c.project_id == proj.pk).order_by(t.users.c.name), conn)
+
+    # --- projects -----------------------------------------------------------------------
+    def _visible_projects(self) -> sa.Select:
+        p = t.projects
+        q = sa.select(p.c.id, p.c.name, p.c.naming, p.c.autoexec, p.c.created)
+        if not self.is_admin:
+            q = q.join(t.rights, t.rights.c.project_id == p.c.id).where(
+                t.rights.c.user_id == self._user_pk).add_columns(t.rights.c.role)
+        return q.order_by(p.c.name)
+
+    def projects(self) -> pd.DataFrame:
+        """The projects this user has a right on (all of them for administrators)."""
+        with _db.read(self.engine) as conn:
+            df = pd.read_sql(self._visible_projects(), conn)
+        if self.is_admin:
+            df["role"] = "admin"
+        return df.drop(columns=["id"])
+
+    def project(self, name: str) -> Project:
+        """Open a project.
+
+        Raises
+        ------
+        NotFoundError
+            If there is no such project *or* the user has no right on it (the two are
+            not told apart, so names of other projects do not leak).
+        """
+        with _db.read(self.engine) as conn:
+            row = conn.execute(sa.select(t.projects).where(t.projects.c.name == name)).first()
+            role = self._role(conn, row.id) if row is not None else None
+        if row is None or role is None:
+            raise NotFoundError(
+                f"no project {name!r} visible to user {self.user!r} "
+                "(see Archive.projects() or `nora --projects`)")
+        return Project(self, row.id, row.name, role, row.naming)
+
+    def create_project(self, name: str, *, naming: str = "real", exist_ok: bool = False) -> Project:
+        """Create a project; its creator becomes its admin.
+
+        Parameters
+        ----------
+        name
+            Letters, digits, ``_ - .``; it is also the project's folder name.
+        naming
+            ``"real"`` (subject folders are the patients' IDs) or ``"pseudonym"``
+            (generated IDs; the real identity is kept in its own table).
+        exist_ok
+            Return the existing project instead of raising.
+        """
+        if not name or not set(name) <= _PROJECT_CHARS or name.startswith("."):
+            raise ConfigError(f"project name {name!r}: use letters, digits, '_', '-' and '.'")
+        if naming not in ("real", "pseudonym"):
+            raise ConfigError(f"naming {naming!r}: expected 'real' or 'pseudonym'")
+        with _db.write(self.engine) as conn:
+            if conn.execute(sa.select(t.projects.c.id).where(t.projects.c.name == name)).first():
+                if not exist_ok:
+                    raise AlreadyExistsError(f"project {name!r} exists (use exist_ok=True)")
+            else:
+                pk = conn.execute(sa.insert(t.projects).values(name=name, naming=naming)
+                                  .returning(t.projects.c.id)).scalar_one()
+                conn.execute(sa.insert(t.rights).values(project_id=pk, user_id=self._user_pk,
+                                                        role="admin", identity=True))
+        (self.root / name).mkdir(parents=True, exist_ok=True)
+        return self.project(name)
+
+    def delete_project(self, name: str) -> None:
+        """Delete a project, its rows and its folder (project admins only)."""
+        proj = self.project(name)
+        if proj.role != "admin":
+            raise PermissionDenied(f"deleting project {name!r} needs its admin role")
+        proj._delete_tree(None)
+        with _db.write(self.engine) as conn:
+            conn.execute(sa.delete(t.projects).where(t.projects.c.id == proj.pk))
+
+    # --- SQL ------------------------------------------------------------------------------
+    def sql(self, statement: str) -> pd.DataFrame:
+        """Run an SQL statement and return its rows.
+
+        Administrators run it on the archive database itself. Every other user runs it
+        read-only on a snapshot holding only the projects they can read (same table
+        names; real identities only where they have that right), so SQL can neither
+        change the archive nor reveal another project.
+        """
+        if self.is_admin:
+            with _db.write(self.engine) as conn:
+                res = conn.exec_driver_sql(statement)
+                if res.returns_rows:
+                    return pd.DataFrame(res.fetchall(), columns=list(res.keys()))
+                return pd.DataFrame({"rowcount": [res.rowcount]})
+        snap = self._snapshot()
+        try:
+            cur = snap.execute(statement)
+            cols = [d[0] for d in cur.description] if cur.description else []
+            return pd.DataFrame(cur.fetchall(), columns=cols)
+        except sqlite3.Error as exc:
+            raise ArchiveError(f"SQL failed (read-only, on your projects only): {exc}") from exc
+        finally:
+            snap.close()
+
+    def _snapshot(self) -> sqlite3.Connection:
+        with _db.read(self.engine) as conn:
+            vis = conn.execute(self._visible_projects()).fetchall()
+            pks = [r.id for r in vis]
+            ident_pks = [r.id for r in vis if r.naming == "real"] + [
+                pk for (pk,) in conn.execute(sa.select(t.rights.c.project_id).where(
+                    t.rights.c.user_id == self._user_pk, t.rights.c.identity))]
+            frames = {
+                "projects": sa.select(t.projects.c.id, t.projects.c.name, t.projects.c.naming)
+                .where(t.projects.c.id.in_(pks)),
+                "subjects": sa.select(t.subjects).where(t.subjects.c.project_id.in_(pks)),
+                "studies": sa.select(t.studies).where(t.studies.c.project_id.in_(pks)),
+                "files": sa.select(t.files).where(t.files.c.project_id.in_(pks)),
+                "subject_tags": sa.select(t.subject_tags).join(t.subjects).where(
+                    t.subjects.c.project_id.in_(pks)),
+                "study_tags": sa.select(t.study_tags).join(t.studies).where(
+                    t.studies.c.project_id.in_(pks)),
+                "file_tags": sa.select(t.file_tags).join(t.files).where(
+                    t.files.c.project_id.in_(pks)),
+                "jobs": sa.select(t.jobs).where(t.jobs.c.project_id.in_(pks)),
+                "identities": sa.select(t.identities).join(t.subjects).where(
+                    t.subjects.c.project_id.in_(ident_pks)),
+            }
+            snap = sqlite3.connect(":memory:")
+            for name, q in frames.items():
+                df = pd.read_sql(q, conn)
+                for col in df.columns:
+                    if df[col].map(lambda v: isinstance(v, (dict, list))).any():
+                        df[col] = df[col].map(lambda v: None if v is None else json.dumps(v))
+                df.to_sql(name, snap, index=False)
+        snap.execute("PRAGMA query_only=1")
+        return snap

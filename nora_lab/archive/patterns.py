@@ -1,0 +1,186 @@
+"""NORA's wildcard patterns, turned into parametrized SQL.
+
+NORA writes ``*`` for any run of characters and ``_`` for exactly one; internally these
+are SQL ``LIKE`` wildcards (``%`` and ``_``). Every pattern has an implicit trailing ``*``
+(so ``s0__.nii`` also matches ``s001.nii.gz``). Matching is case-insensitive.
+
+A *file pattern* such as ``t1*/s0__.nii`` is matched against a file's path relative to
+its study folder (``<series folder>/<file name>``). A pattern without ``/`` matches the
+file name in any folder. Absolute patterns and ``..`` segments are refused: a pattern
+can never reach outside the project.
+
+Patterns only ever become bound parameters; a pattern can never inject SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from nora_lab.errors import FilterSyntaxError, UnsafePathError
+
+__all__ = ["like_pattern", "FilePattern", "check_relpath", "to_regex"]
+
+_ESC = "\\"
+#: the largest code point: ``prefix + _TOP`` bounds every string starting with prefix
+_TOP = "\U0010ffff"
+
+
+def like_pattern(text: str, *, trailing: bool = True) -> str:
+    """Turn a NORA pattern into a lower-cased SQL LIKE pattern (escape character ``\\``).
+
+    >>> like_pattern("t1*/S0__.nii")
+    't1%/s0__.nii%'
+    >>> like_pattern("100%")
+    '100\\\\%%'
+    """
+    out = []
+    for ch in text.lower():
+        if ch == "*":
+            out.append("%")
+        elif ch in ("%", _ESC):
+            out.append(_ESC + ch)
+        else:
+            out.append(ch)
+    pat = "".join(out)
+    if trailing and not pat.endswith("%"):
+        pat += "%"
+    return pat
+
+
+def literal_prefix(like: str) -> str:
+    """The literal text before the first unescaped wildcard of a LIKE pattern."""
+    out = []
+    i = 0
+    while i < len(like):
+        ch = like[i]
+        if ch == _ESC and i + 1 < len(like):
+            out.append(like[i + 1])
+            i += 2
+            continue
+        if ch in "%_":
+            break
+        out.append(ch)
+        i += 1
+    return "".join(out)
+
+
+def _like_to_glob(like: str) -> str:
+    out = []
+    i = 0
+    while i < len(like):
+        ch = like[i]
+        if ch == _ESC and i + 1 < len(like):
+            lit = like[i + 1]
+            out.append(f"[{lit}]" if lit in "*?[" else lit)
+            i += 2
+            continue
+        out.append({"%": "*", "_": "?"}.get(ch, f"[{ch}]" if ch in "*?[" else ch))
+        i += 1
+    return "".join(out)
+
+
+def to_regex(text: str, *, trailing: bool = True) -> re.Pattern:
+    """The same pattern as a compiled, case-insensitive Python regex (for in-memory use)."""
+    body = "".join(".*" if c == "*" else "." if c == "_" else re.escape(c) for c in text)
+    return re.compile(body + (".*" if trailing else "") + r"\Z", re.IGNORECASE | re.DOTALL)
+
+
+def like(column: sa.ColumnElement, text: str, *, lowered: bool = False) -> sa.ColumnElement:
+    """``column LIKE pattern`` for a NORA pattern; ``lowered`` if column is lower-case."""
+    col = column if lowered else sa.func.lower(column)
+    return col.like(like_pattern(text), escape=_ESC)
+
+
+def check_relpath(relpath: str, *, what: str = "path") -> str:
+    """Validate a path relative to a study folder and return it normalized.
+
+    Raises
+    ------
+    UnsafePathError
+        If it is empty, absolute, or contains a ``..`` segment or a backslash.
+    """
+    if not relpath or not relpath.strip():
+        raise UnsafePathError(f"empty {what}: expected '<folder>/<file>' inside the study")
+    if relpath.startswith("/") or relpath.startswith("~") or re.match(r"^[A-Za-z]:", relpath):
+        raise UnsafePathError(f"{what} {relpath!r} is absolute: give it relative to the study folder")
+    if "\\" in relpath or "\0" in relpath:
+        raise UnsafePathError(f"{what} {relpath!r} contains a backslash or NUL")
+    parts = [p for p in relpath.split("/") if p not in ("", ".")]
+    if any(p == ".." for p in parts):
+        raise UnsafePathError(f"{what} {relpath!r} contains '..': it would leave the study folder")
+    if not parts:
+        raise UnsafePathError(f"{what} {relpath!r} names no file")
+    return "/".join(parts)
+
+
+@dataclass(frozen=True)
+class FilePattern:
+    """A file pattern such as ``t1*/s0__.nii``, validated.
+
+    Parameters
+    ----------
+    text
+        The pattern as the user wrote it.
+    """
+
+    text: str
+
+    def __post_init__(self) -> None:
+        t = self.text.strip()
+        if not t:
+            raise FilterSyntaxError("empty file pattern: expected e.g. 't1*/s0*.nii'")
+        try:
+            check_relpath(t.replace("*", "x").replace("_", "x"), what="file pattern")
+        except UnsafePathError as exc:
+            raise UnsafePathError(str(exc).replace("x", "*")) from None
+        object.__setattr__(self, "text", t)
+
+    @property
+    def anywhere(self) -> bool:
+        """True when the pattern names only a file (no folder): matched in any folder."""
+        return "/" not in self.text
+
+    def likes(self) -> list[str]:
+        """The LIKE patterns (lower-case) the relative path must match, any of them."""
+        p = like_pattern(self.text)
+        return [p, "%/" + p] if self.anywhere else [p]
+
+    def regex(self) -> re.Pattern:
+        body = to_regex(self.text).pattern
+        if self.anywhere:
+            body = r"(?:.*/)?" + body
+        return re.compile(body, re.IGNORECASE | re.DOTALL)
+
+    def matches(self, relpath: str) -> bool:
+        """Does a path relative to the study folder match? (pure Python, no database)"""
+        return self.regex().match(relpath) is not None
+
+    def condition(self, path_lc: sa.ColumnElement, file_id: sa.ColumnElement,
+                  dialect: str) -> sa.ColumnElement:
+        """SQL condition on a files row: its ``path_lc`` matches this pattern.
+
+        A literal prefix becomes a B-tree range on ``path_lc``; a pattern that starts
+        with a wildcard is narrowed by the trigram index (an FTS5 table on SQLite,
+        pg_trgm on PostgreSQL, which the planner picks by itself).
+        """
+        alts = []
+        for p in self.likes():
+            cond = path_lc.like(p, escape=_ESC)
+            prefix = literal_prefix(p)
+            if prefix:
+                cond = sa.and_(path_lc >= prefix, path_lc < prefix + _TOP, cond)
+            elif dialect == "sqlite" and len(literal_run(p)) >= 3:
+                trgm = sa.table("files_trgm", sa.column("rowid"), sa.column("path_lc"))
+                sub = sa.select(trgm.c.rowid).where(trgm.c.path_lc.op("GLOB")(_like_to_glob(p)))
+                cond = sa.and_(file_id.in_(sub), cond)
+            alts.append(cond)
+        return alts[0] if len(alts) == 1 else sa.or_(*alts)
+
+
+def literal_run(like: str) -> str:
+    """The longest run of literal characters in a LIKE pattern (what a trigram index uses)."""
+    runs = re.split(r"(?<!\\)[%_]", like)
+    return max((r.replace(_ESC, "") for r in runs), key=len, default="")

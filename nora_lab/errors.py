@@ -1,0 +1,97 @@
+"""The exceptions nora_lab raises.
+
+Every error derives from :class:`NoraError`, so ``except NoraError`` catches all of
+them. Messages name the file, id or value involved and say what to do next.
+
+The tree::
+
+    NoraError
+    ├── ConfigError            a setting is missing or malformed
+    ├── ArchiveError           the archive database or its storage
+    │   ├── NotFoundError      a project, subject, study, file or user does not exist
+    │   ├── AlreadyExistsError creating something that exists (use ``exist_ok=True``)
+    │   ├── PermissionDenied   the current user lacks the right for this action
+    │   ├── UnsafePathError    a path or pattern that would leave the project root
+    │   └── IntegrityError     rows and files disagree (see ``nora --fsck``)
+    ├── FilterSyntaxError      a filter-bar string or file pattern cannot be parsed
+    ├── DicomImportError       a DICOM or file import could not be done
+    ├── ImagingError           shape/affine mismatch, empty ROI, missing reference, ...
+    ├── BatchError             a job or batch is malformed or failed
+    └── PacsError              a DICOM network peer refused or failed
+
+``ValueError``/``KeyError`` subclasses are used where Python code would expect them
+(e.g. :class:`NotFoundError` is also a :class:`LookupError`).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "NoraError",
+    "ConfigError",
+    "ArchiveError",
+    "NotFoundError",
+    "AlreadyExistsError",
+    "PermissionDenied",
+    "UnsafePathError",
+    "IntegrityError",
+    "FilterSyntaxError",
+    "DicomImportError",
+    "ImagingError",
+    "BatchError",
+    "PacsError",
+]
+
+
+class NoraError(Exception):
+    """Root of every error raised by nora_lab."""
+
+
+class ConfigError(NoraError, ValueError):
+    """A configuration value is missing or malformed."""
+
+
+class ArchiveError(NoraError):
+    """The archive database or its storage could not do what was asked."""
+
+
+class NotFoundError(ArchiveError, LookupError):
+    """A project, subject, study, file or user does not exist."""
+
+
+class AlreadyExistsError(ArchiveError):
+    """Something being created exists already."""
+
+
+class PermissionDenied(ArchiveError, PermissionError):
+    """The current user has no right for this action on this project."""
+
+
+class UnsafePathError(ArchiveError, ValueError):
+    """A path, file pattern or OUT name would leave the project root."""
+
+
+class IntegrityError(ArchiveError):
+    """Database rows and files on disk disagree."""
+
+
+class FilterSyntaxError(NoraError, ValueError):
+    """A filter-bar string or a file pattern cannot be parsed.
+
+    The message quotes the string and points at the offending part.
+    """
+
+
+class DicomImportError(NoraError):
+    """A DICOM (or other file) import could not be done."""
+
+
+class ImagingError(NoraError, ValueError):
+    """An imaging computation got input it cannot handle correctly."""
+
+
+class BatchError(NoraError):
+    """A job or batch is malformed, or failed."""
+
+
+class PacsError(NoraError):
+    """A DICOM network peer refused a request, or the exchange failed."""
