@@ -43,7 +43,8 @@ class Compiler:
         if self.level == "study":
             return col == self.s.c.id
         s2 = t.studies.alias("s2")
-        return col.in_(sa.select(s2.c.id).where(s2.c.subject == self.sub.c.id))
+        return col.in_(sa.select(s2.c.id).where(s2.c.subject == self.sub.c.id)
+                       .correlate_except(s2))
 
     def _subject_col(self) -> sa.ColumnElement:
         return self.s.c.subject if self.level == "study" else self.sub.c.id

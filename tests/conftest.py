@@ -1,0 +1,62 @@
+"""Fixtures shared by the whole suite.
+
+The archive contract runs on both backends: every test that takes ``archive`` (or
+``url``) runs once on SQLite and once on a real PostgreSQL server that this file starts
+for the session (Debian's postgresql, as the ``postgres`` user, in a temp data dir on a
+free port). If that server cannot start, the PostgreSQL half of the suite fails with the
+reason — it is never skipped.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nora_lab.testing import PostgresServer, ServiceError
+
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+SHARED_DATA = SHARED / "data"
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    # its own temp dir under /tmp: the postgres user cannot enter pytest's 0700 dirs
+    server = PostgresServer()
+    try:
+        server.start()
+    except ServiceError as exc:
+        pytest.fail(f"PostgreSQL could not start, so the postgres tests cannot run: {exc}",
+                    pytrace=False)
+    yield server
+    server.__exit__(None, None, None)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend(request):
+    return request.param
+
+
+@pytest.fixture
+def url(backend, tmp_path, request):
+    """A fresh, empty archive database URL on the current backend."""
+    if backend == "sqlite":
+        return f"sqlite:///{tmp_path / 'archive.sqlite'}"
+    return request.getfixturevalue("pg_server").create_database()
+
+
+@pytest.fixture
+def archive(url, tmp_path):
+    """A new archive opened as ``alice`` (its first user, so its administrator)."""
+    from nora_lab.archive import Archive
+
+    arc = Archive.open(url, root=tmp_path / "data", user="alice")
+    yield arc
+    arc.close()
+
+
+@pytest.fixture
+def shared_data():
+    if not SHARED_DATA.is_dir():
+        pytest.fail(f"the shared test data is missing at {SHARED_DATA}", pytrace=False)
+    return SHARED_DATA
