@@ -97,6 +97,8 @@ def resample_to_grid(
     >>> out = resample_to_grid(t2, t1)            # doctest: +SKIP
     """
     data, source = as_volume(img, "image to resample")
+    if data.dtype == bool:
+        data = data.astype(np.uint8)
     target = Grid.from_image(grid)
     if source.same_as(target):
         out = np.array(data, dtype=data.dtype if order == 0 else np.float32)

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-
 from nora_lab.errors import ImagingError
 
 from .grid import Grid, as_volume
