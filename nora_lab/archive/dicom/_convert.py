@@ -21,10 +21,12 @@ The flags are explicit, none comes from a user's ``~/.dcm2nii.ini`` (``-g i``):
 ``-l``     ``o``   integers stored as in the DICOM (no rescaling to 16-bit range)
 ``-x``     ``n``   no cropping
 ``-i``     ``n``   localizers and derived images are converted too
-``-m``     ``2``   dcm2niix's automatic merging of 2D slices
 ``-w``     ``2``   name clashes get a suffix, never overwrite
 ``-d``     ``0``   only the series' own folder
 =========  ======  ===================================================================
+
+``-m`` is left at dcm2niix's default (automatic merging of 2D slices): passing it, even
+with its default value, switches dcm2niix to ignoring SeriesInstanceUID.
 """
 
 from __future__ import annotations
@@ -44,7 +46,7 @@ __all__ = ["DCM2NIIX_ARGS", "Output", "Conversion", "dcm2niix_path", "dcm2niix_v
            "convert_series", "check_nifti", "scrub_nifti_header"]
 
 DCM2NIIX_ARGS = ("-g", "i", "-z", "n", "-b", "y", "-ba", "n", "-p", "y", "-l", "o",
-                 "-x", "n", "-i", "n", "-m", "2", "-w", "2", "-d", "0")
+                 "-x", "n", "-i", "n", "-w", "2", "-d", "0")
 _SIDE_EXT = (".json", ".bval", ".bvec")
 
 
@@ -102,7 +104,8 @@ def _link_series(instances: list[Instance], folder: Path) -> None:
         os.symlink(os.path.abspath(inst.path), folder / f"{n:06d}.dcm")
 
 
-_NOISE = re.compile(r"^(Chris Rorden's dcm2niiX|Found \d+ DICOM|Conversion required)")
+_NOISE = re.compile(
+    r"^(Chris Rorden's dcm2niiX|Found \d+ DICOM|Conversion required|Defaults ignored)")
 
 
 def convert_series(instances: list[Instance], work: Path, name: str, *,

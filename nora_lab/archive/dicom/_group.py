@@ -108,6 +108,10 @@ def _instance_order(i: Instance) -> tuple:
             else 1 << 30, i.source)
 
 
+def _dot(a, b) -> float:  # noqa: ANN001
+    return sum(x * y for x, y in zip(a, b, strict=True))
+
+
 def _normal(o: tuple[float, ...]) -> tuple[float, float, float]:
     r, c = o[:3], o[3:6]
     n = (r[1] * c[2] - r[2] * c[1], r[2] * c[0] - r[0] * c[2], r[0] * c[1] - r[1] * c[0])
@@ -143,7 +147,7 @@ def geometry_notes(instances: list[Instance]) -> list[str]:
     if len(main) < 3:
         return notes
     n = _normal(main[0].orientation)  # type: ignore[arg-type]
-    depth = sorted(sum(p * q for p, q in zip(i.position, n)) for i in main)  # type: ignore[arg-type]
+    depth = sorted(_dot(i.position, n) for i in main)
     positions: list[float] = []
     counts: list[int] = []
     for d in depth:
@@ -157,10 +161,10 @@ def geometry_notes(instances: list[Instance]) -> list[str]:
                      f"{max(counts)} images (images missing from some volumes)")
     if len(positions) < 3:
         return notes
-    gaps = [b - a for a, b in zip(positions, positions[1:])]
+    gaps = [b - a for a, b in zip(positions, positions[1:], strict=False)]
     step = sorted(gaps)[len(gaps) // 2]
     tol = max(1e-3, 0.01 * step)
-    holes = [(a, g) for a, g in zip(positions, gaps) if g > 1.5 * step]
+    holes = [(a, g) for a, g in zip(positions, gaps, strict=False) if g > 1.5 * step]
     if holes:
         lost = sum(round(g / step) - 1 for _, g in holes)
         where = ", ".join(f"after {a:.2f} mm" for a, _ in holes[:5])
@@ -169,12 +173,12 @@ def geometry_notes(instances: list[Instance]) -> list[str]:
     if odd:
         notes.append(f"non-uniform slice spacing: {min(gaps):.4g}–{max(gaps):.4g} mm "
                      f"(typical {step:.4g} mm; dcm2niix may write an _Eq equalized copy)")
-    first = min(main, key=lambda i: sum(p * q for p, q in zip(i.position, n)))  # type: ignore[arg-type]
-    last = max(main, key=lambda i: sum(p * q for p, q in zip(i.position, n)))  # type: ignore[arg-type]
-    v = [b - a for a, b in zip(first.position, last.position)]  # type: ignore[arg-type]
+    first = min(main, key=lambda i: _dot(i.position, n))
+    last = max(main, key=lambda i: _dot(i.position, n))
+    v = [b - a for a, b in zip(first.position, last.position, strict=True)]  # type: ignore[arg-type]
     length = math.sqrt(sum(x * x for x in v))
     if length > 0 and not tilts:
-        cosang = min(1.0, abs(sum(x * y for x, y in zip(v, n))) / length)
+        cosang = min(1.0, abs(_dot(v, n)) / length)
         angle = math.degrees(math.acos(cosang))
         if angle > _TILT_TOLERANCE_DEG:
             notes.append(f"gantry tilt: slices are stacked {angle:.2f}° off their normal "

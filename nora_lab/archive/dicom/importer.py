@@ -1,0 +1,512 @@
+"""``import_dicom``: DICOM from a folder, a zip, a PACS or a node into a NIfTI-first archive.
+
+The pipeline, in one call:
+
+1. **scan** the source, headers only, in parallel (:mod:`._scan`); non-DICOM, corrupt,
+   truncated and pixel-less files are reported with their reason;
+2. **group** by study and series UIDs and check each series' geometry (:mod:`._group`);
+3. drop the instances the project already holds (``dicom_instances``): importing the
+   same DICOMs again adds nothing;
+4. **convert** each series with dcm2niix, series in parallel across the cores, check each
+   output with nibabel, **compress** it with parallel gzip (:mod:`._convert`,
+   :mod:`._compress`) — all inside a private work folder (:mod:`._staging`);
+5. **commit** series by series: subject and study created on their first converted
+   series, series folder chosen by the project's policy (:mod:`._naming`), each file
+   moved in atomically by ``project.add_file`` with its extended sidecar as metadata,
+   then the series' SOP instance UIDs recorded;
+6. keep the requested non-DICOM files (``extrafiles_filter``), call the
+   :data:`on_study_imported` hooks, and return an :class:`ImportReport`.
+
+A crash or kill at any point leaves no half-written file under a real name; running the
+same import again completes it (see :mod:`._staging`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tarfile
+import time
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from nora_lab.archive.dicom import _archive as arc
+from nora_lab.archive.dicom._compress import ENGINE, gzip_file
+from nora_lab.archive.dicom._convert import (
+    DCM2NIIX_ARGS,
+    Conversion,
+    convert_series,
+    dcm2niix_path,
+    dcm2niix_version,
+    scrub_nifti_header,
+)
+from nora_lab.archive.dicom._group import Series, Study, group
+from nora_lab.archive.dicom._naming import (
+    Policy,
+    compile_pattern,
+    pattern_override,
+    series_names,
+)
+from nora_lab.archive.dicom._scan import Instance, read_instance, scan
+from nora_lab.archive.dicom._sidecar import contains_identity, extend_sidecar
+from nora_lab.archive.dicom._staging import Staging
+from nora_lab.archive.dicom.report import ImportReport, SeriesReport
+from nora_lab.errors import NoraError, PermissionDenied
+
+__all__ = ["import_dicom", "on_study_imported", "load_policy"]
+
+#: Called as ``hook(project, psid)`` for every study that received new files, after the
+#: import committed them (the batch layer registers NORA's auto-exec here). A hook's
+#: exception is reported in ``report.warnings``, never raised.
+on_study_imported: list[Callable[[Any, str], Any]] = []
+
+
+def load_policy(project: Any, **overrides: Any) -> Policy:
+    """The project's DICOM import policy (``project.get_json("setting", "dicom_import")``)."""
+    try:
+        stored = project.get_json("setting", "dicom_import")
+    except NoraError:
+        stored = None
+    return Policy.from_mapping(stored, **overrides)
+
+
+@dataclass
+class _Job:
+    study: Study
+    series: Series
+    instances: list[Instance]
+    stem: str
+    folder: str
+    report: SeriesReport
+    completing: str | None = None  # psid of the series being completed by new instances
+
+
+@dataclass
+class _Done:
+    job: _Job
+    conv: Conversion | None = None
+    gz: dict[str, Path] = field(default_factory=dict)  # output stem -> staged .nii.gz
+    dicom_tar: Path | None = None
+    error: str | None = None
+
+
+def import_dicom(project: Any, source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
+                 *, patients_id: str | None = None, studies_id: str | None = None,
+                 pattern: str | None = None, extrafiles_filter: str | Sequence[str] | None = None,
+                 keep_dicom: bool | None = None, progress: bool = True,
+                 workers: int | None = None) -> ImportReport:
+    """Import DICOM into a project: convert each series to NIfTI and file it.
+
+    Parameters
+    ----------
+    project
+        A :class:`~nora_lab.archive.project.Project` the user may edit.
+    source
+        A folder (searched recursively), a ``.zip``, one file, or a list of files and
+        folders (what the PACS node and the REST upload hand over).
+    patients_id, studies_id
+        Override the subject / study id of everything imported (NORA's ``--patients_id``
+        / ``--studies_id``).
+    pattern
+        A regular expression searched in each file's source folder whose named groups
+        ``patients_id`` / ``studies_id`` override the ids; NORA's ``(?<name>…)`` syntax
+        is accepted, e.g. ``r"(?<studies_id>[\\w\\-]+)/(?<patients_id>\\w+)$"``.
+    extrafiles_filter
+        Non-DICOM files to keep, by extension: ``"nii,hdr,img"`` or a list.
+    keep_dicom
+        Keep each series' original DICOMs as ``<series folder>/dicom.tar.gz`` (None: the
+        project's policy, default no).
+    progress
+        Show tqdm progress bars.
+    workers
+        Series converted at once and processes scanning headers (default: all cores).
+
+    Returns
+    -------
+    ImportReport
+        Series converted or not and why, files skipped and why; ``print`` it or call
+        ``.to_frame()``.
+
+    Raises
+    ------
+    PermissionDenied
+        If the user may not edit the project.
+    DicomImportError
+        If the source does not exist or cannot be read, or dcm2niix is missing.
+    ConfigError
+        If ``pattern`` or the project's policy is malformed.
+
+    Examples
+    --------
+    >>> report = import_dicom(proj, "/data/incoming/study.zip")   # doctest: +SKIP
+    >>> print(report)                                              # doctest: +SKIP
+    """
+    t_start = time.perf_counter()
+    if getattr(project, "role", "admin") not in ("editor", "admin"):
+        raise PermissionDenied(f"importing DICOM into project {project.name!r} needs the "
+                               f"editor role; user {project.archive.user!r} is {project.role}")
+    dcm2niix_path()
+    if not isinstance(source, (str, os.PathLike)):
+        source = [os.fspath(s) for s in source]
+    policy = load_policy(project, keep_dicom=keep_dicom)
+    rx = compile_pattern(pattern)
+    exts = _parse_filter(extrafiles_filter)
+    workers = max(1, int(workers or os.cpu_count() or 1))
+    label = _label(source)
+    report = ImportReport(project.name, label)
+    bar = _bar(progress, "scan", "file")
+    with Staging(project.root) as staging:
+        if staging.swept:
+            report.warnings.append(f"removed {len(staging.swept)} work folder(s) of an "
+                                   "interrupted earlier import")
+        t0 = time.perf_counter()
+        found = scan(source, staging=staging.path, workers=workers, progress=bar)
+        _close(bar)
+        report.timings["scan"] = time.perf_counter() - t0
+        report.skipped.extend(found.skipped)
+        studies = group(found.instances, pattern_override(rx, patients_id, studies_id))
+        jobs, placed = _plan(project, studies, policy, report, staging)
+        t0 = time.perf_counter()
+        targets: dict[int, arc.StudyTarget] = {}
+        _run(project, jobs, policy, staging, report, targets, placed, workers, progress)
+        report.timings["convert+commit"] = time.perf_counter() - t0
+        if exts:
+            _keep_extras(project, found.others, exts, studies, targets, placed, report,
+                         staging)
+    report.series.sort(key=lambda s: (s.psid, s.series_number or 0, s.series_folder))
+    for psid in report.studies:
+        for hook in list(on_study_imported):
+            try:
+                hook(project, psid)
+            except Exception as exc:  # noqa: BLE001 - a hook never breaks an import
+                report.warnings.append(f"on_study_imported hook {hook!r} failed for "
+                                       f"{psid}: {type(exc).__name__}: {exc}")
+    report.seconds = time.perf_counter() - t_start
+    return report
+
+
+# --- planning -------------------------------------------------------------------------
+
+
+def _plan(project: Any, studies: list[Study], policy: Policy, report: ImportReport,
+          staging: Staging) -> tuple[list[_Job], dict[int, tuple[str, str]]]:
+    """Jobs for the series with new instances; reports for those already imported."""
+    known = arc.known_instances(project, (i.sop_uid for st in studies for s in st.series
+                                          for i in s.instances))
+    jobs: list[_Job] = []
+    placed: dict[int, tuple[str, str]] = {}  # id(series) -> (psid, folder)
+    pseudo = project.naming == "pseudonym"
+    for study in studies:
+        hide = _hide(study) if pseudo else ()
+        for s in study.series:
+            folder, stem = series_names(s, policy, hide=hide)
+            rep = SeriesReport(psid="", series_folder=folder, series_uid=s.series_uid,
+                               series_number=s.series_number, description=s.description,
+                               instances=len(s.instances), notes=list(s.notes))
+            if pseudo:
+                rep.description = "" if contains_identity(rep.description, hide) else \
+                    rep.description
+            old = [known[i.sop_uid] for i in s.instances if i.sop_uid in known]
+            if len(old) == len(s.instances):
+                rep.status, rep.psid, rep.series_folder = ("already imported", old[0].psid,
+                                                           old[0].series_folder)
+                placed[id(s)] = (old[0].psid, old[0].series_folder)
+                report.series.append(rep)
+                continue
+            job = _Job(study, s, list(s.instances), stem, folder, rep)
+            if old:
+                job.completing, job.folder = old[0].psid, old[0].series_folder
+                rep.psid, rep.series_folder = job.completing, job.folder
+                missing = _add_previous(project, job, known, staging)
+                if missing:
+                    rep.problems.append(
+                        f"{len(s.instances) - len(old)} new instance(s) for series already "
+                        f"imported into {job.completing}/{job.folder}, but {missing} earlier "
+                        "instance(s) are neither at their source path nor in the series' "
+                        "dicom.tar.gz; import the complete series again (keep_dicom=True "
+                        "lets a series be completed later)")
+                    report.series.append(rep)
+                    continue
+                rep.notes.append(f"completing a series imported before: {len(old)} earlier "
+                                 f"+ {len(s.instances) - len(old)} new instance(s)")
+            jobs.append(job)
+    jobs.sort(key=lambda j: -sum(i.size for i in j.instances))
+    return jobs, placed
+
+
+def _hide(study: Study) -> tuple[str, ...]:
+    from nora_lab.archive.dicom._sidecar import identity_strings
+
+    return identity_strings(study.common("patient_name"), study.common("patient_id"),
+                            study.common("birth_date"))
+
+
+def _add_previous(project: Any, job: _Job, known: dict[str, arc.Known],
+                  staging: Staging) -> int:
+    """Add the series' earlier instances to the job; return how many are unavailable."""
+    import sqlalchemy as sa
+
+    from nora_lab.archive import _db
+    from nora_lab.archive.dicom._tables import dicom_instances as di
+
+    have = {i.sop_uid for i in job.instances}
+    with _db.read(project.archive.engine) as conn:
+        rows = conn.execute(sa.select(di.c.sop_uid, di.c.source).where(
+            di.c.project_id == project.pk, di.c.series_uid == job.series.series_uid,
+            di.c.series_number == job.series.series_number)).all()
+    wanted = {r.sop_uid: r.source for r in rows if r.sop_uid not in have}
+    for sop, src in list(wanted.items()):
+        if src and os.path.isfile(src):
+            inst = read_instance(src)
+            if isinstance(inst, Instance) and inst.sop_uid == sop:
+                job.instances.append(inst)
+                del wanted[sop]
+    tar = project.study_dir(job.completing) / job.folder / "dicom.tar.gz"
+    if wanted and tar.is_file():
+        dest = staging.work(f"previous-{id(job)}")
+        with tarfile.open(tar, "r:gz") as tf:
+            for member in tf.getmembers():
+                sop = member.name.rsplit("/", 1)[-1].removesuffix(".dcm")
+                if sop in wanted and member.isfile():
+                    tf.extract(member, dest, filter="data")
+                    inst = read_instance(str(dest / member.name), f"{tar}:{member.name}")
+                    if isinstance(inst, Instance):
+                        job.instances.append(inst)
+                        del wanted[sop]
+    return len(wanted)
+
+
+# --- conversion and commit -------------------------------------------------------------
+
+
+def _run(project: Any, jobs: list[_Job], policy: Policy, staging: Staging,
+         report: ImportReport, targets: dict[int, arc.StudyTarget],
+         placed: dict[int, tuple[str, str]], workers: int, progress: bool) -> None:
+    if not jobs:
+        return
+    bar = _bar(progress, "convert", "img", total=sum(len(j.instances) for j in jobs))
+    pseudo = project.naming == "pseudonym"
+    with ThreadPoolExecutor(workers, thread_name_prefix="nora-dcm2niix") as pool:
+        futures = [pool.submit(_convert_job, n, job, policy, staging, pseudo)
+                   for n, job in enumerate(jobs)]
+        for fut in as_completed(futures):
+            done = fut.result()
+            job = done.job
+            try:
+                _commit(project, done, policy, staging, report, targets, placed)
+            except NoraError as exc:
+                job.report.status = "failed"
+                job.report.problems.append(f"could not enter the archive: {exc}")
+            report.series.append(job.report)
+            if bar is not None:
+                bar.update(len(job.instances))
+    _close(bar)
+
+
+def _convert_job(n: int, job: _Job, policy: Policy, staging: Staging, pseudo: bool) -> _Done:
+    done = _Done(job)
+    t0 = time.perf_counter()
+    try:
+        work = staging.work(f"series{n:05d}")
+        conv = done.conv = convert_series(job.instances, work, job.stem,
+                                          timeout=policy.dcm2niix_timeout)
+        job.report.messages.extend(conv.messages)
+        for o in conv.outputs:
+            if o.problem:
+                job.report.problems.append(f"{o.stem}.nii refused: {o.problem}")
+                continue
+            if pseudo:
+                scrub_nifti_header(o.nii)
+            gz = o.nii.with_name(o.stem + ".nii.gz")
+            gzip_file(o.nii, gz, level=policy.compresslevel)
+            o.nii.unlink()
+            done.gz[o.stem] = gz
+        if not conv.outputs:
+            job.report.problems.append(
+                f"dcm2niix wrote no image (exit code {conv.returncode})"
+                + (f": {conv.warnings[-1]}" if conv.warnings else ""))
+        if policy.keep_dicom and done.gz:
+            done.dicom_tar = _tar_originals(job.instances, work / "dicom.tar.gz",
+                                            policy.compresslevel)
+    except (OSError, NoraError, ValueError) as exc:
+        done.error = f"{type(exc).__name__}: {exc}"
+        job.report.problems.append(f"conversion failed: {done.error}")
+    job.report.seconds = time.perf_counter() - t0
+    return done
+
+
+def _tar_originals(instances: list[Instance], dest: Path, level: int) -> Path:
+    raw = dest.with_suffix("")  # dicom.tar
+    with tarfile.open(raw, "w", format=tarfile.PAX_FORMAT) as tf:
+        for inst in instances:
+            info = tf.gettarinfo(inst.path, arcname=f"{inst.sop_uid}.dcm")
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            info.mode = 0o644
+            with open(inst.path, "rb") as fh:
+                tf.addfile(info, fh)
+    gzip_file(raw, dest, level=level)
+    raw.unlink()
+    return dest
+
+
+def _commit(project: Any, done: _Done, policy: Policy, staging: Staging,
+            report: ImportReport, targets: dict[int, arc.StudyTarget],
+            placed: dict[int, tuple[str, str]]) -> None:
+    job, rep = done.job, done.job.report
+    if not done.gz:
+        rep.status = "failed"
+        return
+    if job.completing:
+        psid, folder, overwrite = job.completing, job.folder, True
+        hide = _hide(job.study) if project.naming == "pseudonym" else ()
+    else:
+        target = targets.get(id(job.study))
+        if target is None:
+            target = targets[id(job.study)] = arc.resolve_study(project, job.study)
+        psid, hide, overwrite = target.psid, target.hide, False
+        folder = arc.pick_folder(target, job.series, job.folder)
+    rep.psid, rep.series_folder = psid, folder
+    pseudo = project.naming == "pseudonym"
+    study_dir = project.study_dir(psid)
+    with staging.commit_lock():
+        arc.sweep_tmp(study_dir / folder)
+        for o in done.conv.outputs if done.conv else []:
+            gz = done.gz.get(o.stem)
+            if gz is None:
+                continue
+            raw = json.loads(o.sidecars[".json"].read_text()) if ".json" in o.sidecars else {}
+            meta = extend_sidecar(
+                raw, uids={"StudyInstanceUID": job.series.study_uid,
+                           "SeriesInstanceUID": job.series.series_uid},
+                pseudonymized=pseudo, hide=hide,
+                nora={"project": project.name, "psid": psid, "subject": psid.split("#")[0],
+                      "study": psid.split("#")[1], "series_folder": folder,
+                      "SeriesNumber": job.series.series_number,
+                      "instances": len(job.instances),
+                      "converter": f"dcm2niix {dcm2niix_version()}",
+                      "converter_flags": " ".join(DCM2NIIX_ARGS),
+                      "philips_scaling": "precise floating point (dcm2niix -p y)",
+                      "compression": f"gzip level {policy.compresslevel} "
+                                     f"({ENGINE}, parallel blocks)"})
+            rel = f"{folder}/{o.stem}"
+            project.add_file(gz, psid, rel + ".nii.gz", meta=meta, move=True,
+                             overwrite=overwrite)
+            rep.files.append(rel + ".nii.gz")
+            project.add_bytes(arc.dump_json(meta), psid, rel + ".json", meta=meta,
+                              overwrite=overwrite)
+            rep.files.append(rel + ".json")
+            for ext in (".bval", ".bvec"):
+                if ext in o.sidecars:
+                    project.add_file(o.sidecars[ext], psid, rel + ext, move=True,
+                                     overwrite=overwrite)
+                    rep.files.append(rel + ext)
+        if done.dicom_tar is not None:
+            project.add_file(done.dicom_tar, psid, f"{folder}/dicom.tar.gz", move=True,
+                             overwrite=True)
+            rep.files.append(f"{folder}/dicom.tar.gz")
+        arc.record_instances(project, psid, job.series, folder, job.instances)
+    rep.status = "partial" if rep.problems else "converted"
+    placed[id(job.series)] = (psid, folder)
+    if psid not in report.studies:
+        report.studies.append(psid)
+
+
+# --- extra files -----------------------------------------------------------------------
+
+
+def _parse_filter(spec: str | Sequence[str] | None) -> tuple[str, ...]:
+    if not spec:
+        return ()
+    items = spec.split(",") if isinstance(spec, str) else list(spec)
+    return tuple("." + e.strip().lower().lstrip(".") for e in items if e.strip())
+
+
+def _keep_extras(project: Any, others: list[tuple[str, str]], exts: tuple[str, ...],
+                 studies: list[Study], targets: dict[int, arc.StudyTarget],
+                 placed: dict[int, tuple[str, str]], report: ImportReport,
+                 staging: Staging) -> None:
+    """Add the non-DICOM files whose extension is in ``exts`` to their study.
+
+    A file in the folder of exactly one series goes into that series' folder; otherwise
+    into the study whose files share its folder, at its path relative to the study's
+    common folder. Files that fit no single study are reported, not added.
+    """
+    series_dirs: dict[str, list[Series]] = {}
+    study_roots: list[tuple[str, Study]] = []
+    for st in studies:
+        dirs = set()
+        for s in st.series:
+            sdirs = {os.path.dirname(i.path) for i in s.instances}
+            dirs |= sdirs
+            if len(sdirs) == 1:
+                series_dirs.setdefault(sdirs.pop(), []).append(s)
+        study_roots.append((os.path.commonpath(sorted(dirs)) if dirs else "", st))
+    kept = set()
+    for path, source in others:
+        if not path.lower().endswith(exts):
+            continue
+        d = os.path.dirname(path)
+        where: tuple[str, str] | None = None
+        if len(series_dirs.get(d, [])) == 1 and id(series_dirs[d][0]) in placed:
+            psid, folder = placed[id(series_dirs[d][0])]
+            where = (psid, f"{folder}/{os.path.basename(path)}")
+        else:
+            owners = [(root, st) for root, st in study_roots
+                      if root and (d == root or d.startswith(root + os.sep))]
+            if not owners and len(studies) == 1:
+                owners = [(d, studies[0])]
+            owners = [o for o in owners if any(id(s) in placed for s in o[1].series)]
+            if owners:
+                root, st = max(owners, key=lambda o: len(o[0]))
+                psid = next(placed[id(s)][0] for s in st.series if id(s) in placed)
+                rel = os.path.relpath(path, root).replace(os.sep, "/")
+                where = (psid, rel)
+        if where is None:
+            report.warnings.append(f"extra file {source} belongs to no single imported "
+                                   "study; not added")
+            continue
+        psid, rel = where
+        if project.naming == "pseudonym":
+            hide = next((t.hide for t in targets.values() if t.psid == psid), ())
+            if contains_identity(rel, hide):
+                report.warnings.append(f"extra file {source}: its name holds identifying "
+                                       "text; not added to a pseudonymized project")
+                continue
+        from nora_lab.archive.dicom._naming import folder_safe
+
+        rel = "/".join(folder_safe(p, "file") for p in rel.split("/"))
+        try:
+            project.add_file(path, psid, rel, overwrite=False)
+        except NoraError as exc:
+            report.warnings.append(f"extra file {source}: {exc}")
+            continue
+        report.extras.append(f"{psid}/{rel}")
+        kept.add(source)
+        if psid not in report.studies:
+            report.studies.append(psid)
+    report.skipped[:] = [k for k in report.skipped if k.path not in kept]
+
+
+# --- helpers ---------------------------------------------------------------------------
+
+
+def _label(source: Any) -> str:
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return f"{len(source)} paths" if len(source) != 1 else str(source[0])
+
+
+def _bar(progress: bool, desc: str, unit: str, total: int | None = None) -> Any:
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit=unit, leave=False)
+
+
+def _close(bar: Any) -> None:
+    if bar is not None:
+        bar.close()
