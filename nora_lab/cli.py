@@ -1,0 +1,332 @@
+"""The ``nora`` command: NORA's backend flags, so a NORA user's scripts keep working.
+
+Every command refers to the project given by ``-p/--project``. Errors are one line on
+stderr and a non-zero exit code (1: the archive refused, 2: bad usage).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import fnmatch
+import io
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from nora_lab import __version__
+from nora_lab.errors import NoraError, NotFoundError
+
+__all__ = ["main", "build_parser"]
+
+DESCRIPTION = """\
+NORA - backend
+
+usage: nora [--parameter] [value]
+
+  -p/--project NAME refers all following commands to this project.
+  The archive is $NORA_HOME (default ~/.nora_lab) or the database in $NORA_DB,
+  opened as $JUPYTERHUB_USER or the OS user.
+"""
+
+EPILOG = """\
+file patterns: a combination of subfolders, file name and wildcards, relative to the
+study folder: '*' is any run of characters, '_' exactly one; every pattern ends in an
+implicit '*'. Example: t1*/s0__.nii. A pattern without '/' matches the file name in any
+folder.
+
+filter bars (--filter COLUMN=TEXT): terms separated by spaces are OR-ed, '&' ANDs
+groups; special attributes STAG: PTAG: FTAG: JOB:(q|r|e) SDESC:.
+
+examples:
+  nora -p demo --createproject demo
+  nora -p demo -s 't1*/s0*.nii' --json
+  nora -p demo --addtag reviewed -s 't1*/s0*.nii' --filter 'files=STAG:control'
+  nora -p demo -a $OUT --addtag mytagname          (inside a job: tag an output)
+  nora -p demo --exportmeta '*' 'META/radio*.json' --keys '*.mask.volume'
+"""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser (NORA's flags, plus nora_lab's additions)."""
+    ap = argparse.ArgumentParser(prog="nora", description=DESCRIPTION, epilog=EPILOG,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--version", action="version", version=f"nora_lab {__version__}")
+    ap.add_argument("-p", "--project", metavar="NAME", help="all commands refer to this project")
+
+    m = ap.add_argument_group("MANAGEMENT")
+    m.add_argument("-c", "--createproject", nargs="+", metavar=("NAME", "MODULE"),
+                   help="creates a project with NAME (MODULE: 'real' or 'pseudonym' naming)")
+    m.add_argument("--projects", action="store_true", help="lists the projects you can see")
+    m.add_argument("-q", "--sql", metavar="STATEMENT",
+                   help="executes an SQL statement, result as JSON (read-only snapshot of "
+                        "your projects unless you are an archive admin)")
+    m.add_argument("--csv", action="store_true", help="with --sql/--select: CSV output")
+    m.add_argument("-a", "--add", nargs="+", metavar="FILE",
+                   help="adds files to the project: files already inside a study folder are "
+                        "registered; others need --study PSID (and optionally --dest)")
+    m.add_argument("--study", metavar="PSID", default=os.environ.get("NORA_PSID"),
+                   help="the study (patients_id#studies_id) for --add/--out/--pathout "
+                        "(default $NORA_PSID, set inside batch jobs)")
+    m.add_argument("--dest", metavar="RELPATH", help="with --add: folder/name inside the study")
+    m.add_argument("--addtag", metavar="TAGS", help="tag1,tag2,...: tags the added/selected files")
+    m.add_argument("--rmtag", metavar="TAGS", help="tag1,tag2,...: removes tags from selected files")
+    m.add_argument("-d", "--del", dest="delete", nargs="+", metavar="FILE", help="deletes files")
+    m.add_argument("-dp", "--del_pat", nargs="+", metavar="ID",
+                   help="deletes patients (patient_id) or studies (patients_id#studies_id)")
+    m.add_argument("-o", "--out", metavar="FILEPATTERN",
+                   help="computes the absolute output file path in --study")
+    m.add_argument("-pa", "--pathout", metavar="FILEPATTERN",
+                   help="computes the absolute output folder path in --study (created)")
+    m.add_argument("-s", "--select", metavar="FILEPATTERN",
+                   help="returns files matching the file pattern")
+    m.add_argument("-j", "--json", action="store_true", help="with --select: JSON output")
+    m.add_argument("--byfilename", action="store_true",
+                   help="with --select --json: files grouped by file name")
+    m.add_argument("--filter", action="append", default=[], metavar="COLUMN=TEXT",
+                   help="restricts --select/--exportmeta/--studies to studies matching a "
+                        "filter bar (columns: subject, study, date, description, files)")
+    m.add_argument("--studies", action="store_true", help="lists the studies (with --filter)")
+    m.add_argument("--adduser", metavar="USER", help="registers a user (archive admins)")
+    m.add_argument("--admin", action="store_true", help="with --adduser: an archive admin")
+    m.add_argument("--grant", nargs=2, metavar=("USER", "ROLE"),
+                   help="gives USER the ROLE reader|editor|admin|none on the project")
+    m.add_argument("--identity", action="store_true",
+                   help="with --grant: may see real identities of a pseudonymized project")
+    m.add_argument("--fsck", action="store_true",
+                   help="integrity check: rows without files, files without rows, checksums")
+    m.add_argument("--repair", action="store_true", help="with --fsck: fix what can be fixed")
+
+    o = ap.add_argument_group("OTHER")
+    o.add_argument("--exportmeta", nargs=2, metavar=("FILEPATTERN", "JSONNAME"),
+                   help="exports meta data of JSON files matching JSONNAME in the studies "
+                        "having files matching FILEPATTERN, as CSV")
+    o.add_argument("--keys", metavar="KEYS",
+                   help="with --exportmeta: comma-separated dot-separated key sequences "
+                        "(first key: the JSON file's name; '*' wildcards)")
+    _extend_parser(ap)
+    return ap
+
+
+#: Other layers' command-line modules. Each defines ``add_arguments(parser)`` and
+#: ``run(args, archive) -> bool`` (True when it did something). Keep them light to import.
+LAYER_CLIS = ("nora_lab.archive.dicom.cli", "nora_lab.batch.cli")
+
+
+def _layer_modules() -> list:
+    import importlib
+
+    mods = []
+    for name in LAYER_CLIS:
+        try:
+            mods.append(importlib.import_module(name))
+        except ModuleNotFoundError as exc:
+            if exc.name != name:  # the layer exists but is broken: say so
+                raise
+    return mods
+
+
+def _extend_parser(ap: argparse.ArgumentParser) -> None:
+    for mod in _layer_modules():
+        mod.add_arguments(ap)
+
+
+def _open_project(args, arc):
+    if not args.project:
+        raise _Usage("this command needs a project: -p NAME")
+    return arc.project(args.project)
+
+
+class _Usage(Exception):
+    pass
+
+
+def _tags(text: str | None) -> list[str]:
+    return [t for t in (text or "").split(",") if t.strip()]
+
+
+def _filters(items: Sequence[str]) -> dict[str, str] | None:
+    out = {}
+    for item in items:
+        col, sep, text = item.partition("=")
+        if not sep:
+            raise _Usage(f"--filter {item!r}: expected COLUMN=TEXT, e.g. files='t1*/s0*.nii'")
+        out[col.strip()] = (out.get(col.strip(), "") + " & " + text).strip(" &") if col.strip() in out else text
+    return out or None
+
+
+def _print_frame(df, as_csv: bool) -> None:
+    if as_csv:
+        df.to_csv(sys.stdout, index=False)
+    else:
+        print(df.to_json(orient="records", date_format="iso", default_handler=str))
+
+
+def _flatten(obj, prefix: str) -> dict[str, object]:
+    out: dict[str, object] = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}.{k}"))
+    else:
+        out[prefix] = obj
+    return out
+
+
+def _exportmeta(proj, pattern: str, jsonname: str, keys: str | None, filters) -> str:
+    from nora_lab.archive.patterns import FilePattern
+
+    flt = dict(filters or {})
+    flt["files"] = (flt.get("files", "") + " & " + pattern).strip(" &") if pattern.strip("*") else flt.get("files", "")
+    studies = proj.studies(flt)
+    jpat = FilePattern(jsonname)
+    wanted = [k.strip() for k in keys.split(",")] if keys else None
+    rows = []
+    for psid in studies["psid"]:
+        row: dict[str, object] = {"psid": psid}
+        for path in proj.resolve(psid, jsonname):
+            if not path.name.lower().endswith(".json") or not jpat.matches(
+                    path.relative_to(proj.study_dir(psid)).as_posix()):
+                continue
+            try:
+                data = json.loads(path.read_text())
+            except ValueError as exc:
+                raise NoraError(f"{path}: not valid JSON ({exc})") from exc
+            flat = _flatten(data, path.name[: -len(".json")])
+            if wanted is not None:
+                flat = {k: v for k, v in flat.items() if any(fnmatch.fnmatchcase(k, w) for w in wanted)}
+            row.update(flat)
+        rows.append(row)
+    cols = ["psid"] + sorted({k for r in rows for k in r} - {"psid"})
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=cols)
+    w.writeheader()
+    w.writerows(rows)
+    return buf.getvalue()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Carry out the parsed command line; return the exit code."""
+    from nora_lab.archive import Archive
+
+    arc = Archive.open()
+    did = False
+    if args.adduser:
+        arc.add_user(args.adduser, admin=args.admin)
+        did = True
+    if args.createproject:
+        name, *module = args.createproject
+        naming = module[0] if module else "real"
+        arc.create_project(name, naming=naming, exist_ok=True)
+        args.project = args.project or name
+        did = True
+    if args.projects:
+        _print_frame(arc.projects(), args.csv)
+        did = True
+    if args.sql:
+        _print_frame(arc.sql(args.sql), args.csv)
+        did = True
+    if args.grant:
+        if not args.project:
+            raise _Usage("--grant needs a project: -p NAME --grant USER ROLE")
+        arc.grant(args.project, args.grant[0], args.grant[1], identity=args.identity)
+        did = True
+    for mod in _layer_modules():
+        if mod.run(args, arc):
+            did = True
+    filters = _filters(args.filter)
+
+    needs_project = any([args.add, args.delete, args.del_pat, args.out, args.pathout,
+                         args.select, args.fsck, args.exportmeta, args.studies])
+    if needs_project:
+        proj = _open_project(args, arc)
+        if args.add:
+            added = []
+            for f in args.add:
+                p = Path(f).resolve()
+                if proj.root.resolve() in p.parents:
+                    added.append(proj.register(p, tags=_tags(args.addtag)))
+                else:
+                    if not args.study:
+                        raise _Usage(f"{f} is outside project {proj.name!r}: give --study PSID")
+                    added.append(proj.add_file(p, args.study, args.dest or p.name,
+                                               tags=_tags(args.addtag)))
+            for p in added:
+                print(p)
+        if args.delete:
+            for f in args.delete:
+                proj.remove_file(Path(f).resolve())
+        if args.del_pat:
+            for ident in args.del_pat:
+                if "#" in ident:
+                    proj.delete_study(ident)
+                else:
+                    proj.delete_subject(ident)
+        if args.out or args.pathout:
+            if not args.study:
+                raise _Usage("--out/--pathout need the study: --study PSID (or $NORA_PSID)")
+            if args.out:
+                print(proj.out_path(args.study, args.out))
+            if args.pathout:
+                path = proj.out_path(args.study, args.pathout)
+                path.mkdir(parents=True, exist_ok=True)
+                print(path)
+        if args.select:
+            df = proj.files(args.select, filters=filters,
+                            psid=args.study if args.study and not filters else None)
+            if args.addtag:
+                proj.tag_files(df["path"], _tags(args.addtag))
+            if args.rmtag:
+                proj.untag_files(df["path"], _tags(args.rmtag))
+            if not (args.addtag or args.rmtag):
+                paths = df["path"].tolist()
+                if args.json and args.byfilename:
+                    grouped: dict[str, list[str]] = {}
+                    for p in paths:
+                        grouped.setdefault(Path(p).name, []).append(p)
+                    print(json.dumps(grouped))
+                elif args.json:
+                    print(json.dumps(paths))
+                elif args.csv:
+                    _print_frame(df.drop(columns=["tags"]), True)
+                else:
+                    print("\n".join(paths))
+        if args.studies:
+            _print_frame(proj.studies(filters), args.csv)
+        if args.exportmeta:
+            sys.stdout.write(_exportmeta(proj, *args.exportmeta, args.keys, filters))
+        if args.fsck:
+            from nora_lab.archive.fsck import fsck
+
+            rep = fsck(proj, repair=args.repair)
+            print(rep)
+            if not rep.ok and not rep.repaired:
+                return 1
+        did = True
+    if not did:
+        raise _Usage("nothing to do: see nora --help")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``nora`` command; returns the exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return run(args)
+    except _Usage as exc:
+        print(f"nora: error: {exc}", file=sys.stderr)
+        return 2
+    except NotFoundError as exc:
+        print(f"nora: error: {exc.args[0] if exc.args else exc}", file=sys.stderr)
+        return 1
+    except NoraError as exc:
+        print(f"nora: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,139 @@
+"""The `nora` command keeps NORA's flags; errors are one line and a non-zero exit."""
+
+import json
+import os
+
+import pytest
+
+from nora_lab.cli import main
+
+
+@pytest.fixture
+def nora(url, tmp_path, monkeypatch, capsys):
+    """Run `nora ARGS...` as alice on the current backend; returns (rc, out, err)."""
+    monkeypatch.setenv("NORA_DB", url)
+    monkeypatch.setenv("NORA_ROOT", str(tmp_path / "data"))
+    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
+    monkeypatch.delenv("NORA_PSID", raising=False)
+
+    def run(*argv, user="alice"):
+        monkeypatch.setenv("JUPYTERHUB_USER", user)
+        rc = main(list(argv))
+        out, err = capsys.readouterr()
+        return rc, out, err
+
+    return run
+
+
+@pytest.fixture
+def demo(nora, tmp_path):
+    assert nora("--createproject", "demo")[0] == 0
+    from nora_lab.archive import Archive
+
+    p = Archive.open(user="alice").project("demo")
+    for sub in ("P1", "P2"):
+        psid = p.add_study(p.add_subject(sub), "S1")
+        p.add_bytes(b"x", psid, "t1_trio/s001.nii")
+        p.add_json({"mask": {"volume": 3.5 if sub == "P1" else 4.0}}, psid, "META/radio1.json")
+    p.tag_study("P1#S1", ["control"])
+    return p
+
+
+def test_select_json_prints_absolute_paths(nora, demo):
+    rc, out, _ = nora("-p", "demo", "-s", "t1*/s0__.nii", "--json")
+    paths = json.loads(out)
+    assert rc == 0 and len(paths) == 2 and all(p.startswith("/") for p in paths)
+
+
+def test_select_with_filter_bar(nora, demo):
+    rc, out, _ = nora("-p", "demo", "-s", "t1*", "-j", "--filter", "files=STAG:control")
+    assert [p.split("/")[-4] for p in json.loads(out)] == ["P1"]
+
+
+def test_addtag_and_rmtag_on_selection(nora, demo):
+    assert nora("-p", "demo", "--addtag", "good,checked", "-s", "t1*")[0] == 0
+    assert set(demo.files("t1*")["tags"].map(tuple)) == {("checked", "good")}
+    assert nora("-p", "demo", "--rmtag", "good", "-s", "t1*")[0] == 0
+    assert set(demo.files("t1*")["tags"].map(tuple)) == {("checked",)}
+
+
+def test_add_registers_a_job_output_and_tags_it(nora, demo):
+    out = demo.out_path("P2#S1", "results/seg.nii")
+    out.parent.mkdir(parents=True)
+    out.write_bytes(b"seg")
+    assert nora("-p", "demo", "-a", str(out), "--addtag", "mytagname")[0] == 0
+    assert demo.files(tags=["mytagname"])["path"].tolist() == [str(out)]
+
+
+def test_out_and_pathout_resolve_inside_the_study(nora, demo):
+    rc, out, _ = nora("-p", "demo", "--study", "P1#S1", "-o", "res/a.nii")
+    assert rc == 0 and out.strip() == str(demo.study_dir("P1#S1") / "res/a.nii")
+    rc, _, err = nora("-p", "demo", "--study", "P1#S1", "-o", "../../a.nii")
+    assert rc == 1 and "'..'" in err and err.count("\n") == 1
+
+
+def test_del_and_del_pat(nora, demo):
+    path = demo.files("t1*", psid="P1#S1")["path"][0]
+    assert nora("-p", "demo", "-d", path)[0] == 0
+    assert nora("-p", "demo", "-dp", "P2#S1")[0] == 0
+    assert demo.studies()["psid"].tolist() == ["P1#S1"]
+    assert nora("-p", "demo", "-dp", "P1")[0] == 0
+    assert demo.studies().empty
+
+
+def test_sql_json_and_csv(nora, demo):
+    rc, out, _ = nora("-p", "demo", "-q", "SELECT count(*) AS n FROM files")
+    assert json.loads(out) == [{"n": 4}]
+    rc, out, _ = nora("-q", "SELECT count(*) AS n FROM studies", "--csv")
+    assert out.split() == ["n", "2"]
+
+
+def test_exportmeta_with_key_wildcards(nora, demo):
+    rc, out, _ = nora("-p", "demo", "--exportmeta", "*", "META/radio*.json",
+                      "--keys", "*.mask.volume")
+    lines = out.strip().splitlines()
+    assert rc == 0 and lines[0] == "psid,radio1.mask.volume"
+    assert lines[1:] == ["P1#S1,3.5", "P2#S1,4.0"]
+
+
+def test_rights_through_the_cli(nora, demo):
+    rc, _, err = nora("-p", "demo", "-s", "*", user="bob")
+    assert rc == 1 and "no project 'demo' visible to user 'bob'" in err
+    rc, out, _ = nora("-q", "SELECT * FROM files", user="bob")
+    assert rc == 0 and json.loads(out) == []
+    assert nora("--adduser", "bob")[0] == 0
+    assert nora("-p", "demo", "--grant", "bob", "reader")[0] == 0
+    rc, out, _ = nora("-p", "demo", "-s", "*", "-j", user="bob")
+    assert rc == 0 and len(json.loads(out)) == 4
+    rc, _, err = nora("-p", "demo", "--addtag", "x", "-s", "*", user="bob")
+    assert rc == 1 and "editor" in err
+
+
+def test_fsck_reports_and_repairs(nora, demo):
+    orphan = demo.study_dir("P1#S1") / "orphan.nii"
+    orphan.write_bytes(b"o")
+    os.remove(demo.files("t1*", psid="P2#S1")["path"][0])
+    rc, out, _ = nora("-p", "demo", "--fsck")
+    assert rc == 1 and "unknown_files" in out and "missing_files" in out
+    assert nora("-p", "demo", "--fsck", "--repair")[0] == 0
+    rc, out, _ = nora("-p", "demo", "--fsck")
+    assert rc == 0 and "agree" in out
+
+
+def test_usage_errors(nora, demo):
+    assert nora("-s", "x")[0] == 2
+    assert nora()[0] == 2
+    rc, _, err = nora("-p", "demo", "--studies", "--filter", "files=a &")
+    assert rc == 1 and "'&'" in err
+    with pytest.raises(SystemExit) as exc:
+        nora("--version")
+    assert exc.value.code == 0
+
+
+def test_help_reads_like_the_reference(capsys):
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    text = capsys.readouterr().out
+    for flag in ["--project", "--createproject", "--add", "--del_pat", "--select", "--byfilename",
+                 "--addtag", "--rmtag", "--out", "--pathout", "--sql", "--exportmeta"]:
+        assert flag in text
