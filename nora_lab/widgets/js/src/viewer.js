@@ -1,0 +1,626 @@
+// Front end of nora_lab.widgets.Viewer: an anywidget ES module around Niivue.
+//
+// Python owns the state (traits `layers`, `position`, `window`, `layout`, ...);
+// this module reconciles the page to it and reports user actions back.
+// Layer data arrives as binary comm messages (see nora_lab/widgets/_transfer.py):
+//   begin {id, version, kind, total, parts} / chunk {offset} + buffer / end {seq}
+//   mask_diff {id, version, bbox} + buffer
+// After every reconcile that leaves nothing pending, the view writes
+// `ack` (= model seq) and `frame` back to Python and data-ack / data-frame
+// on its root element, so headless tests can wait deterministically.
+import { Niivue, NVImage, NVMesh, SLICE_TYPE, DRAG_MODE, SHOW_RENDER } from '@niivue/niivue'
+
+const SLICE = {
+  axial: SLICE_TYPE.AXIAL,
+  coronal: SLICE_TYPE.CORONAL,
+  sagittal: SLICE_TYPE.SAGITTAL,
+  multiplanar: SLICE_TYPE.MULTIPLANAR,
+  render: SLICE_TYPE.RENDER,
+  mosaic: SLICE_TYPE.AXIAL
+}
+const AXIS_NAMES = ['axial', 'coronal', 'sagittal']
+// layout -> [rows, columns, number of viewports]
+const GRID = { 1: [1, 1, 1], '1x3': [1, 3, 3], '2x2': [2, 2, 4], mosaic: [1, 1, 1] }
+const ROLE_ORDER = { background: 0, overlay: 1, mask: 2 }
+const MAX_VIEWPORTS = 4
+
+// ------------------------------------------------------------------ data store (one per model)
+
+const STORES = new Map()
+
+class Store {
+  constructor (model) {
+    this.model = model
+    this.items = new Map() // id -> {version, kind, vol | pts/tris | pts/offsets}
+    this.transfers = new Map() // id -> {version, kind, buf, parts, received, diffs}
+    this.views = new Set()
+    this.dirty = new Set() // volume ids whose voxels changed (mask diffs)
+  }
+
+  have () {
+    const h = {}
+    for (const [id, it] of this.items) h[id] = it.version
+    return h
+  }
+
+  spec (id) {
+    return (this.model.get('layers') || []).find((s) => s.id === id)
+  }
+
+  notify () {
+    for (const v of this.views) v.schedule()
+  }
+
+  fail (err) {
+    console.error('[nora viewer]', err)
+    const text = String((err && err.message) || err)
+    this.model.set('error', text)
+    this.model.save_changes()
+    for (const v of this.views) v.root.dataset.error = text
+  }
+
+  onMessage (msg, buffers) {
+    try {
+      if (msg.type === 'begin') this.begin(msg)
+      else if (msg.type === 'chunk') this.chunk(msg, buffers[0])
+      else if (msg.type === 'end') this.end(msg).catch((e) => this.fail(e))
+      else if (msg.type === 'mask_diff') this.maskDiff(msg, buffers[0])
+    } catch (e) {
+      this.fail(e)
+    }
+  }
+
+  begin (msg) {
+    const have = this.items.get(msg.id)
+    if (have && have.version >= msg.version) {
+      this.transfers.delete(msg.id)
+      return
+    }
+    this.transfers.set(msg.id, {
+      version: msg.version,
+      kind: msg.kind,
+      total: msg.total,
+      parts: msg.parts,
+      buf: new Uint8Array(msg.total),
+      received: 0,
+      diffs: []
+    })
+  }
+
+  chunk (msg, dv) {
+    const t = this.transfers.get(msg.id)
+    if (!t || t.version !== msg.version) return
+    t.buf.set(new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength), msg.offset)
+    t.received += dv.byteLength
+  }
+
+  async end (msg) {
+    const t = this.transfers.get(msg.id)
+    if (!t || t.version !== msg.version) return
+    this.transfers.delete(msg.id)
+    const part = (name) => t.parts.find((p) => p.name === name)
+    const spec = this.spec(msg.id) || { name: msg.id, role: 'overlay' }
+    let item
+    if (t.kind === 'volume') {
+      const vol = await NVImage.new(t.buf.buffer, `${msg.id}.nii`, spec.colormap || 'gray', spec.opacity ?? 1)
+      vol.name = spec.name
+      item = { version: t.version, kind: 'volume', vol, props: '' }
+    } else {
+      const a = part(t.kind === 'mesh' ? 'vertices' : 'points')
+      const b = part(t.kind === 'mesh' ? 'faces' : 'offsets')
+      item = {
+        version: t.version,
+        kind: t.kind,
+        pts: new Float32Array(t.buf.buffer, a.offset, a.nbytes / 4),
+        idx: new Uint32Array(t.buf.buffer, b.offset, b.nbytes / 4)
+      }
+    }
+    const old = this.items.get(msg.id)
+    if (old && old.version > item.version) return
+    this.items.set(msg.id, item)
+    for (const d of t.diffs) this.applyDiff(item, d.msg, d.dv)
+    this.notify()
+  }
+
+  maskDiff (msg, dv) {
+    const item = this.items.get(msg.id)
+    if (item && item.version === msg.version) {
+      this.applyDiff(item, msg, dv)
+      this.dirty.add(msg.id)
+      this.notify()
+      return
+    }
+    const t = this.transfers.get(msg.id)
+    if (t && t.version === msg.version) t.diffs.push({ msg, dv })
+  }
+
+  applyDiff (item, msg, dv) {
+    const img = item.vol.img
+    const [x0, x1, y0, y1, z0, z1] = msg.bbox
+    const nx = item.vol.hdr.dims[1]
+    const ny = item.vol.hdr.dims[2]
+    const w = x1 - x0
+    const src = new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength)
+    let s = 0
+    for (let z = z0; z < z1; z++) {
+      for (let y = y0; y < y1; y++) {
+        img.set(src.subarray(s, s + w), x0 + y * nx + z * nx * ny)
+        s += w
+      }
+    }
+  }
+
+  // Apply colormap / opacity / window / mask colour of the shared NVImages;
+  // returns the ids whose look changed (their viewports need a GL refresh).
+  applyProps (layers, activeWindow, activeBgId) {
+    const changed = new Set(this.dirty)
+    this.dirty.clear()
+    for (const spec of layers) {
+      const it = this.items.get(spec.id)
+      if (!it || it.kind !== 'volume' || it.version !== spec.version) continue
+      const vol = it.vol
+      let win = spec.window
+      if (spec.id === activeBgId && activeWindow) win = activeWindow
+      const key = JSON.stringify([spec.colormap, spec.opacity, win, spec.color, spec.outline, spec.role])
+      if (key === it.props) continue
+      it.props = key
+      if (spec.role === 'mask') {
+        const [r, g, b] = spec.color || [255, 0, 0]
+        vol.setColormapLabel({ R: [0, r], G: [0, g], B: [0, b], A: [0, 255], I: [0, 1], labels: ['', spec.name] })
+      } else if (spec.colormap && vol.colormap !== spec.colormap) {
+        vol.colormap = spec.colormap
+      }
+      vol.opacity = spec.opacity
+      if (win) {
+        vol.cal_min = win[0] - win[1] / 2
+        vol.cal_max = win[0] + win[1] / 2
+      }
+      vol.__noraOutline = spec.outline ? 1 : 0
+      changed.add(spec.id)
+    }
+    return changed
+  }
+
+  pending (layers) {
+    if (this.transfers.size) return true
+    return layers.some((s) => {
+      const it = this.items.get(s.id)
+      return !it || it.version !== s.version
+    })
+  }
+}
+
+// ------------------------------------------------------------------ one viewport = one Niivue
+
+class Viewport {
+  constructor (view, index) {
+    this.view = view
+    this.index = index
+    this.div = document.createElement('div')
+    this.div.className = 'nora-vp'
+    this.div.dataset.vp = String(index)
+    this.div.dataset.frame = '0'
+    this.canvas = document.createElement('canvas')
+    this.div.appendChild(this.canvas)
+    this.nv = null
+    this.ready = null
+    this.frames = 0
+    this.volIds = ''
+    this.meshes = new Map() // id -> {version, mesh}
+    this.sliceKey = ''
+  }
+
+  async attach () {
+    if (this.ready) return this.ready
+    this.ready = (async () => {
+      const nv = new Niivue({
+        backColor: [0, 0, 0, 1],
+        crosshairColor: [1, 0.15, 0.15, 1],
+        show3Dcrosshair: true,
+        isResizeCanvas: true,
+        logLevel: 'error',
+        loadingText: '',
+        dragAndDropEnabled: false,
+        multiplanarShowRender: SHOW_RENDER.ALWAYS
+      })
+      await nv.attachToCanvas(this.canvas)
+      nv.setMouseEventConfig({
+        leftButton: { primary: DRAG_MODE.crosshair, withShift: DRAG_MODE.measurement, withCtrl: DRAG_MODE.crosshair },
+        rightButton: DRAG_MODE.pan,
+        centerButton: DRAG_MODE.windowing
+      })
+      const draw = nv.drawScene.bind(nv)
+      nv.drawScene = () => {
+        const r = draw()
+        this.frames += 1
+        this.div.dataset.frame = String(this.frames)
+        this.view.frames += 1
+        this.view.root.dataset.frame = String(this.view.frames)
+        return r
+      }
+      const refresh = nv.refreshLayers.bind(nv)
+      nv.refreshLayers = (vol, layer) => {
+        nv.opts.atlasOutline = vol.__noraOutline || 0
+        return refresh(vol, layer)
+      }
+      nv.onLocationChange = (loc) => this.view.onLocation(this.index, loc)
+      nv.addEventListener('mouseUp', () => this.view.onMouseUp(this.index))
+      this.canvas.addEventListener('dblclick', () => setTimeout(() => this.view.onMouseUp(this.index), 0))
+      this.view.bindPen(this)
+      new ResizeObserver(() => nv.resizeListener()).observe(this.div)
+      this.nv = nv
+      return nv
+    })()
+    return this.ready
+  }
+
+  mm () {
+    const p = this.nv.frac2mm(this.nv.scene.crosshairPos)
+    return [p[0], p[1], p[2]]
+  }
+}
+
+// ------------------------------------------------------------------ a view of the model
+
+class View {
+  constructor (model, el, store) {
+    this.model = model
+    this.store = store
+    this.frames = 0
+    this.lastAck = -1
+    this.root = document.createElement('div')
+    this.root.className = 'nora-viewer'
+    this.root.tabIndex = -1
+    this.root.setAttribute('data-lm-suppress-shortcuts', 'true')
+    this.root.dataset.frame = '0'
+    this.root.dataset.ack = '-1'
+    this.grid = document.createElement('div')
+    this.grid.className = 'nora-grid'
+    this.status = document.createElement('div')
+    this.status.className = 'nora-status'
+    this.viewports = []
+    for (let i = 0; i < MAX_VIEWPORTS; i++) {
+      const vp = new Viewport(this, i)
+      this.viewports.push(vp)
+      this.grid.appendChild(vp.div)
+    }
+    this.root.append(this.grid, this.status)
+    el.appendChild(this.root)
+    this.root.addEventListener('keydown', (e) => this.onKey(e))
+    this.timer = null
+    this.busy = false
+    this.again = false
+    this.saveTimer = null
+    this.stroke = null
+  }
+
+  schedule () {
+    if (this.timer !== null) return
+    this.timer = setTimeout(() => {
+      this.timer = null
+      this.reconcile()
+    }, 0)
+  }
+
+  async reconcile () {
+    if (this.busy) {
+      this.again = true
+      return
+    }
+    this.busy = true
+    try {
+      await this.reconcileOnce()
+    } catch (e) {
+      this.store.fail(e)
+    } finally {
+      this.busy = false
+      if (this.again) {
+        this.again = false
+        this.schedule()
+      }
+    }
+  }
+
+  activeBackground (layers) {
+    const a = this.model.get('active_viewport')
+    return [...layers].reverse().find((s) => s.role === 'background' && s.viewports.includes(a))
+  }
+
+  async reconcileOnce () {
+    const m = this.model
+    const layout = m.get('layout')
+    const [rows, cols, n] = GRID[layout] || GRID[1]
+    this.grid.style.gridTemplateColumns = `repeat(${cols}, 1fr)`
+    this.grid.style.gridTemplateRows = `repeat(${rows}, 1fr)`
+    this.grid.style.height = `${m.get('height')}px`
+    this.root.dataset.layout = layout
+    this.viewports.forEach((vp, i) => { vp.div.style.display = i < n ? '' : 'none' })
+    const visible = this.viewports.slice(0, n)
+    await Promise.all(visible.map((vp) => vp.attach()))
+
+    const layers = m.get('layers') || []
+    const bg = this.activeBackground(layers)
+    const changed = this.store.applyProps(layers, m.get('window'), bg && bg.id)
+    const sliceTypes = m.get('slice_types') || []
+    const pos = m.get('position')
+    for (const vp of visible) {
+      const nv = vp.nv
+      let needGL = false
+      let needDraw = false
+      // slice type / mosaic
+      const st = sliceTypes[vp.index] || 'multiplanar'
+      const mosaic = st === 'mosaic' ? m.get('mosaic') : ''
+      const sliceKey = `${st}|${mosaic}`
+      if (sliceKey !== vp.sliceKey) {
+        vp.sliceKey = sliceKey
+        nv.opts.sliceMosaicString = mosaic
+        nv.opts.sliceType = SLICE[st] ?? SLICE_TYPE.MULTIPLANAR
+        needGL = true
+      }
+      // volumes, in role order
+      const mine = layers.filter((s) => s.viewports.includes(vp.index) && s.visible)
+      const vols = mine
+        .filter((s) => s.kind === 'volume')
+        .map((s) => ({ s, it: this.store.items.get(s.id) }))
+        .filter(({ s, it }) => it && it.kind === 'volume')
+        .sort((a, b) => ROLE_ORDER[a.s.role] - ROLE_ORDER[b.s.role])
+      const volKey = vols.map(({ s, it }) => `${s.id}:${it.version}`).join(',')
+      if (volKey !== vp.volIds) {
+        vp.volIds = volKey
+        nv.volumes = vols.map(({ it }) => it.vol)
+        nv.back = nv.volumes.length ? nv.volumes[0] : null
+        nv.overlays = nv.volumes.slice(1)
+        needGL = true
+      }
+      if (vols.some(({ s }) => changed.has(s.id))) needGL = true
+      // surfaces and fibers (GL objects are per canvas)
+      const wantMeshes = mine.filter((s) => s.kind !== 'volume' && this.store.items.get(s.id))
+      for (const [id, entry] of vp.meshes) {
+        const s = wantMeshes.find((w) => w.id === id)
+        if (!s || this.store.items.get(id).version !== entry.version) {
+          nv.meshes = nv.meshes.filter((x) => x !== entry.mesh)
+          vp.meshes.delete(id)
+          needGL = true
+        }
+      }
+      for (const s of wantMeshes) {
+        const it = this.store.items.get(s.id)
+        let entry = vp.meshes.get(s.id)
+        if (!entry) {
+          const c = s.color || [255, 255, 255]
+          const rgba = new Uint8Array([c[0], c[1], c[2], it.kind === 'tract' ? 0 : 255])
+          const mesh = new NVMesh(it.pts, it.idx, s.name, rgba, s.opacity, true, nv.gl)
+          entry = { version: it.version, mesh, props: '' }
+          vp.meshes.set(s.id, entry)
+          nv.meshes = [...nv.meshes, mesh]
+          needGL = true
+        }
+        const key = JSON.stringify([s.opacity, s.color])
+        if (key !== entry.props) {
+          entry.props = key
+          entry.mesh.opacity = s.opacity
+          if (s.color && it.kind === 'mesh') entry.mesh.rgba255 = new Uint8Array([...s.color, 255])
+          if (it.kind === 'mesh') entry.mesh.updateMesh(nv.gl)
+          needGL = true
+        }
+      }
+      if (needGL) {
+        nv.updateGLVolume()
+        needDraw = false
+      }
+      // crosshair: the one world position shared by all viewports
+      if (nv.volumes.length && pos) {
+        const cur = vp.mm()
+        if (Math.hypot(cur[0] - pos[0], cur[1] - pos[1], cur[2] - pos[2]) > 1e-4) {
+          nv.scene.crosshairPos = nv.mm2frac([pos[0], pos[1], pos[2]])
+          needDraw = true
+        }
+      }
+      if (needDraw || needGL) nv.drawScene()
+    }
+    this.updateStatus(layers, pos)
+    if (!this.store.pending(layers)) this.acknowledge()
+  }
+
+  acknowledge () {
+    const seq = this.model.get('seq')
+    this.root.dataset.ack = String(seq)
+    if (seq === this.lastAck) return
+    this.lastAck = seq
+    this.model.set('ack', seq)
+    this.model.set('frame', this.frames)
+    this.model.save_changes()
+  }
+
+  updateStatus (layers, pos) {
+    const w = this.model.get('window')
+    const v = this.model.get('value')
+    const fmt = (x) => (Math.round(x * 10) / 10).toFixed(1)
+    const p = pos ? pos.map(fmt).join(', ') : ''
+    const val = v === null || v === undefined ? '–' : Number(v).toPrecision(5)
+    const draw = this.model.get('drawing') ? '  ✎ ROI edit' : ''
+    const err = this.model.get('error')
+    this.status.textContent = `(${p}) mm = ${val}   W ${fmt(w[0])}/${fmt(w[1])}${draw}${err ? '   ⚠ ' + err : ''}`
+    this.root.dataset.position = JSON.stringify(pos)
+    this.root.dataset.window = JSON.stringify(w)
+    this.root.dataset.drawing = String(!!this.model.get('drawing'))
+    this.root.dataset.layers = String(layers.length)
+  }
+
+  // -------------------------------------------------------------- user actions -> model
+
+  saveSoon () {
+    if (this.saveTimer !== null) return
+    this.saveTimer = setTimeout(() => {
+      this.saveTimer = null
+      this.model.save_changes()
+    }, 20)
+  }
+
+  setActive (index) {
+    if (this.model.get('active_viewport') === index) return
+    this.model.set('active_viewport', index)
+    const bg = this.activeBackground(this.model.get('layers') || [])
+    if (bg && bg.window) this.model.set('window', bg.window)
+  }
+
+  onLocation (index, loc) {
+    const mm = [loc.mm[0], loc.mm[1], loc.mm[2]]
+    this.setActive(index)
+    this.model.set('position', mm)
+    this.saveSoon()
+    this.schedule()
+  }
+
+  onMouseUp (index) {
+    // middle-drag windowing / double-click reset change the background's window inside Niivue
+    const vol = this.viewports[index].nv && this.viewports[index].nv.volumes[0]
+    if (!vol) return
+    this.setActive(index)
+    const level = (vol.cal_min + vol.cal_max) / 2
+    const width = vol.cal_max - vol.cal_min
+    const w = this.model.get('window')
+    if (width > 0 && (Math.abs(w[0] - level) > 1e-6 || Math.abs(w[1] - width) > 1e-6)) {
+      this.model.set('window', [level, width])
+      this.saveSoon()
+    }
+  }
+
+  onKey (e) {
+    if (e.ctrlKey || e.altKey || e.metaKey) return
+    const presets = this.model.get('window_presets') || {}
+    if (Object.prototype.hasOwnProperty.call(presets, e.key)) {
+      e.preventDefault()
+      e.stopPropagation()
+      const p = presets[e.key]
+      let w = p.level === null || p.level === undefined ? null : [p.level, p.width]
+      if (!w) {
+        const bg = this.activeBackground(this.model.get('layers') || [])
+        w = bg && bg.auto_window
+      }
+      if (w) {
+        this.model.set('window', w)
+        this.model.save_changes()
+        this.schedule()
+      }
+    } else if (e.key === ' ') {
+      e.preventDefault()
+      e.stopPropagation()
+      this.model.set('drawing', !this.model.get('drawing'))
+      this.model.save_changes()
+      this.schedule()
+    }
+  }
+
+  // ROI edit mode: mouse strokes go to Python as "draw" messages.
+  bindPen (vp) {
+    const c = vp.canvas
+    const point = (e) => {
+      const nv = vp.nv
+      const r = c.getBoundingClientRect()
+      const dpr = nv.uiData.dpr || 1
+      const x = (e.clientX - r.left) * dpr
+      const y = (e.clientY - r.top) * dpr
+      const frac = nv.canvasPos2frac([x, y])
+      if (frac[0] < 0) return null
+      const mm = nv.frac2mm(frac)
+      const tile = nv.tileIndex(x, y)
+      const axCorSag = tile >= 0 ? nv.screenSlices[tile].axCorSag : -1
+      return { mm: [mm[0], mm[1], mm[2]], axis: AXIS_NAMES[axCorSag] || '' }
+    }
+    const send = (phase, pts, e) => {
+      this.model.send({
+        type: 'draw',
+        phase,
+        buttons: this.stroke ? this.stroke.buttons : e.buttons,
+        viewport: vp.index,
+        axis: this.stroke ? this.stroke.axis : '',
+        points: pts,
+        shift: e.shiftKey,
+        ctrl: e.ctrlKey
+      })
+    }
+    const flush = (e) => {
+      if (!this.stroke || !this.stroke.points.length) return
+      const pts = this.stroke.points
+      this.stroke.points = []
+      send('move', pts, e)
+    }
+    c.addEventListener('mousedown', (e) => {
+      if (!this.model.get('drawing') || e.shiftKey || !vp.nv) return
+      e.preventDefault()
+      e.stopImmediatePropagation()
+      c.focus()
+      const p = point(e)
+      this.setActive(vp.index)
+      this.stroke = { buttons: e.buttons || (e.button === 2 ? 2 : 1), axis: p ? p.axis : '', points: [], timer: null }
+      send('down', p ? [p.mm] : [], e)
+    }, { capture: true })
+    c.addEventListener('mousemove', (e) => {
+      if (!this.stroke) return
+      e.stopImmediatePropagation()
+      const p = point(e)
+      if (p) this.stroke.points.push(p.mm)
+      if (this.stroke.timer === null) {
+        this.stroke.timer = setTimeout(() => {
+          if (this.stroke) { this.stroke.timer = null; flush(e) }
+        }, 30)
+      }
+    }, { capture: true })
+    const up = (e) => {
+      if (!this.stroke) return
+      e.stopImmediatePropagation()
+      flush(e)
+      send('up', [], e)
+      clearTimeout(this.stroke.timer)
+      this.stroke = null
+    }
+    c.addEventListener('mouseup', up, { capture: true })
+    c.addEventListener('mouseleave', up, { capture: true })
+    c.addEventListener('wheel', (e) => {
+      if (!e.ctrlKey || !vp.nv) return // NORA: ctrl + wheel zooms, plain wheel changes slice
+      e.preventDefault()
+      e.stopImmediatePropagation()
+      const nv = vp.nv
+      const z = nv.scene.pan2Dxyzmm[3] * (e.deltaY < 0 ? 1.1 : 1 / 1.1)
+      nv.scene.pan2Dxyzmm[3] = Math.min(Math.max(z, 0.1), 50)
+      nv.drawScene()
+    }, { capture: true, passive: false })
+  }
+}
+
+// ------------------------------------------------------------------ anywidget entry points
+
+function initialize ({ model }) {
+  const uid = model.get('_uid')
+  const store = new Store(model)
+  STORES.set(uid, store)
+  const onMsg = (msg, buffers) => store.onMessage(msg, buffers || [])
+  model.on('msg:custom', onMsg)
+  model.send({ type: 'ready', have: store.have() })
+  return () => {
+    model.off('msg:custom', onMsg)
+    STORES.delete(uid)
+  }
+}
+
+function render ({ model, el }) {
+  const store = STORES.get(model.get('_uid'))
+  const view = new View(model, el, store)
+  store.views.add(view)
+  const onChange = () => view.schedule()
+  model.on('change', onChange)
+  view.schedule()
+  return () => {
+    store.views.delete(view)
+    for (const vp of view.viewports) {
+      if (vp.nv) {
+        try { vp.nv.cleanup() } catch (e) { /* already gone */ }
+        const ext = vp.nv.gl && vp.nv.gl.getExtension('WEBGL_lose_context')
+        if (ext) ext.loseContext()
+      }
+    }
+  }
+}
+
+export default { initialize, render }
