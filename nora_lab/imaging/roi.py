@@ -15,16 +15,16 @@ from .history import BBox, Edit, History
 __all__ = ["ROI", "bbox_of", "union_bbox"]
 
 
-def bbox_of(mask: np.ndarray, offset: tuple[int, ...] = (0, 0, 0)) -> BBox | None:
-    """Tight bounding box (slices) of the True voxels of ``mask``; None if empty."""
-    idx = []
-    for ax in range(mask.ndim):
-        other = tuple(a for a in range(mask.ndim) if a != ax)
-        nz = np.flatnonzero(mask.any(axis=other))
-        if nz.size == 0:
-            return None
-        idx.append(slice(int(nz[0]) + offset[ax], int(nz[-1]) + 1 + offset[ax]))
-    return tuple(idx)  # type: ignore[return-value]
+def bbox_of(mask: np.ndarray) -> BBox | None:
+    """Tight bounding box (slices) of the True voxels of a 3D ``mask``; None if empty."""
+    plane = mask.any(axis=2)
+    xs = np.flatnonzero(plane.any(axis=1))
+    if xs.size == 0:
+        return None
+    ys = np.flatnonzero(plane.any(axis=0))
+    x, y = slice(int(xs[0]), int(xs[-1]) + 1), slice(int(ys[0]), int(ys[-1]) + 1)
+    zs = np.flatnonzero(mask[x, y].any(axis=(0, 1)))
+    return (x, y, slice(int(zs[0]), int(zs[-1]) + 1))
 
 
 def union_bbox(a: BBox | None, b: BBox | None) -> BBox | None:
@@ -70,7 +70,6 @@ class ROI:
         self.grid = Grid(self.data.shape, affine)
         self.name = name
         self.history = History(max_edits=max_edits)
-        self._bbox: BBox | None | str = "unknown"
 
     # -- construction -------------------------------------------------------------------
     @classmethod
@@ -135,12 +134,7 @@ class ROI:
 
     def bbox(self) -> BBox | None:
         """Tight bounding box of the on voxels (None when empty)."""
-        if isinstance(self._bbox, str):
-            self._bbox = bbox_of(self.data)
-        elif self._bbox is not None:
-            off = tuple(s.start for s in self._bbox)
-            self._bbox = bbox_of(self.data[self._bbox], off)
-        return self._bbox
+        return bbox_of(self.data)
 
     def centre_of_gravity(self) -> np.ndarray:
         """World coordinates (mm) of the mean position of the on voxels.
@@ -179,8 +173,6 @@ class ROI:
         edit = Edit.make(box, old[tight].copy(), new[tight], label)  # type: ignore[arg-type]
         self.data[box] = new[tight]
         self.history.push(edit)
-        if not isinstance(self._bbox, str):
-            self._bbox = union_bbox(self._bbox, box)  # type: ignore[arg-type]
         return edit
 
     def paint(self, bbox: BBox | None, mask: np.ndarray | None, value: bool = True, label: str = "paint") -> Edit:
@@ -208,19 +200,11 @@ class ROI:
 
     def undo(self) -> Edit | None:
         """Revert the last edit; returns it (None when there is nothing to undo)."""
-        edit = self.history.undo(self.data)
-        self._touch(edit)
-        return edit
+        return self.history.undo(self.data)
 
     def redo(self) -> Edit | None:
         """Re-apply the last undone edit; returns it (None when there is nothing to redo)."""
-        edit = self.history.redo(self.data)
-        self._touch(edit)
-        return edit
-
-    def _touch(self, edit: Edit | None) -> None:
-        if edit is not None and not isinstance(self._bbox, str):
-            self._bbox = union_bbox(self._bbox, edit.bbox)
+        return self.history.redo(self.data)
 
     def __repr__(self) -> str:
         return f"ROI({self.name!r}, shape={self.shape}, voxels={self.count})"
