@@ -1,0 +1,48 @@
+# nora_lab — the two set-up commands are `make lab` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_HOME ?= $(CURDIR)/demo
+LAB_PORT ?= 8888
+ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+
+.PHONY: env services lab demo test test-fast bench lint clean
+
+## the Python environment (a venv with the package and its test tools)
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -U pip
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(STAMP)
+
+env: $(STAMP)
+
+## system services the suite starts for real (PostgreSQL, Slurm, chromium, ...)
+services:
+	bash scripts/install_services.sh
+
+## a demo archive built through the real import path, then JupyterLab on the quickstart
+demo: env
+	NORA_HOME=$(DEMO_HOME) $(BIN)/python -m nora_lab.demo
+
+lab: demo
+	NORA_HOME=$(DEMO_HOME) $(BIN)/jupyter lab notebooks/quickstart.ipynb \
+		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) $(ROOT_FLAG)
+
+## the whole suite, services included
+test: env services
+	$(BIN)/python -m pytest
+
+test-fast: env
+	$(BIN)/python -m pytest -m "not slow and not slurm and not browser"
+
+bench: env services
+	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+lint: env
+	$(BIN)/ruff check nora_lab tests benchmarks
+
+clean:
+	rm -rf $(VENV) $(DEMO_HOME) artifacts .pytest_cache

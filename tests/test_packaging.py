@@ -1,0 +1,44 @@
+"""The package's metadata: pyproject and environment.yml agree; the CLI is installed."""
+
+import shutil
+import tomllib
+from pathlib import Path
+
+import yaml
+
+TOP = Path(__file__).resolve().parents[1]
+
+
+def test_environment_yml_installs_the_same_dependencies_as_pyproject():
+    project = tomllib.loads((TOP / "pyproject.toml").read_text())["project"]
+    wanted = set(project["dependencies"]) | set(project["optional-dependencies"]["test"])
+    env = yaml.safe_load((TOP / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert set(pip) - {"-e ."} == wanted
+    assert any(str(d).startswith("python>=3.11") for d in env["dependencies"])
+
+
+def test_nora_console_script_is_installed():
+    assert shutil.which("nora") or (Path(__import__("sys").executable).parent / "nora").exists()
+
+
+def test_readme_quickstart_has_exactly_the_two_setup_commands():
+    text = (TOP / "README.md").read_text()
+    quick = text.split("## Quickstart", 1)[1].split("\n## ", 1)[0]
+    commands = [ln.strip() for ln in quick.splitlines() if ln.strip().startswith("make ")]
+    assert commands == ["make lab", "make test"]
+
+
+def test_ci_runs_make_test():
+    assert "make test" in (TOP / ".ci" / "run").read_text()
+
+
+def test_import_is_light():
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", "import nora_lab, sys; "
+                          "print(sorted(m for m in sys.modules if m.split('.')[0] in "
+                          "('pandas','sqlalchemy','dask','nibabel','pydicom')))"],
+                         capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
