@@ -88,6 +88,17 @@ class ScanResult:
     others: list[tuple[str, str]] = field(default_factory=list)
     #: the folder the source paths are relative to (for extra files and ``pattern``)
     root: str = ""
+    #: folders (as read) holding a DICOM-like file that is not imported (corrupt,
+    #: truncated, duplicate…): dcm2niix must never read these folders directly
+    unsafe_dirs: set[str] = field(default_factory=set)
+
+    def instances_by_dir(self) -> dict[str, int]:
+        """How many imported instances each folder (as read) holds."""
+        counts: dict[str, int] = {}
+        for i in self.instances:
+            d = os.path.dirname(i.path)
+            counts[d] = counts.get(d, 0) + 1
+        return counts
 
 
 def _str(ds: Any, keyword: str) -> str:
@@ -380,6 +391,7 @@ def _collect(result: ScanResult, files: list[tuple[str, str]],
             if isinstance(item, Instance):
                 first = seen.get(item.sop_uid)
                 if first is not None:
+                    result.unsafe_dirs.add(os.path.dirname(item.path))
                     result.skipped.append(Skipped(
                         item.source, f"duplicate SOPInstanceUID {item.sop_uid} (same as {first})"))
                     continue
@@ -389,6 +401,7 @@ def _collect(result: ScanResult, files: list[tuple[str, str]],
                 result.others.append((item.path, sources.get(item.path, item.path)))
                 result.skipped.append(Skipped(sources.get(item.path, item.path), item.reason))
             else:
+                result.unsafe_dirs.add(os.path.dirname(item.path))
                 result.skipped.append(Skipped(sources.get(item.path, item.path), item.reason))
         if progress is not None:
             progress.update(len(chunk))

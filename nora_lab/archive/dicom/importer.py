@@ -23,6 +23,7 @@ same import again completes it (see :mod:`._staging`).
 
 from __future__ import annotations
 
+import contextvars
 import json
 import os
 import tarfile
@@ -56,12 +57,18 @@ from nora_lab.archive.dicom._staging import Staging
 from nora_lab.archive.dicom.report import ImportReport, SeriesReport
 from nora_lab.errors import NoraError, PermissionDenied
 
-__all__ = ["import_dicom", "on_study_imported", "load_policy"]
+__all__ = ["import_dicom", "on_study_imported", "import_options", "load_policy"]
 
 #: Called as ``hook(project, psid)`` for every study that received new files, after the
 #: import committed them (the batch layer registers NORA's auto-exec here). A hook's
 #: exception is reported in ``report.warnings``, never raised.
 on_study_imported: list[Callable[[Any, str], Any]] = []
+
+#: Options of the import in progress that hooks may read (None outside the CLI), e.g. the
+#: CLI's ``{"autoexec_queue": "DEFAULT" | name | None, "handle_job_result": bool}``
+#: (``--autoexec_queue`` absent: None — NORA's CLI then starts no auto-exec).
+import_options: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "nora_import_options", default=None)
 
 
 def load_policy(project: Any, **overrides: Any) -> Policy:
@@ -82,6 +89,7 @@ class _Job:
     folder: str
     report: SeriesReport
     completing: str | None = None  # psid of the series being completed by new instances
+    direct: str | None = None  # a source folder holding exactly this series
 
 
 @dataclass
@@ -91,6 +99,7 @@ class _Done:
     gz: dict[str, Path] = field(default_factory=dict)  # output stem -> staged .nii.gz
     dicom_tar: Path | None = None
     error: str | None = None
+    gzip_s: float = 0.0
 
 
 def import_dicom(project: Any, source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
@@ -169,6 +178,7 @@ def import_dicom(project: Any, source: str | os.PathLike[str] | Iterable[str | o
         report.skipped.extend(found.skipped)
         studies = group(found.instances, pattern_override(rx, patients_id, studies_id))
         jobs, placed = _plan(project, studies, policy, report, staging)
+        _direct_folders(jobs, found)
         t0 = time.perf_counter()
         targets: dict[int, arc.StudyTarget] = {}
         _run(project, jobs, policy, staging, report, targets, placed, workers, progress)
@@ -237,6 +247,17 @@ def _plan(project: Any, studies: list[Study], policy: Policy, report: ImportRepo
     return jobs, placed
 
 
+def _direct_folders(jobs: list[_Job], found: Any) -> None:
+    """Let dcm2niix read a series' own folder when it holds that series and nothing else."""
+    counts = found.instances_by_dir()
+    for job in jobs:
+        dirs = {os.path.dirname(i.path) for i in job.instances}
+        if len(dirs) == 1 and not job.completing:
+            d = dirs.pop()
+            if counts.get(d) == len(job.instances) and d not in found.unsafe_dirs:
+                job.direct = d
+
+
 def _hide(study: Study) -> tuple[str, ...]:
     from nora_lab.archive.dicom._sidecar import identity_strings
 
@@ -295,11 +316,15 @@ def _run(project: Any, jobs: list[_Job], policy: Policy, staging: Staging,
         for fut in as_completed(futures):
             done = fut.result()
             job = done.job
+            t0 = time.perf_counter()
             try:
                 _commit(project, done, policy, staging, report, targets, placed)
             except NoraError as exc:
                 job.report.status = "failed"
                 job.report.problems.append(f"could not enter the archive: {exc}")
+            _add_time(report, "commit", time.perf_counter() - t0)
+            _add_time(report, "dcm2niix (sum)", done.conv.seconds if done.conv else 0.0)
+            _add_time(report, "gzip (sum)", done.gzip_s)
             report.series.append(job.report)
             if bar is not None:
                 bar.update(len(job.instances))
@@ -312,7 +337,7 @@ def _convert_job(n: int, job: _Job, policy: Policy, staging: Staging, pseudo: bo
     try:
         work = staging.work(f"series{n:05d}")
         conv = done.conv = convert_series(job.instances, work, job.stem,
-                                          timeout=policy.dcm2niix_timeout)
+                                          timeout=policy.dcm2niix_timeout, folder=job.direct)
         job.report.messages.extend(conv.messages)
         for o in conv.outputs:
             if o.problem:
@@ -321,7 +346,9 @@ def _convert_job(n: int, job: _Job, policy: Policy, staging: Staging, pseudo: bo
             if pseudo:
                 scrub_nifti_header(o.nii)
             gz = o.nii.with_name(o.stem + ".nii.gz")
+            t1 = time.perf_counter()
             gzip_file(o.nii, gz, level=policy.compresslevel)
+            done.gzip_s += time.perf_counter() - t1
             o.nii.unlink()
             done.gz[o.stem] = gz
         if not conv.outputs:
@@ -505,6 +532,10 @@ def _bar(progress: bool, desc: str, unit: str, total: int | None = None) -> Any:
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc=desc, unit=unit, leave=False)
+
+
+def _add_time(report: ImportReport, key: str, seconds: float) -> None:
+    report.timings[key] = report.timings.get(key, 0.0) + seconds
 
 
 def _close(bar: Any) -> None:
