@@ -151,6 +151,8 @@ class Viewer(anywidget.AnyWidget):
     *sources
         Opened in viewport 0 (the first as background, the others as overlays).
     layout : {"1", "1x3", "2x2", "mosaic"}
+        The viewport layout (stored in :attr:`view_layout`; ``layout`` stays
+        ipywidgets' CSS ``Layout``, which a non-string ``layout=`` still sets).
     height : int
         Height of the viewer in CSS pixels.
 
@@ -162,7 +164,7 @@ class Viewer(anywidget.AnyWidget):
         Value of the active viewport's background under the crosshair (read only).
     window : (level, width)
         Window of the active viewport's background.
-    layout, slice_types, mosaic, active_viewport, drawing, height.
+    view_layout, slice_types, mosaic, active_viewport, drawing, height.
     ack, frame
         Written by the front end: the last ``seq`` fully drawn, frames drawn.
 
@@ -176,7 +178,7 @@ class Viewer(anywidget.AnyWidget):
     _esm = _STATIC / "viewer.js"
     _css = _STATIC / "viewer.css"
 
-    layout = t.Unicode("1").tag(sync=True)
+    view_layout = t.Unicode("1").tag(sync=True)
     slice_types = t.List(t.Unicode(), default_value=["multiplanar"]).tag(sync=True)
     mosaic = t.Unicode("").tag(sync=True)
     height = t.Int(480).tag(sync=True)
@@ -204,9 +206,11 @@ class Viewer(anywidget.AnyWidget):
         self._chunk_bytes = int(chunk_bytes)
         self._draw_handlers = CallbackDispatcher()
         self.bytes_sent = 0
+        if isinstance(kwargs.get("layout"), str):
+            kwargs["view_layout"] = kwargs.pop("layout")
         super().__init__(**kwargs)
         if "slice_types" not in kwargs:
-            self.slice_types = list(_presets.LAYOUT_VIEWPORTS[self.layout])
+            self.slice_types = list(_presets.LAYOUT_VIEWPORTS[self.view_layout])
         self.on_msg(self._on_frontend_msg)
         for i, src in enumerate(sources):
             self.open(src, viewport=0, role="background" if i == 0 else "overlay")
@@ -452,7 +456,7 @@ class Viewer(anywidget.AnyWidget):
                 self.position = data.center_mm()
             if spec["role"] == "background" and self.active_viewport in spec["viewports"]:
                 self.window = tuple(spec["window"])
-            if self.layout == "mosaic" and not self.mosaic:
+            if self.view_layout == "mosaic" and not self.mosaic:
                 self.mosaic = self._default_mosaic()
         self._send_layer(spec["id"])
         return Layer(self, spec["id"])
@@ -547,13 +551,13 @@ class Viewer(anywidget.AnyWidget):
     def _bump(self) -> None:
         self.seq = self.seq + 1
 
-    @t.observe("layers", "position", "window", "layout", "slice_types", "mosaic", "height",
+    @t.observe("layers", "position", "window", "view_layout", "slice_types", "mosaic", "height",
                "active_viewport", "drawing", "draw_target")
     def _python_change(self, change: t.Bunch) -> None:
         if not self._from_frontend(change.name):
             self._bump()
 
-    @t.validate("layout")
+    @t.validate("view_layout")
     def _valid_layout(self, proposal: t.Bunch) -> str:
         if proposal.value not in _presets.LAYOUTS:
             raise ImagingError(f"unknown layout {proposal.value!r}; use one of {_presets.LAYOUTS}")
@@ -576,7 +580,7 @@ class Viewer(anywidget.AnyWidget):
             raise ImagingError(f"active_viewport must be 0..{_presets.MAX_VIEWPORTS - 1}, got {proposal.value}")
         return proposal.value
 
-    @t.observe("layout")
+    @t.observe("view_layout")
     def _layout_changed(self, change: t.Bunch) -> None:
         with self.hold_sync():
             self.slice_types = list(_presets.LAYOUT_VIEWPORTS[change.new])

@@ -1,6 +1,6 @@
 // Front end of nora_lab.widgets.Viewer: an anywidget ES module around Niivue.
 //
-// Python owns the state (traits `layers`, `position`, `window`, `layout`, ...);
+// Python owns the state (traits `layers`, `position`, `window`, `view_layout`, ...);
 // this module reconciles the page to it and reports user actions back.
 // Layer data arrives as binary comm messages (see nora_lab/widgets/_transfer.py):
 //   begin {id, version, kind, total, parts} / chunk {offset} + buffer / end {seq}
@@ -328,7 +328,7 @@ class View {
 
   async reconcileOnce () {
     const m = this.model
-    const layout = m.get('layout')
+    const layout = m.get('view_layout')
     const [rows, cols, n] = GRID[layout] || GRID[1]
     this.grid.style.gridTemplateColumns = `repeat(${cols}, 1fr)`
     this.grid.style.gridTemplateRows = `repeat(${rows}, 1fr)`
