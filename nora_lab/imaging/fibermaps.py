@@ -28,7 +28,7 @@ def visitation_map(streamlines: Any, reference: Any, *, step: float | None = Non
 
     Each streamline counts once per voxel, however often it passes. Segments are
     densified to ``step`` mm (default: half the smallest voxel size) so that no voxel
-    between two points is skipped.
+    between two points is skipped; ``step=np.inf`` counts the points as they are.
 
     Returns
     -------

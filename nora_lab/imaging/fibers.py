@@ -50,7 +50,7 @@ def flatten(streamlines: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 def densify(pts: np.ndarray, sid: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
     """Insert points so that consecutive points of a streamline are at most ``step`` apart."""
-    if len(pts) < 2:
+    if len(pts) < 2 or np.isinf(step):
         return pts, sid
     seg = pts[1:] - pts[:-1]
     same = sid[1:] == sid[:-1]

@@ -169,7 +169,7 @@ class ROI:
         tight = bbox_of(old != new)
         if tight is None:
             return Edit.make(None, None, None, label)
-        box = tuple(slice(b.start + t.start, b.start + t.stop) for b, t in zip(bbox, tight, strict=True))
+        box = tuple(slice(int(b.start + t.start), int(b.start + t.stop)) for b, t in zip(bbox, tight, strict=True))
         edit = Edit.make(box, old[tight].copy(), new[tight], label)  # type: ignore[arg-type]
         self.data[box] = new[tight]
         self.history.push(edit)
