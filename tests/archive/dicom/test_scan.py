@@ -1,0 +1,150 @@
+"""Scanning: headers only, in parallel; every file either indexed or skipped with a reason."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import zipfile
+
+import pydicom
+import pytest
+
+from nora_lab.archive.dicom._scan import Instance, Skipped, read_instance, scan
+from nora_lab.errors import DicomImportError
+
+
+def _ge_files(dicom_dir):
+    return sorted((dicom_dir / "dcm_qa_ge" / "In").glob("*/*"))
+
+
+def test_real_folder_with_text_files(dicom_dir, tmp_path):
+    found = scan(dicom_dir / "dcm_qa_nih" / "In", staging=tmp_path, workers=2)
+    assert len(found.instances) == 608
+    assert len({i.sop_uid for i in found.instances}) == 608
+    assert len(found.skipped) == 10
+    for k in found.skipped:
+        assert k.path.endswith(".txt") and os.path.isabs(k.path)
+        assert k.reason.startswith("not a DICOM file")
+    assert sorted(os.path.basename(p) for p, _ in found.others).count("README-Series.txt") == 8
+
+
+def test_parallel_and_serial_scans_agree(dicom_dir, tmp_path):
+    src = dicom_dir / "dcm_qa_nih" / "In" / "20180918GE"
+    serial = scan(src, staging=tmp_path, workers=1)
+    parallel = scan(src, staging=tmp_path, workers=2)
+    assert serial.instances == parallel.instances
+    assert serial.skipped == parallel.skipped
+
+
+def test_header_fields(dicom_dir):
+    f = next((dicom_dir / "dcm_qa_nih" / "In" / "20180918GE" / "mr_0004").glob("*.dcm"))
+    inst = read_instance(str(f))
+    assert isinstance(inst, Instance)
+    assert (inst.patient_id, inst.study_id, inst.series_number) == ("DEV", "27018", 4)
+    assert inst.series_description == "Axial EPI-FMRI (Interleaved I to S)"
+    assert inst.position is not None and inst.orientation is not None
+    assert inst.rows == inst.columns == 64
+
+
+def test_every_transfer_syntax_is_indexed(dicom_dir, tmp_path):
+    found = scan(dicom_dir / "dcm_qa_ts" / "In", staging=tmp_path)
+    assert not found.skipped
+    assert len({i.transfer_syntax for i in found.instances}) >= 7  # 9 files, 7 syntaxes
+    assert sorted(i.series_number for i in found.instances) == list(range(1, 10))
+
+
+def test_enhanced_multiframe_geometry(tmp_path):
+    import gzip
+    from pathlib import Path
+
+    import nibabel
+
+    data = Path(nibabel.__file__).parent / "nicom" / "tests" / "data"
+    p = tmp_path / "mprage.dcm"
+    p.write_bytes(gzip.decompress((data / "philips_mprage.dcm.gz").read_bytes()))
+    inst = read_instance(str(p))
+    assert isinstance(inst, Instance)
+    assert inst.frames == 176
+    assert inst.position is not None and inst.orientation is not None
+
+
+def test_truncated_file_is_reported(dicom_dir, tmp_path):
+    src = _ge_files(dicom_dir)[10]
+    cut = tmp_path / "cut.dcm"
+    cut.write_bytes(src.read_bytes()[: src.stat().st_size - 1000])
+    out = read_instance(str(cut))
+    assert isinstance(out, Skipped)
+    assert out.path == str(cut)
+    assert out.reason.startswith("truncated")
+
+
+def test_truncated_compressed_file_is_reported(dicom_dir, tmp_path):
+    src = dicom_dir / "dcm_qa_ts" / "In" / "5.dcm"  # JPEG lossless, encapsulated
+    cut = tmp_path / "cut5.dcm"
+    cut.write_bytes(src.read_bytes()[:-5000])
+    out = read_instance(str(cut))
+    assert isinstance(out, Skipped) and "truncated" in out.reason
+
+
+def test_truncated_inside_header_is_reported(dicom_dir, tmp_path):
+    src = _ge_files(dicom_dir)[0]
+    cut = tmp_path / "head.dcm"
+    cut.write_bytes(src.read_bytes()[:1500])
+    out = read_instance(str(cut))
+    assert isinstance(out, Skipped)
+    assert out.reason.startswith(("corrupt", "truncated", "no pixel", "missing"))
+
+
+def test_pixel_less_object_is_reported(dicom_dir, tmp_path):
+    ds = pydicom.dcmread(_ge_files(dicom_dir)[0])
+    del ds.PixelData
+    p = tmp_path / "nopixels.dcm"
+    ds.save_as(p)
+    out = read_instance(str(p))
+    assert isinstance(out, Skipped) and out.reason.startswith("no pixel data")
+
+
+def test_garbage_after_preamble_is_reported(tmp_path):
+    p = tmp_path / "bad.dcm"
+    p.write_bytes(b"\0" * 128 + b"DICM" + os.urandom(3000))
+    out = read_instance(str(p))
+    assert isinstance(out, Skipped)
+    assert out.reason.startswith(("corrupt", "missing", "not a DICOM", "no pixel"))
+
+
+def test_duplicates_and_lists_of_files(dicom_dir, tmp_path):
+    files = [str(f) for f in _ge_files(dicom_dir)[:5]]
+    copy = tmp_path / "copy.dcm"
+    shutil.copyfile(files[0], copy)
+    found = scan([*files, str(copy)], staging=tmp_path)
+    assert len(found.instances) == 5
+    (dup,) = found.skipped
+    assert dup.path == str(copy) and "duplicate SOPInstanceUID" in dup.reason
+
+
+def test_zip_source(dicom_dir, tmp_path):
+    z = tmp_path / "ts.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for f in sorted((dicom_dir / "dcm_qa_ts" / "In").glob("*.dcm")):
+            zf.write(f, f"exam/{f.name}")
+        zf.writestr("exam/notes.txt", "not dicom")
+    staging = tmp_path / "staging"
+    found = scan(z, staging=staging)
+    assert len(found.instances) == 9
+    assert all(i.source.startswith(f"{z}/exam/") for i in found.instances)
+    assert all(i.path.startswith(str(staging)) for i in found.instances)
+    assert [k.path for k in found.skipped] == [f"{z}/exam/notes.txt"]
+
+
+def test_zip_slip_is_refused(tmp_path):
+    z = tmp_path / "evil.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        zf.writestr("../../outside.dcm", b"x")
+    with pytest.raises(DicomImportError, match="outside the import folder"):
+        scan(z, staging=tmp_path / "staging")
+    assert not (tmp_path / "outside.dcm").exists()
+
+
+def test_missing_source(tmp_path):
+    with pytest.raises(DicomImportError, match="does not exist"):
+        scan(tmp_path / "nowhere", staging=tmp_path)
