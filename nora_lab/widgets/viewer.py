@@ -545,8 +545,10 @@ class Viewer(anywidget.AnyWidget):
 
     # ------------------------------------------------------------ internals: sync
 
-    def _from_frontend(self, name: str) -> bool:
-        return name in (getattr(self, "_property_lock", None) or {})
+    def _from_frontend(self, name: str | None = None) -> bool:
+        """True while handling a state update that came from the page (for ``name``)."""
+        lock = getattr(self, "_property_lock", None) or {}
+        return bool(lock) if name is None else name in lock
 
     def _bump(self) -> None:
         self.seq = self.seq + 1
@@ -554,7 +556,9 @@ class Viewer(anywidget.AnyWidget):
     @t.observe("layers", "position", "window", "view_layout", "slice_types", "mosaic", "height",
                "active_viewport", "drawing", "draw_target")
     def _python_change(self, change: t.Bunch) -> None:
-        if not self._from_frontend(change.name):
+        # Changes made by the page, and what Python derives from them while handling
+        # them (the layer's stored window), were drawn already: no new seq to ack.
+        if not self._from_frontend():
             self._bump()
 
     @t.validate("view_layout")
