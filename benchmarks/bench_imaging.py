@@ -144,7 +144,8 @@ def bench_stats(data):
     t_peer, ref = timed(peer, 1)
     for (r, c, mean, std, med, q1, q3), (_, row) in zip(ref, df.iterrows(), strict=True):
         assert (row.roi, row.contrast) == (r, c)
-        assert np.allclose([row["mean"], row["median"]], [mean, med], rtol=1e-3, atol=0.2), (r, c)
+        got = [row["mean"], row["std"], row["median"], row.iqr1, row.iqr2]
+        assert np.allclose(got, [mean, std, med, q1, q3], rtol=1e-3, atol=0.05), (r, c, got)
     report("roi_stats_5x3", t_ours, t_peer)
 
 

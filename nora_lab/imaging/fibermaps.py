@@ -16,10 +16,20 @@ __all__ = ["visitation_map", "terminal_map"]
 
 
 def _voxels(grid: Grid, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Linear voxel index of each point and which points lie inside the grid."""
-    ijk = np.rint(grid.world_to_voxel(pts)).astype(np.int64)
-    inside = np.all((ijk >= 0) & (ijk < grid.shape), axis=1)
-    lin = np.ravel_multi_index(tuple(np.where(inside[:, None], ijk, 0).T), grid.shape)
+    """Linear voxel index of each point (nearest voxel) and which points lie inside."""
+    m = np.linalg.inv(grid.affine)
+    inside = np.ones(len(pts), dtype=bool)
+    lin = np.zeros(len(pts), dtype=np.int64)
+    cols = [pts[:, 0], pts[:, 1], pts[:, 2]]
+    for d, n in enumerate(grid.shape):
+        c = cols[0] * m[d, 0]
+        c += cols[1] * m[d, 1]
+        c += cols[2] * m[d, 2]
+        c += m[d, 3]
+        idx = np.rint(c, out=c).astype(np.int64)
+        inside &= (idx >= 0) & (idx < n)
+        lin *= n
+        lin += idx
     return lin, inside
 
 

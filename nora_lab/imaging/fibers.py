@@ -40,10 +40,16 @@ def as_streamlines(obj: Any) -> ArraySequence:
 
 
 def flatten(streamlines: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """All points (P, 3) float64, their streamline index (P,), and the lengths (S,)."""
+    """All points (P, 3) (float32/64, not copied when compact), their streamline index (P,),
+    and the lengths (S,)."""
     seq = as_streamlines(streamlines)
     lengths = np.asarray(seq._lengths, dtype=np.int64)
-    pts = np.asarray(seq.get_data(), dtype=float).reshape(-1, 3)
+    offsets = np.asarray(seq._offsets, dtype=np.int64)
+    data = seq._data
+    compact = len(data) == lengths.sum() and np.array_equal(offsets, np.cumsum(lengths) - lengths)
+    pts = (data if compact else seq.get_data()).reshape(-1, 3)
+    if pts.dtype not in (np.float32, np.float64):
+        pts = pts.astype(float)
     sid = np.repeat(np.arange(len(lengths)), lengths)
     return pts, sid, lengths
 

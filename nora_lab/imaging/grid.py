@@ -15,7 +15,23 @@ import numpy as np
 
 from nora_lab.errors import ImagingError
 
-__all__ = ["Grid", "as_volume"]
+__all__ = ["Grid", "as_volume", "apply_affine"]
+
+
+def apply_affine(m: np.ndarray, pts: np.ndarray) -> np.ndarray:
+    """Apply a 4x4 affine to points ``(..., 3)``; float64 out.
+
+    Column by column: much faster than ``pts @ m[:3, :3].T`` for millions of points.
+    """
+    p = np.asarray(pts)
+    flat = p.reshape(-1, 3)
+    out = np.empty(flat.shape, dtype=float)
+    for d in range(3):
+        out[:, d] = flat[:, 0] * m[d, 0]
+        out[:, d] += flat[:, 1] * m[d, 1]
+        out[:, d] += flat[:, 2] * m[d, 2]
+        out[:, d] += m[d, 3]
+    return out.reshape(p.shape[:-1] + (3,)) if p.ndim > 1 else out.reshape(3)
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,14 +92,11 @@ class Grid:
 
     def voxel_to_world(self, ijk: np.ndarray) -> np.ndarray:
         """World mm of voxel coordinates, shape ``(N, 3)`` (or ``(3,)``)."""
-        ijk = np.asarray(ijk, dtype=float)
-        return ijk @ self.affine[:3, :3].T + self.affine[:3, 3]
+        return apply_affine(self.affine, ijk)
 
     def world_to_voxel(self, xyz: np.ndarray) -> np.ndarray:
         """Continuous voxel coordinates of world points, shape ``(N, 3)`` (or ``(3,)``)."""
-        inv = np.linalg.inv(self.affine)
-        xyz = np.asarray(xyz, dtype=float)
-        return xyz @ inv[:3, :3].T + inv[:3, 3]
+        return apply_affine(np.linalg.inv(self.affine), xyz)
 
     def corners(self) -> np.ndarray:
         """World coordinates of the 8 outer voxel corners (voxel edges, not centres)."""

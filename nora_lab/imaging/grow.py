@@ -20,7 +20,7 @@ from ._pen import check_centre, check_window, finish, neighbourhood
 from .grid import as_volume
 from .history import Edit
 from .resample import resample_to_grid
-from .roi import ROI
+from .roi import ROI, bbox_of
 
 __all__ = ["region_grow", "grow_mask"]
 
@@ -75,20 +75,30 @@ def grow_mask(
         local = tuple(s - a for s, a in zip(seed, lo, strict=True))
         if not cand[local]:
             return box, np.zeros_like(cand)  # type: ignore[return-value]
+        # label only the candidates' bounding box: nothing outside it can connect
+        crop = bbox_of(cand)
+        assert crop is not None
+        cand = cand[crop]
         lab, _ = ndi.label(cand, structure=structure)
-        region = lab == lab[local]
+        region = lab == lab[tuple(p - c.start for p, c in zip(local, crop, strict=True))]
         grown = False
         for ax in range(3):
             size = hi[ax] - lo[ax]
             first = [slice(None)] * 3
             first[ax] = 0
-            if lo[ax] > 0 and region[tuple(first)].any():
-                lo[ax], grown = max(lo[ax] - size, 0), True
+            down = lo[ax] > 0 and crop[ax].start == 0 and region[tuple(first)].any()
             first[ax] = -1
-            if hi[ax] < shape[ax] and region[tuple(first)].any():
-                hi[ax], grown = min(hi[ax] + size, shape[ax]), True
+            up = hi[ax] < shape[ax] and crop[ax].stop == size and region[tuple(first)].any()
+            # triple the box towards touched faces; past half the axis, take all of it
+            big = 3 * size > shape[ax] // 2
+            if down:
+                lo[ax] = 0 if big else max(lo[ax] - size, 0)
+            if up:
+                hi[ax] = shape[ax] if big else min(hi[ax] + size, shape[ax])
+            grown = grown or down or up
         if not grown:
-            return box, region  # type: ignore[return-value]
+            out = tuple(slice(a + c.start, a + c.stop) for a, c in zip(lo, crop, strict=True))
+            return out, region  # type: ignore[return-value]
 
 
 def region_grow(

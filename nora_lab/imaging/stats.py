@@ -15,7 +15,7 @@ import numpy as np
 
 from nora_lab.errors import ImagingError
 
-from .grid import Grid, as_volume
+from .grid import Grid, apply_affine, as_volume
 from .resample import _sample_voxels, voxel_map
 from .roi import ROI
 
@@ -61,7 +61,7 @@ def _values(data: np.ndarray, cgrid: Grid, roi: ROI, idx: np.ndarray, box, mask)
     if cgrid.same_as(roi.grid):
         return np.asarray(data[box][mask], dtype=float)
     m = voxel_map(cgrid, roi.grid)
-    ijk = idx @ m[:3, :3].T + m[:3, 3]
+    ijk = apply_affine(m, idx)
     return _sample_voxels(data, ijk, order=1, cval=np.nan)
 
 

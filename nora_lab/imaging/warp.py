@@ -17,7 +17,7 @@ from scipy import ndimage as ndi
 from nora_lab.errors import ImagingError
 
 from .deform import Deformation
-from .grid import Grid, as_volume
+from .grid import Grid, apply_affine, as_volume
 from .resample import _inside_mask, _sample_voxels, world_grid
 from .transforms import check_matrix
 
@@ -106,6 +106,6 @@ def _resample(img: Any, mat: np.ndarray, deformation: Deformation | None, target
         ijk = np.column_stack([np.full(len(jk), i), jk])
         x = target.voxel_to_world(ijk)
         y = x - deformation.displacement(x)
-        s = y @ world_to_src[:3, :3].T + world_to_src[:3, 3]
+        s = apply_affine(world_to_src, y)
         out[i] = _sample_voxels(data, s, order=order, cval=cval).reshape(target.shape[1:]).astype(dtype)
     return nib.Nifti1Image(out, target.affine)

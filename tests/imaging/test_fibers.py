@@ -6,8 +6,16 @@ import pytest
 
 from nora_lab.errors import ImagingError
 from nora_lab.imaging import (
-    ROI, by_waypoints, delete, keep, load_streamlines, save_streamlines, terminal_map,
-    through_roi, through_sphere, visitation_map,
+    ROI,
+    by_waypoints,
+    delete,
+    keep,
+    load_streamlines,
+    save_streamlines,
+    terminal_map,
+    through_roi,
+    through_sphere,
+    visitation_map,
 )
 
 

@@ -6,7 +6,16 @@ from scipy import ndimage as ndi
 
 from nora_lab.errors import ImagingError
 from nora_lab.imaging import (
-    ROI, clear, closing, difference, dilate, erode, intersection, opening, remove_salt, union,
+    ROI,
+    clear,
+    closing,
+    difference,
+    dilate,
+    erode,
+    intersection,
+    opening,
+    remove_salt,
+    union,
 )
 from nora_lab.imaging.morphology import structure_of
 

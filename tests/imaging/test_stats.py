@@ -3,8 +3,8 @@
 import nibabel as nib
 import numpy as np
 import pytest
-
 from conftest import sphere_image
+
 from nora_lab.errors import ImagingError
 from nora_lab.imaging import ROI, roi_statistics
 

@@ -5,7 +5,15 @@ import numpy as np
 import pytest
 
 from nora_lab.errors import ImagingError
-from nora_lab.imaging import Grid, apply_transform, compose, move_image, rotation, scaling, translation
+from nora_lab.imaging import (
+    Grid,
+    apply_transform,
+    compose,
+    move_image,
+    rotation,
+    scaling,
+    translation,
+)
 
 
 def test_rotation_follows_the_right_hand_rule():
