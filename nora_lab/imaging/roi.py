@@ -41,6 +41,7 @@ class ROI:
 
     Every change goes through :meth:`apply`, which records an :class:`Edit` (bounding box
     plus old/new values) in a bounded :class:`History` for :meth:`undo`/:meth:`redo`.
+    ``roi.data`` (bool) may be written directly, but such writes are not undoable.
 
     Parameters
     ----------

@@ -88,6 +88,8 @@ def apply_transform(
 def _resample(img: Any, mat: np.ndarray, deformation: Deformation | None, target: Grid,
               order: int) -> nib.Nifti1Image:
     data, src = as_volume(img, "image to transform")
+    if data.dtype == bool:
+        data = data.astype(np.uint8)
     integer = not np.issubdtype(data.dtype, np.floating)
     dtype = data.dtype if order == 0 else np.float32
     cval = 0 if (order == 0 and integer) else np.nan

@@ -93,3 +93,12 @@ def test_move_image_changes_only_the_affine():
 def test_transform_bad_input(call, match):
     with pytest.raises(ImagingError, match=match):
         call()
+
+
+def test_an_roi_moves_as_a_label_image():
+    from nora_lab.imaging import ROI
+
+    roi = ROI(np.zeros((6, 6, 6)), np.eye(4), name="r")
+    roi.data[1, 1, 1] = True
+    (out,) = apply_transform(roi, translation([2, 0, 0]), grid=roi, order=0)
+    assert np.argwhere(np.asarray(out.dataobj)).tolist() == [[3, 1, 1]]
