@@ -84,6 +84,9 @@ def contrast_in(contrast: Any, grid: Grid, box: BBox) -> np.ndarray:
                 "pass a nibabel image instead so it can be resampled through world coordinates"
             )
         return np.asarray(arr[box], dtype=float)
+    proxy = getattr(contrast, "dataobj", None)
+    if proxy is not None and len(contrast.shape) == 3 and Grid.from_image(contrast).same_as(grid):
+        return np.asarray(proxy[box], dtype=float)  # reads only the box from a file-backed image
     data, cgrid = as_volume(contrast, "contrast")
     if cgrid.same_as(grid):
         return np.asarray(data[box], dtype=float)

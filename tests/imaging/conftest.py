@@ -23,6 +23,12 @@ def sphere():
 
 
 @pytest.fixture
+def make_sphere():
+    """Factory: ``make_sphere(shape, voxel, radius_mm, centre, value)``."""
+    return sphere_image
+
+
+@pytest.fixture
 def ramp():
     """x-ramp on a 20³ 1 mm grid: value = world x (mm)."""
     affine = np.diag([1.0, 1.0, 1.0, 1.0])

@@ -134,3 +134,12 @@ def test_pen_bad_input(call, match):
     roi = ROI(np.zeros((20, 20, 20)), np.eye(4))
     with pytest.raises(ImagingError, match=match):
         call(roi, step_image())
+
+
+def test_pen_on_a_file_backed_image_reads_the_footprint(tmp_path):
+    data = step_image()
+    nib.save(nib.Nifti1Image(data, np.eye(4)), tmp_path / "c.nii")
+    img = nib.load(tmp_path / "c.nii")
+    roi = ROI(np.zeros(data.shape), np.eye(4))
+    threshold_pen(roi, (10, 10, 10), 3, img, (50, 100))
+    assert roi.data[:10].sum() == 0 and roi.data[10:].sum() > 0

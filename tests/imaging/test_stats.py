@@ -3,15 +3,14 @@
 import nibabel as nib
 import numpy as np
 import pytest
-from conftest import sphere_image
 
 from nora_lab.errors import ImagingError
 from nora_lab.imaging import ROI, roi_statistics
 
 
-def test_sphere_volume_in_ml_within_one_percent():
+def test_sphere_volume_in_ml_within_one_percent(make_sphere):
     r = 20.0
-    img = sphere_image(shape=(60, 60, 40), voxel=(0.8, 0.8, 1.2), radius_mm=r, value=1)
+    img = make_sphere(shape=(60, 60, 40), voxel=(0.8, 0.8, 1.2), radius_mm=r, value=1)
     roi = ROI.from_reference(img, window=(0.5, 1))
     df = roi_statistics(roi, img)
     exact = 4 / 3 * np.pi * r**3 / 1000
