@@ -30,10 +30,16 @@ class Compiler:
         Whether the user may filter on real names (identity right).
     """
 
-    def __init__(self, level: str, dialect: str, *, name_visible: bool = False) -> None:
+    #: a file pattern matching fewer rows than this drives the query from its files
+    RARE = 2000
+
+    def __init__(self, level: str, dialect: str, *, name_visible: bool = False,
+                 conn: sa.Connection | None = None, project_pk: int | None = None) -> None:
         self.level = level
         self.dialect = dialect
         self.name_visible = name_visible
+        self.conn = conn
+        self.project_pk = project_pk
         self.s = t.studies
         self.sub = t.subjects
 
@@ -78,10 +84,7 @@ class Compiler:
 
     def plain(self, value: str, column: str) -> sa.ColumnElement:
         if column == "files":
-            f = t.files
-            pat = FilePattern(value)
-            return sa.exists(sa.select(sa.literal(1)).select_from(f).where(
-                self._study_of(f.c.study), pat.condition(f.c.path_lc, f.c.id, self.dialect)))
+            return self.file_pattern(FilePattern(value))
         if column == "subject":
             return like(self.sub.c.subject_id, value)
         if column == "name":
@@ -104,6 +107,29 @@ class Compiler:
         if column not in col:
             raise _unknown(column, STUDY_COLUMNS)
         return like(col[column], value)
+
+    def file_pattern(self, pat: FilePattern) -> sa.ColumnElement:
+        """Rows having a file that matches.
+
+        A rare pattern (few matching files, estimated through an index) becomes
+        ``id IN (studies of the matching files)``, driven by the index; a common one an
+        ``EXISTS`` probe per row, so the ordered first page stops early.
+        """
+        f = t.files
+        rare = (self.conn is not None
+                and pat.estimate(self.conn, self.project_pk, self.RARE) < self.RARE)
+        cond = pat.condition(f.c.path_lc, f.c.id, self.dialect, trigram=rare,
+                             project=f.c.project_id == self.project_pk if rare else None)
+        if not rare:
+            return sa.exists(sa.select(sa.literal(1)).select_from(f).where(
+                self._study_of(f.c.study), cond))
+        # (no project condition here: the outer query has it, and on SQLite it would
+        # tempt the planner into a scan of the project's files instead of the few rowids)
+        studies_of_files = sa.select(f.c.study).where(cond)
+        if self.level == "study":
+            return self.s.c.id.in_(studies_of_files)
+        s2 = t.studies.alias("s5")
+        return self.sub.c.id.in_(sa.select(s2.c.subject).where(s2.c.id.in_(studies_of_files)))
 
     def bar(self, text: str | None, column: str) -> sa.ColumnElement | None:
         groups = parse(text)

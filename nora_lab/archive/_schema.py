@@ -98,13 +98,15 @@ studies = sa.Table(
     sa.Column("project_id", sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
     sa.Column("subject", sa.ForeignKey("subjects.id", ondelete="CASCADE"), nullable=False),
     sa.Column("study_id", sa.String(200), nullable=False),
+    # "<subject_id>#<study_id>", denormalized: the study's name, and the table's order
+    sa.Column("psid", _Path, nullable=False),
     sa.Column("date", sa.String(10)),  # ISO date, YYYY-MM-DD: sorts and prefix-matches as text
     sa.Column("description", sa.String(400)),
     sa.Column("meta", Json),
     sa.Column("created", sa.DateTime, nullable=False, server_default=_now()),
     sa.UniqueConstraint("subject", "study_id"),
 )
-sa.Index("ix_studies_project", studies.c.project_id, studies.c.id)
+sa.Index("ix_studies_psid", studies.c.project_id, studies.c.psid, unique=True)
 
 files = sa.Table(
     "files",

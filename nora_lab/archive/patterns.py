@@ -142,7 +142,7 @@ class FilePattern:
     def likes(self) -> list[str]:
         """The LIKE patterns (lower-case) the relative path must match, any of them."""
         p = like_pattern(self.text)
-        return [p, "%/" + p] if self.anywhere else [p]
+        return [p, "%/" + p] if self.anywhere and not p.startswith("%") else [p]
 
     def regex(self) -> re.Pattern:
         body = to_regex(self.text).pattern
@@ -155,25 +155,63 @@ class FilePattern:
         return self.regex().match(relpath) is not None
 
     def condition(self, path_lc: sa.ColumnElement, file_id: sa.ColumnElement,
-                  dialect: str) -> sa.ColumnElement:
+                  dialect: str, *, trigram: bool = False,
+                  project: sa.ColumnElement | None = None) -> sa.ColumnElement:
         """SQL condition on a files row: its ``path_lc`` matches this pattern.
 
-        A literal prefix becomes a B-tree range on ``path_lc``; a pattern that starts
-        with a wildcard is narrowed by the trigram index (an FTS5 table on SQLite,
-        pg_trgm on PostgreSQL, which the planner picks by itself).
+        A literal prefix becomes a B-tree range on ``path_lc``. With ``trigram`` a
+        pattern that starts with a wildcard is narrowed by SQLite's FTS5 trigram table
+        first (PostgreSQL's planner uses its pg_trgm index by itself). ``project``, a
+        condition on the project, is added to the range alternatives, whose index
+        starts with the project.
         """
         alts = []
         for p in self.likes():
             cond = path_lc.like(p, escape=_ESC)
             prefix = literal_prefix(p)
             if prefix:
-                cond = sa.and_(path_lc >= prefix, path_lc < prefix + _TOP, cond)
-            elif dialect == "sqlite" and len(literal_run(p)) >= 3:
-                trgm = sa.table("files_trgm", sa.column("rowid"), sa.column("path_lc"))
-                sub = sa.select(trgm.c.rowid).where(trgm.c.path_lc.op("GLOB")(_like_to_glob(p)))
-                cond = sa.and_(file_id.in_(sub), cond)
+                cond = sa.and_(*([project] if project is not None else []),
+                               path_lc >= prefix, path_lc < prefix + _TOP, cond)
+            elif trigram and dialect == "sqlite" and len(literal_run(p)) >= 3:
+                cond = sa.and_(file_id.in_(trigram_rowids(p)), cond)
             alts.append(cond)
         return alts[0] if len(alts) == 1 else sa.or_(*alts)
+
+    def estimate(self, conn: sa.Connection, project_pk: int, cap: int) -> int:
+        """How many file rows match, counted up to ``cap`` (cheap: stops at the cap).
+
+        Patterns with no literal prefix and no literal run of 3 characters cannot use
+        an index: they count as ``cap`` (common).
+        """
+        from nora_lab.archive import _schema as t
+
+        f = t.files
+        total = 0
+        for p in self.likes():
+            prefix = literal_prefix(p)
+            if prefix:
+                q = sa.select(sa.literal(1)).where(
+                    f.c.project_id == project_pk, f.c.path_lc >= prefix,
+                    f.c.path_lc < prefix + _TOP, f.c.path_lc.like(p, escape=_ESC))
+            elif len(literal_run(p)) >= 3:
+                if conn.dialect.name == "sqlite":
+                    q = trigram_rowids(p)
+                else:
+                    q = sa.select(sa.literal(1)).where(f.c.project_id == project_pk,
+                                                       f.c.path_lc.like(p, escape=_ESC))
+            else:
+                return cap
+            total += conn.execute(sa.select(sa.func.count()).select_from(
+                q.limit(cap).subquery())).scalar_one()
+            if total >= cap:
+                return cap
+        return total
+
+
+def trigram_rowids(like: str) -> sa.Select:
+    """SQLite: rowids of files whose path matches, from the FTS5 trigram table."""
+    trgm = sa.table("files_trgm", sa.column("rowid"), sa.column("path_lc"))
+    return sa.select(trgm.c.rowid).where(trgm.c.path_lc.op("GLOB")(_like_to_glob(like)))
 
 
 def literal_run(like: str) -> str:

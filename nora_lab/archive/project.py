@@ -195,7 +195,8 @@ class Project:
         with _db.write(self._engine) as conn:
             spk = self._subject_pk(conn, subject_id)
             _db.insert_ignore(conn, t.studies, [{
-                "project_id": self.pk, "subject": spk, "study_id": study_id, "date": date,
+                "project_id": self.pk, "subject": spk, "study_id": study_id,
+                "psid": f"{subject_id}#{study_id}", "date": date,
                 "description": description, "meta": dict(meta) if meta else None}])
             values = {k: v for k, v in (("date", date), ("description", description),
                                         ("meta", dict(meta) if meta else None)) if v}
@@ -205,13 +206,13 @@ class Project:
         return f"{subject_id}#{study_id}"
 
     def _study_row(self, conn: sa.Connection, psid: str) -> sa.Row:
-        sid, stid = split_psid(psid)
+        split_psid(psid)
         s, sub = t.studies, t.subjects
         row = conn.execute(
             sa.select(s.c.id, s.c.subject, s.c.study_id, s.c.date, s.c.description, s.c.meta,
                       sub.c.subject_id)
             .join(sub, sub.c.id == s.c.subject)
-            .where(s.c.project_id == self.pk, sub.c.subject_id == sid, s.c.study_id == stid)
+            .where(s.c.project_id == self.pk, s.c.psid == psid)
         ).first()
         if row is None:
             raise NotFoundError(f"no study {psid!r} in project {self.name!r}")
@@ -499,14 +500,15 @@ class Project:
                 t.subject_tags.c.subject == pk, t.subject_tags.c.tag.in_(_clean_tags(tags))))
 
     # --- queries ---------------------------------------------------------------------------
-    def _compiler(self, level: str) -> Compiler:
-        return Compiler(level, self.archive.dialect, name_visible=self.can_see_identity)
+    def _compiler(self, level: str, conn: sa.Connection | None = None) -> Compiler:
+        return Compiler(level, self.archive.dialect, name_visible=self.can_see_identity,
+                        conn=conn, project_pk=self.pk)
 
-    def _studies_select(self, filters) -> sa.Select:
+    def _studies_select(self, filters, conn: sa.Connection | None = None) -> sa.Select:
         s, sub = t.studies, t.subjects
-        conds = self._compiler("study").filters(filters)
-        return (sa.select(s.c.id, sub.c.subject_id.label("subject"), s.c.study_id.label("study"),
-                          s.c.date, s.c.description)
+        conds = self._compiler("study", conn).filters(filters)
+        return (sa.select(s.c.id, s.c.psid, sub.c.subject_id.label("subject"),
+                          s.c.study_id.label("study"), s.c.date, s.c.description)
                 .join(sub, sub.c.id == s.c.subject)
                 .where(s.c.project_id == self.pk, *conds))
 
@@ -530,37 +532,37 @@ class Project:
         pandas.DataFrame
             Columns ``psid, subject, study, date, description, tags``.
         """
-        s, sub = t.studies, t.subjects
-        order = {"psid": (sub.c.subject_id, s.c.study_id), "date": (s.c.date, s.c.id),
+        s = t.studies
+        order = {"psid": (s.c.psid,), "date": (s.c.date, s.c.psid),
                  "created": (s.c.id,)}[order_by]
-        q = self._studies_select(filters).order_by(*order).offset(offset)
-        if limit is not None:
-            q = q.limit(limit)
         with _db.read(self._engine) as conn:
+            q = self._studies_select(filters, conn).order_by(*order).offset(offset)
+            if limit is not None:
+                q = q.limit(limit)
             df = pd.read_sql(q, conn)
             tags = _tags_by(conn, t.study_tags, "study", df["id"].tolist())
-        df.insert(0, "psid", df["subject"] + "#" + df["study"])
         df["tags"] = [tags.get(i, []) for i in df["id"]]
         return df.drop(columns=["id"])
 
     def count_studies(self, filters: Mapping[str, str] | str | None = None) -> int:
         """How many studies match (for the table's "n of N")."""
-        q = sa.select(sa.func.count()).select_from(self._studies_select(filters).subquery())
         with _db.read(self._engine) as conn:
-            return int(conn.execute(q).scalar_one())
+            sel = self._studies_select(filters, conn).subquery()
+            return int(conn.execute(sa.select(sa.func.count()).select_from(sel)).scalar_one())
 
     def subjects(self, filters: Mapping[str, str] | str | None = None, *,
                  limit: int | None = None, offset: int = 0) -> pd.DataFrame:
         """Subjects matching the filter bars: ``subject, n_studies, tags`` (+ ``name``)."""
         sub, s = t.subjects, t.studies
-        conds = self._compiler("subject").filters(filters)
-        n = sa.select(sa.func.count()).where(s.c.subject == sub.c.id).scalar_subquery()
-        q = (sa.select(sub.c.id, sub.c.subject_id.label("subject"), n.label("n_studies"))
-             .where(sub.c.project_id == self.pk, *conds).order_by(sub.c.subject_id).offset(offset))
-        if limit is not None:
-            q = q.limit(limit)
         show_names = self.can_see_identity
         with _db.read(self._engine) as conn:
+            conds = self._compiler("subject", conn).filters(filters)
+            n = sa.select(sa.func.count()).where(s.c.subject == sub.c.id).scalar_subquery()
+            q = (sa.select(sub.c.id, sub.c.subject_id.label("subject"), n.label("n_studies"))
+                 .where(sub.c.project_id == self.pk, *conds).order_by(sub.c.subject_id)
+                 .offset(offset))
+            if limit is not None:
+                q = q.limit(limit)
             df = pd.read_sql(q, conn)
             tags = _tags_by(conn, t.subject_tags, "subject", df["id"].tolist())
             if show_names:
@@ -600,20 +602,23 @@ class Project:
                        sub.c.subject_id, s.c.study_id)
              .join(s, s.c.id == f.c.study).join(sub, sub.c.id == s.c.subject)
              .where(f.c.project_id == self.pk))
-        if pattern:
-            q = q.where(FilePattern(pattern).condition(f.c.path_lc, f.c.id, self.archive.dialect))
         if psid is not None:
-            sid, stid = split_psid(psid)
-            q = q.where(sub.c.subject_id == sid, s.c.study_id == stid)
-        if filters:
-            q = q.where(s.c.id.in_(sa.select(self._studies_select(filters).subquery().c.id)))
+            split_psid(psid)
+            q = q.where(s.c.psid == psid)
         for tag in tags or ():
             q = q.where(sa.exists(sa.select(sa.literal(1)).where(
                 t.file_tags.c.file == f.c.id, t.file_tags.c.tag == tag)))
-        q = q.order_by(sub.c.subject_id, s.c.study_id, f.c.series, f.c.name)
-        if limit is not None:
-            q = q.limit(limit)
         with _db.read(self._engine) as conn:
+            if pattern:
+                pat = FilePattern(pattern)
+                rare = psid is None and pat.estimate(conn, self.pk, Compiler.RARE) < Compiler.RARE
+                q = q.where(pat.condition(f.c.path_lc, f.c.id, self.archive.dialect, trigram=rare))
+            if filters:
+                q = q.where(s.c.id.in_(sa.select(self._studies_select(filters, conn)
+                                                 .subquery().c.id)))
+            q = q.order_by(f.c.study, f.c.path_lc)  # the (study, path) index: no sort
+            if limit is not None:
+                q = q.limit(limit)
             rows = conn.execute(q).all()
             ftags = _tags_by(conn, t.file_tags, "file", [r.id for r in rows])
         recs = []
