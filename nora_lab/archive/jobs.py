@@ -1,0 +1,342 @@
+"""Job states of batch runs: the archive's side of :mod:`nora_lab.batch`.
+
+One row of the ``jobs`` table per *unit* (a study, or a subject for subject-level
+batches) and batch run. ``state`` is NORA's letter: ``q``\\ueued, ``r``\\unning,
+``e``\\rror, ``d``\\one, ``k``\\illed; the filter bars' ``JOB:e`` reads it. A row moves
+q → r → d | e, or to k when killed; every state change here is a conditional UPDATE,
+so a late writer (a lost worker that comes back, a retry) never overwrites a newer state.
+
+Launching a batch again on a unit *supersedes* that unit's finished rows of the same
+batch name (so "rerun the erroneous subgroup" leaves ``JOB:e`` empty when it works);
+a unit whose row of that batch is still queued or running is refused.
+
+Logs live outside the project folders (so ``nora --fsck`` never sees them), under the
+storage root: ``<root>/.nora/logs/<project>/<batch>/<subject>/<study>.log``.
+
+Times are naive UTC.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Iterable, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import sqlalchemy as sa
+
+from nora_lab.archive import _db
+from nora_lab.archive import _schema as t
+from nora_lab.errors import BatchError, NotFoundError
+
+if TYPE_CHECKING:
+    from nora_lab.archive.archive import Archive
+    from nora_lab.archive.project import Project
+
+__all__ = ["STATES", "ACTIVE", "log_root", "log_dir", "create", "start", "progress",
+           "finish", "note", "state", "fail_active", "kill", "table", "reap", "launcher_id"]
+
+STATES = {"q": "queued", "r": "running", "e": "error", "d": "done", "k": "killed"}
+ACTIVE = ("q", "r")
+_CHUNK = 500
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def launcher_id() -> str:
+    """``host:pid`` of this process (recorded so that stale rows can be reaped)."""
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def log_root(archive: Archive) -> Path:
+    """``<storage root>/.nora/logs``: where batch logs and resolved scripts go."""
+    return archive.root / ".nora" / "logs"
+
+
+def log_dir(project: Project, batch: str) -> Path:
+    """The log folder of one batch of a project (not created)."""
+    return log_root(project.archive) / project.name / batch
+
+
+# --- units --------------------------------------------------------------------------------
+
+
+def _unit_pks(conn: sa.Connection, project: Project, level: str,
+              units: Sequence[str]) -> list[tuple[int | None, int]]:
+    """(study pk or None, subject pk) for each PSID (study level) or subject id."""
+    s, sub = t.studies, t.subjects
+    if level == "study":
+        rows = conn.execute(sa.select(s.c.id, s.c.subject, sub.c.subject_id, s.c.study_id)
+                            .join(sub, sub.c.id == s.c.subject)
+                            .where(s.c.project_id == project.pk)).all()
+        known = {f"{r.subject_id}#{r.study_id}": (r.id, r.subject) for r in rows}
+    else:
+        rows = conn.execute(sa.select(sub.c.id, sub.c.subject_id)
+                            .where(sub.c.project_id == project.pk)).all()
+        known = {r.subject_id: (None, r.id) for r in rows}
+    missing = [u for u in units if u not in known]
+    if missing:
+        what = "studies" if level == "study" else "subjects"
+        raise NotFoundError(f"no {what} {', '.join(map(repr, missing[:5]))}"
+                            f"{' …' if len(missing) > 5 else ''} in project {project.name!r}")
+    return [known[u] for u in units]
+
+
+def _unit_col(level: str) -> sa.ColumnElement:
+    return t.jobs.c.study if level == "study" else t.jobs.c.subject
+
+
+# --- creating and updating rows -------------------------------------------------------------
+
+
+def create(project: Project, run: str, name: str, level: str, units: Sequence[str], *,
+           spec: dict[str, Any] | None = None, logs: Sequence[str] | None = None) -> list[int]:
+    """Queue one row per unit for a batch run; return the row ids (in ``units`` order).
+
+    Finished rows of the same batch ``name`` for these units are superseded (deleted).
+
+    Raises
+    ------
+    BatchError
+        If a unit has a queued or running row of this batch already.
+    NotFoundError
+        If a unit does not exist.
+    """
+    project._require("editor", f"launching batch {name!r}")
+    j = t.jobs
+    now = _now()
+    spec = {"launcher": launcher_id(), "level": level, **(spec or {})}
+    with _db.write(project.archive.engine) as conn:
+        pks = _unit_pks(conn, project, level, units)
+        col = _unit_col(level)
+        keys = [p[0] if level == "study" else p[1] for p in pks]
+        busy = []
+        for i in range(0, len(keys), _CHUNK):
+            busy += conn.execute(sa.select(col, j.c.batch, j.c.state).where(
+                j.c.project_id == project.pk, j.c.name == name, col.in_(keys[i:i + _CHUNK]),
+                j.c.state.in_(ACTIVE))).all()
+        if busy:
+            by_key = dict(zip(keys, units, strict=True))
+            listed = ", ".join(f"{by_key[b[0]]} ({STATES[b.state]} in run {b.batch})"
+                               for b in busy[:5])
+            raise BatchError(f"batch {name!r} is still queued or running for {listed}"
+                             f"{' …' if len(busy) > 5 else ''}: kill it first "
+                             f"(nora -p {project.name} --killjobs RUN) or wait for it")
+        for i in range(0, len(keys), _CHUNK):
+            conn.execute(sa.delete(j).where(j.c.project_id == project.pk, j.c.name == name,
+                                            col.in_(keys[i:i + _CHUNK])))
+        rows = [{"project_id": project.pk, "study": st, "subject": su, "batch": run,
+                 "name": name, "user_name": project.archive.user, "state": "q",
+                 "submitted": now, "attempts": 0, "spec": spec,
+                 "log": logs[k] if logs else None}
+                for k, (st, su) in enumerate(pks)]
+        ids = []
+        for i in range(0, len(rows), _CHUNK):
+            ids += conn.execute(sa.insert(j).returning(j.c.id, sort_by_parameter_order=True),
+                                rows[i:i + _CHUNK]).scalars().all()
+    return list(ids)
+
+
+def start(project: Project, job_id: int, *, worker: str, max_attempts: int = 2) -> tuple[str, int]:
+    """A worker takes a row: q (or r, after a lost worker) → r, attempts + 1.
+
+    Returns
+    -------
+    (verdict, attempts)
+        ``"run"``: go ahead, this is attempt ``attempts``. ``"killed"`` or
+        ``"finished"``: the row is no longer active, do nothing. ``"exhausted"``: the
+        row was started ``max_attempts`` times already (its workers were lost); it is
+        now marked as an error.
+    """
+    j = t.jobs
+    with _db.write(project.archive.engine) as conn:
+        row = conn.execute(sa.select(j.c.state, j.c.attempts, j.c.worker, j.c.error).where(
+            j.c.id == job_id, j.c.project_id == project.pk)).first()
+        if row is None:
+            raise NotFoundError(f"no job {job_id} in project {project.name!r}")
+        if row.state == "k":
+            return "killed", row.attempts
+        if row.state not in ACTIVE:
+            return "finished", row.attempts
+        if row.attempts >= max_attempts:
+            why = f": {row.error}" if row.error else ""
+            conn.execute(sa.update(j).where(j.c.id == job_id).values(
+                state="e", ended=_now(),
+                error=f"gave up after {row.attempts} attempts: the worker was lost each time "
+                      f"(last: {row.worker}){why}"))
+            return "exhausted", row.attempts
+        attempts = row.attempts + 1
+        conn.execute(sa.update(j).where(j.c.id == job_id).values(
+            state="r", started=_now(), ended=None, worker=worker, attempts=attempts))
+    return "run", attempts
+
+
+def progress(project: Project, job_id: int, *, command: str) -> None:
+    """Record the resolved command(s) of a running row so far."""
+    with _db.write(project.archive.engine) as conn:
+        conn.execute(sa.update(t.jobs).where(t.jobs.c.id == job_id, t.jobs.c.state == "r")
+                     .values(command=command))
+
+
+def finish(project: Project, job_id: int, new_state: str, *, error: str | None = None,
+           attempt: int | None = None, command: str | None = None) -> bool:
+    """End a running (or queued) row as ``d``/``e``/``k``; False if it was not active.
+
+    With ``attempt``, only the row of that attempt is ended (a retry elsewhere wins).
+    """
+    if new_state not in ("d", "e", "k"):
+        raise ValueError(f"finish: state {new_state!r} is not one of d, e, k")
+    j = t.jobs
+    cond = [j.c.id == job_id, j.c.state.in_(ACTIVE)]
+    if attempt is not None:
+        cond.append(j.c.attempts == attempt)
+    values: dict[str, Any] = {"state": new_state, "ended": _now(), "error": error}
+    if command is not None:
+        values["command"] = command
+    with _db.write(project.archive.engine) as conn:
+        return conn.execute(sa.update(j).where(*cond).values(**values)).rowcount > 0
+
+
+def note(project: Project, job_id: int, error: str) -> None:
+    """Record an error text on a row without changing its state (e.g. before a retry)."""
+    with _db.write(project.archive.engine) as conn:
+        conn.execute(sa.update(t.jobs).where(t.jobs.c.id == job_id).values(error=error))
+
+
+def state(project: Project, job_id: int) -> str | None:
+    """The row's state letter (None if the row is gone)."""
+    with _db.read(project.archive.engine) as conn:
+        return conn.execute(sa.select(t.jobs.c.state).where(t.jobs.c.id == job_id)).scalar()
+
+
+def fail_active(project: Project, reason: str, *, run: str | None = None,
+                ids: Iterable[int] | None = None) -> int:
+    """Mark the still queued/running rows of a run (or of ``ids``) as errors."""
+    j = t.jobs
+    cond = [j.c.project_id == project.pk, j.c.state.in_(ACTIVE)]
+    if run is not None:
+        cond.append(j.c.batch == run)
+    id_list = list(ids) if ids is not None else None
+    n = 0
+    with _db.write(project.archive.engine) as conn:
+        for chunk in _chunks(id_list):
+            extra = [j.c.id.in_(chunk)] if chunk is not None else []
+            n += conn.execute(sa.update(j).where(*cond, *extra).values(
+                state="e", ended=_now(),
+                error=sa.case((j.c.error.is_(None), reason),
+                              else_=sa.literal(reason + "; earlier: ") + j.c.error))).rowcount
+    return n
+
+
+def _chunks(ids: list[int] | None) -> Iterable[list[int] | None]:
+    if ids is None:
+        yield None
+        return
+    for i in range(0, len(ids), _CHUNK):
+        yield ids[i:i + _CHUNK]
+
+
+def kill(project: Project, *, run: str | None = None, ids: Iterable[int] | None = None,
+         units: Sequence[str] | None = None, name: str | None = None,
+         level: str = "study") -> int:
+    """Mark queued/running rows as killed; return how many.
+
+    Workers poll their row and stop the job's processes when it turns ``k``. Give at
+    least one of ``run`` (a run id), ``ids`` (row ids), ``units`` (PSIDs or subject
+    ids) or ``name`` (a batch name); several narrow it down.
+    """
+    project._require("editor", "killing jobs")
+    if run is None and ids is None and units is None and name is None:
+        raise BatchError("kill: say what to kill (run=, ids=, units= or name=)")
+    j = t.jobs
+    cond = [j.c.project_id == project.pk, j.c.state.in_(ACTIVE)]
+    if run is not None:
+        cond.append(j.c.batch == run)
+    if name is not None:
+        cond.append(j.c.name == name)
+    id_list = list(ids) if ids is not None else None
+    n = 0
+    with _db.write(project.archive.engine) as conn:
+        if units is not None:
+            pks = _unit_pks(conn, project, level, units)
+            keys = [p[0] if level == "study" else p[1] for p in pks]
+            cond.append(_unit_col(level).in_(keys))
+        for chunk in _chunks(id_list):
+            extra = [j.c.id.in_(chunk)] if chunk is not None else []
+            n += conn.execute(sa.update(j).where(*cond, *extra).values(
+                state="k", ended=_now(), error=f"killed by {project.archive.user}")).rowcount
+    return n
+
+
+def table(project: Project, *, run: str | None = None, name: str | None = None,
+          states: str | None = None, ids: Sequence[int] | None = None) -> pd.DataFrame:
+    """The jobs of a project (NORA's Gridstats), newest first.
+
+    Columns ``id, unit, psid, subject, batch, run, state, attempts, submitted, started,
+    ended, worker, log, error, user, command``; ``psid`` is empty for subject-level rows.
+    """
+    j, s, sub = t.jobs, t.studies, t.subjects
+    q = (sa.select(j.c.id, sub.c.subject_id.label("subject"), s.c.study_id, j.c.name.label("batch"),
+                   j.c.batch.label("run"), j.c.state, j.c.attempts, j.c.submitted, j.c.started,
+                   j.c.ended, j.c.worker, j.c.log, j.c.error, j.c.user_name.label("user"),
+                   j.c.command)
+         .select_from(j.join(sub, sub.c.id == j.c.subject).outerjoin(s, s.c.id == j.c.study))
+         .where(j.c.project_id == project.pk).order_by(j.c.id.desc()))
+    if run is not None:
+        q = q.where(j.c.batch == run)
+    if name is not None:
+        q = q.where(j.c.name == name)
+    if states:
+        q = q.where(j.c.state.in_(sorted(set(states))))
+    if ids is not None:
+        q = q.where(j.c.id.in_(list(ids)))
+    with _db.read(project.archive.engine) as conn:
+        df = pd.DataFrame(conn.execute(q).all(), columns=list(q.selected_columns.keys()))
+    df.insert(1, "psid", [f"{a}#{b}" if isinstance(b, str) else "" for a, b in
+                          zip(df["subject"], df["study_id"], strict=True)])
+    df.insert(1, "unit", [p or sub_ for p, sub_ in zip(df["psid"], df["subject"], strict=True)])
+    return df.drop(columns=["study_id"])
+
+
+def reap(project: Project) -> int:
+    """Mark rows whose launching process on this host has ended as errors.
+
+    A batch run's Dask scheduler lives in the process that launched it; when that
+    process dies (a killed kernel, a closed terminal) its queued and running rows could
+    otherwise stay active forever. Returns how many rows were marked.
+    """
+    j = t.jobs
+    host = socket.gethostname()
+    with _db.read(project.archive.engine) as conn:
+        rows = conn.execute(sa.select(j.c.id, j.c.spec).where(
+            j.c.project_id == project.pk, j.c.state.in_(ACTIVE))).all()
+    dead: dict[str, list[int]] = {}
+    for r in rows:
+        launcher = (r.spec or {}).get("launcher", "")
+        h, _, pid = launcher.rpartition(":")
+        if h == host and pid.isdigit() and not _alive(int(pid)):
+            dead.setdefault(launcher, []).append(r.id)
+    n = 0
+    for launcher, ids in dead.items():
+        n += fail_active(project, f"the process that launched this batch ({launcher}) "
+                                  "ended before the job finished", ids=ids)
+    return n
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return True

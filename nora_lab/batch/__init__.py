@@ -1,0 +1,53 @@
+"""Batches: NORA's batchtool as a library — per-study pipelines on Dask.
+
+>>> from nora_lab.batch import Batch, Job, launch
+>>> b = Batch("copy_t1", [Job.bash("cp $f1 $o1", f1="t1*/s0*.nii", o1="derived/t1.nii TAG(copy)")])
+>>> run = launch(b, proj, filters={"subject": "P0"}, wait=True)       # doctest: +SKIP
+>>> run.states()                                                      # doctest: +SKIP
+
+One Dask task per study (LocalCluster by default, Slurm/SGE through dask-jobqueue);
+job states in the archive's jobs table (``JOB:e`` in a filter bar finds the errors);
+see ``docs/batch-format.md`` for the JSON form of batches.
+
+Names are imported on first use, so ``import nora_lab.batch`` (and the ``nora``
+command, which loads :mod:`nora_lab.batch.cli`) stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["Arg", "Job", "Batch", "BatchRun", "DryRun", "launch", "dry_run", "debug",
+           "register_job", "get_job", "registered_jobs", "settings", "on_study_imported",
+           "launch_autoexec"]
+
+_WHERE = {
+    "Arg": "args", "Job": "jobs", "Batch": "batch", "BatchRun": "run", "DryRun": "launch",
+    "launch": "launch", "dry_run": "launch", "debug": "debug", "register_job": "registry",
+    "get_job": "registry", "registered_jobs": "registry", "settings": "config",
+    "on_study_imported": "autoexec", "launch_autoexec": "autoexec",
+}
+
+if TYPE_CHECKING:
+    from nora_lab.batch.args import Arg
+    from nora_lab.batch.autoexec import launch_autoexec, on_study_imported
+    from nora_lab.batch.batch import Batch
+    from nora_lab.batch.config import settings
+    from nora_lab.batch.debug import debug
+    from nora_lab.batch.jobs import Job
+    from nora_lab.batch.launch import DryRun, dry_run, launch
+    from nora_lab.batch.registry import get_job, register_job, registered_jobs
+    from nora_lab.batch.run import BatchRun
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        value = getattr(importlib.import_module(f"nora_lab.batch.{_WHERE[name]}"), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'nora_lab.batch' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
