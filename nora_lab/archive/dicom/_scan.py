@@ -22,6 +22,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pydicom.datadict import tag_for_keyword
+from pydicom.dataelem import RawDataElement
+
 from nora_lab.errors import DicomImportError
 
 __all__ = ["Instance", "Skipped", "ScanResult", "scan", "read_instance", "expand_source"]
@@ -108,14 +111,6 @@ def _str(ds: Any, keyword: str) -> str:
     return str(value).strip().replace("\x00", "")
 
 
-def _int(ds: Any, keyword: str) -> int | None:
-    value = ds.get(keyword)
-    try:
-        return int(value) if value not in (None, "") else None
-    except (TypeError, ValueError):
-        return None
-
-
 def _floats(ds: Any, keyword: str, n: int) -> tuple[float, ...] | None:
     value = ds.get(keyword)
     try:
@@ -123,6 +118,78 @@ def _floats(ds: Any, keyword: str, n: int) -> tuple[float, ...] | None:
     except (TypeError, ValueError):
         return None
     return out if len(out) == n else None
+
+
+_TAGS: dict[str, int] = {}
+_CODECS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1",
+           "ISO_IR 192": "utf-8"}
+_US = frozenset({"Rows", "Columns", "BitsAllocated", "SamplesPerPixel"})
+
+
+class _Fields:
+    """Header values read from pydicom's raw elements (``Dataset.get_item``).
+
+    Converting a raw element through pydicom's value machinery costs more than parsing
+    it; the few fields the index needs are decoded here directly, falling back to
+    pydicom's conversion for character sets other than ASCII, Latin-1 and UTF-8.
+    """
+
+    __slots__ = ("ds", "codec")
+
+    def __init__(self, ds: Any):
+        self.ds = ds
+        cs = ds.get_item(0x00080005)
+        value = "" if cs is None else cs.value
+        if isinstance(value, bytes):
+            value = value.decode("ascii", "replace")
+        if not isinstance(value, str):
+            value = "\\".join(str(v) for v in value) if value else ""
+        self.codec = _CODECS.get(value.strip().strip("\\").upper())
+
+    def raw(self, keyword: str) -> Any:
+        tag = _TAGS.get(keyword)
+        if tag is None:
+            tag = _TAGS[keyword] = tag_for_keyword(keyword)
+        return self.ds.get_item(tag)
+
+    def s(self, keyword: str) -> str:
+        """A string value (multi-values joined by backslashes)."""
+        elem = self.raw(keyword)
+        if elem is None:
+            return ""
+        if isinstance(elem, RawDataElement) and self.codec and isinstance(elem.value, bytes):
+            return elem.value.decode(self.codec, "replace").strip(" \x00")
+        value = self.ds[elem.tag].value
+        if value is None:
+            return ""
+        if isinstance(value, (list, tuple)) or type(value).__name__ == "MultiValue":
+            return "\\".join(str(v) for v in value).strip()
+        return str(value).strip().replace("\x00", "")
+
+    def i(self, keyword: str) -> int | None:
+        if keyword in _US:
+            elem = self.raw(keyword)
+            if isinstance(elem, RawDataElement) and elem.value and len(elem.value) >= 2:
+                return struct.unpack("<H" if elem.is_little_endian else ">H", elem.value[:2])[0]
+            if elem is None:
+                return None
+            try:
+                return int(self.ds[elem.tag].value)
+            except (TypeError, ValueError):
+                return None
+        text = self.s(keyword).split("\\")[0].strip()
+        try:
+            return int(float(text)) if text else None
+        except ValueError:
+            return None
+
+    def f(self, keyword: str, n: int) -> tuple[float, ...] | None:
+        text = self.s(keyword)
+        try:
+            out = tuple(float(v) for v in text.split("\\")) if text else ()
+        except ValueError:
+            return None
+        return out if len(out) == n else None
 
 
 def _first_frame_geometry(ds: Any) -> tuple[Any, Any]:
@@ -183,12 +250,11 @@ def _pixel_problem(fp: Any, ds: Any, size: int) -> str | None:
 
 
 def _expected_pixel_bytes(ds: Any) -> int:
-    try:
-        bits = int(ds.BitsAllocated)
-        n = int(ds.Rows) * int(ds.Columns) * int(ds.get("SamplesPerPixel", 1) or 1)
-        n *= int(ds.get("NumberOfFrames", 1) or 1)
-    except (AttributeError, TypeError, ValueError):
+    h = _Fields(ds)
+    bits, rows, cols = h.i("BitsAllocated"), h.i("Rows"), h.i("Columns")
+    if not (bits and rows and cols):
         return 0
+    n = rows * cols * (h.i("SamplesPerPixel") or 1) * (h.i("NumberOfFrames") or 1)
     return (n * bits + 7) // 8
 
 
@@ -218,56 +284,54 @@ def read_instance(path: str, source: str | None = None) -> Instance | Skipped:
         return Skipped(path, f"corrupt DICOM: {type(exc).__name__}: {exc}")
     if _str(ds.get("file_meta", {}), "MediaStorageSOPClassUID") == "1.2.840.10008.1.3.10":
         return Skipped(path, "DICOMDIR (an index of other files, no image)")
+    h = _Fields(ds)
     missing = [k for k in ("SOPInstanceUID", "StudyInstanceUID", "SeriesInstanceUID")
-               if not _str(ds, k)]
+               if not h.s(k)]
     if missing:
         return Skipped(path, f"missing {', '.join(missing)}: cannot file this instance")
     if problem:
         return Skipped(path, problem)
-    pos = _floats(ds, "ImagePositionPatient", 3)
-    ori = _floats(ds, "ImageOrientationPatient", 6)
-    frames = _int(ds, "NumberOfFrames") or 1
+    pos = h.f("ImagePositionPatient", 3)
+    ori = h.f("ImageOrientationPatient", 6)
+    frames = h.i("NumberOfFrames") or 1
     if frames > 1 and (pos is None or ori is None):
         pos2, ori2 = _first_frame_geometry(ds)
         pos, ori = pos or pos2, ori or ori2
-    tilt = ds.get("GantryDetectorTilt")
-    try:
-        tilt = float(tilt) if tilt not in (None, "") else 0.0
-    except (TypeError, ValueError):
-        tilt = 0.0
+    tilt_values = h.f("GantryDetectorTilt", 1)
+    tilt = tilt_values[0] if tilt_values else 0.0
     meta = ds.get("file_meta")
     return Instance(
         path=path,
         source=source or path,
-        sop_uid=_str(ds, "SOPInstanceUID"),
-        study_uid=_str(ds, "StudyInstanceUID"),
-        series_uid=_str(ds, "SeriesInstanceUID"),
-        sop_class=_str(ds, "SOPClassUID"),
+        sop_uid=h.s("SOPInstanceUID"),
+        study_uid=h.s("StudyInstanceUID"),
+        series_uid=h.s("SeriesInstanceUID"),
+        sop_class=h.s("SOPClassUID"),
         transfer_syntax=_str(meta, "TransferSyntaxUID") if meta is not None else "",
-        patient_id=_str(ds, "PatientID"),
-        patient_name=_str(ds, "PatientName"),
-        birth_date=_str(ds, "PatientBirthDate"),
-        sex=_str(ds, "PatientSex"),
-        study_id=_str(ds, "StudyID"),
-        accession=_str(ds, "AccessionNumber"),
-        study_date=_str(ds, "StudyDate"),
-        study_time=_str(ds, "StudyTime"),
-        study_description=_str(ds, "StudyDescription"),
-        series_number=_int(ds, "SeriesNumber"),
-        series_description=_str(ds, "SeriesDescription"),
-        protocol_name=_str(ds, "ProtocolName"),
-        modality=_str(ds, "Modality"),
-        manufacturer=_str(ds, "Manufacturer"),
-        instance_number=_int(ds, "InstanceNumber"),
-        acquisition_number=_int(ds, "AcquisitionNumber"),
-        image_type=tuple(str(v) for v in (ds.get("ImageType") or ())),
+        patient_id=h.s("PatientID"),
+        patient_name=h.s("PatientName"),
+        birth_date=h.s("PatientBirthDate"),
+        sex=h.s("PatientSex"),
+        study_id=h.s("StudyID"),
+        accession=h.s("AccessionNumber"),
+        study_date=h.s("StudyDate"),
+        study_time=h.s("StudyTime"),
+        study_description=h.s("StudyDescription"),
+        series_number=h.i("SeriesNumber"),
+        series_description=h.s("SeriesDescription"),
+        protocol_name=h.s("ProtocolName"),
+        modality=h.s("Modality"),
+        manufacturer=h.s("Manufacturer"),
+        instance_number=h.i("InstanceNumber"),
+        acquisition_number=h.i("AcquisitionNumber"),
+        image_type=tuple(v for v in h.s("ImageType").split("\\") if v),
         position=pos,  # type: ignore[arg-type]
         orientation=ori,
-        rows=_int(ds, "Rows") or 0,
-        columns=_int(ds, "Columns") or 0,
+        rows=h.i("Rows") or 0,
+        columns=h.i("Columns") or 0,
         frames=frames,
         gantry_tilt=tilt,
-        echo_number=_int(ds, "EchoNumbers"),
+        echo_number=h.i("EchoNumbers"),
         size=size,
     )
 

@@ -1,0 +1,135 @@
+"""DICOM import: our whole import vs a plain ``dcm2niix -z y`` run and vs dicom2nifti.
+
+Same input, same run, each measured ``--repeat`` times (best kept), peers interleaved with
+ours so that a busy machine hurts all alike:
+
+* **ours**: ``import_dicom`` into a fresh SQLite archive — header scan, grouping,
+  dcm2niix per series, nibabel checks, parallel gzip, files moved in, rows written;
+  timed in a process that has imported nora_lab already (as in a notebook);
+* **dcm2niix**: the same wheel's binary, ``dcm2niix -z y -b y -f %s_%d -o OUT SRC``
+  (``-z y`` without pigz on the machine: its internal zlib-ng, level 6, one core);
+* **dicom2nifti**: ``dicom2nifti.convert_directory(SRC, OUT, compression=True)``.
+
+Prints ``BENCH <name> <value> <unit> ratio=<ours/peer>`` lines; the data are the shared
+test sets (``../shared/data/dicom``).
+
+Usage: ``python benchmarks/bench_import.py [--repeat N] [--only NAME]``
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dicom"
+
+CASES = {
+    # name: (source, description)
+    "structural384": (DATA / "example-dicom-structural" / "dicoms",
+                      "7T T1, 384 slices, 81 MB, one series"),
+    "ge_t1_130": (DATA / "dcm_qa_ge" / "In", "GE 3D T1, 130 slices, one series"),
+    "epi600": (DATA / "dcm_qa_nih" / "In",
+               "GE + Siemens EPI, 608 files in 8 series + 10 text files"),
+}
+
+
+def _ours(src: Path, work: Path) -> tuple[float, dict]:
+    from nora_lab.archive import Archive
+    from nora_lab.archive.dicom import import_dicom
+
+    arc = Archive.open(work / "home", user="bench")
+    try:
+        proj = arc.create_project("bench")
+        t0 = time.perf_counter()
+        report = import_dicom(proj, src, progress=False)
+        dt = time.perf_counter() - t0
+    finally:
+        arc.close()
+    if not report.ok:
+        raise SystemExit(f"our import failed on {src}:\n{report}")
+    return dt, report.timings
+
+
+def _dcm2niix(src: Path, work: Path) -> float:
+    from nora_lab.archive.dicom._convert import dcm2niix_path
+
+    out = work / "dcm2niix"
+    out.mkdir()
+    cmd = [dcm2niix_path(), "-z", "y", "-b", "y", "-f", "%s_%d", "-o", str(out), str(src)]
+    t0 = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def _dicom2nifti(src: Path, work: Path) -> float | None:
+    import dicom2nifti
+
+    logging.getLogger("dicom2nifti").setLevel(logging.ERROR)
+    out = work / "dicom2nifti"
+    out.mkdir()
+    t0 = time.perf_counter()
+    try:
+        dicom2nifti.convert_directory(str(src), str(out), compression=True)
+    except Exception as exc:  # noqa: BLE001 - report the peer's failure, keep going
+        print(f"# dicom2nifti failed on {src.name}: {type(exc).__name__}: {exc}")
+        return None
+    return time.perf_counter() - t0
+
+
+def _warm_up() -> None:
+    """Import our modules and start the thread pools once (a notebook would have)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        _ours(DATA / "dcm_qa_ts" / "In" / "1.dcm", Path(tmp))
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--only", choices=sorted(CASES))
+    args = ap.parse_args(argv)
+    if not DATA.is_dir():
+        print(f"the shared DICOM data is missing at {DATA}", file=sys.stderr)
+        return 1
+    _warm_up()
+    print(f"# {os.cpu_count()} cores; best of {args.repeat}")
+    for name, (src, what) in CASES.items():
+        if args.only and name != args.only:
+            continue
+        ours, peer, d2n, timings = [], [], [], {}
+        for _ in range(args.repeat):
+            for which in ("dcm2niix", "ours", "dicom2nifti"):
+                work = Path(tempfile.mkdtemp(prefix="nora-bench-"))
+                try:
+                    if which == "ours":
+                        dt, tm = _ours(src, work)
+                        if not ours or dt < min(ours):
+                            timings = tm
+                        ours.append(dt)
+                    elif which == "dcm2niix":
+                        peer.append(_dcm2niix(src, work))
+                    else:
+                        d2n.append(_dicom2nifti(src, work))
+                finally:
+                    shutil.rmtree(work, ignore_errors=True)
+        best, best_peer = min(ours), min(peer)
+        detail = ", ".join(f"{k} {v:.2f}" for k, v in timings.items())
+        print(f"# {name}: {what}; dcm2niix -z y {best_peer:.2f} s; ours: {detail}")
+        print(f"BENCH import_{name}_vs_dcm2niix {best:.3f} s ratio={best / best_peer:.2f}")
+        ok = [t for t in d2n if t is not None]
+        if ok:
+            print(f"# {name}: dicom2nifti {min(ok):.2f} s")
+            print(f"BENCH import_{name}_vs_dicom2nifti {best:.3f} s ratio={best / min(ok):.2f}")
+        else:
+            print(f"# {name}: dicom2nifti could not convert this input (no ratio)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
