@@ -26,7 +26,7 @@ from nora_lab.archive.dicom._sidecar import identity_strings
 from nora_lab.archive.dicom._tables import dicom_instances as di
 from nora_lab.errors import NotFoundError
 
-__all__ = ["Known", "known_instances", "StudyTarget", "resolve_study", "series_folders",
+__all__ = ["Known", "known_instances", "known_series", "StudyTarget", "resolve_study", "series_folders",
            "record_instances", "sweep_tmp"]
 
 _CHUNK = 500
@@ -59,6 +59,26 @@ def known_instances(project: Any, sop_uids: Iterable[str]) -> dict[str, Known]:
                 out[r.sop_uid] = Known(f"{r.subject_id}#{r.study_id}", r.series_folder,
                                        r.series_uid, r.series_number, r.source)
     return out
+
+
+def known_series(project: Any, series_uids: Iterable[str]
+                 ) -> dict[tuple[str, int | None], dict[str, Known]]:
+    """Every imported instance of these series: ``(uid, number) -> {sop_uid: Known}``."""
+    uids = list(dict.fromkeys(series_uids))
+    out: dict[tuple[str, int | None], dict[str, Known]] = defaultdict(dict)
+    q = (sa.select(di.c.sop_uid, di.c.series_folder, di.c.series_uid, di.c.series_number,
+                   di.c.source, t.subjects.c.subject_id, t.studies.c.study_id)
+         .join(t.studies, t.studies.c.id == di.c.study)
+         .join(t.subjects, t.subjects.c.id == t.studies.c.subject))
+    with _db.read(project.archive.engine) as conn:
+        for i in range(0, len(uids), _CHUNK):
+            rows = conn.execute(q.where(di.c.project_id == project.pk,
+                                        di.c.series_uid.in_(uids[i:i + _CHUNK])))
+            for r in rows:
+                out[(r.series_uid, r.series_number)][r.sop_uid] = Known(
+                    f"{r.subject_id}#{r.study_id}", r.series_folder, r.series_uid,
+                    r.series_number, r.source)
+    return dict(out)
 
 
 @dataclass

@@ -94,6 +94,8 @@ class ScanResult:
     #: folders (as read) holding a DICOM-like file that is not imported (corrupt,
     #: truncated, duplicate…): dcm2niix must never read these folders directly
     unsafe_dirs: set[str] = field(default_factory=set)
+    #: every file path read (instances, skipped and others)
+    read_paths: set[str] = field(default_factory=set)
 
     def instances_by_dir(self) -> dict[str, int]:
         """How many imported instances each folder (as read) holds."""
@@ -408,7 +410,7 @@ def expand_source(source: Any, staging: Path) -> tuple[list[tuple[str, str]], st
 
 
 def scan(source: Any, *, staging: Path, workers: int | None = None,
-         progress: Any = None) -> ScanResult:
+         progress: Any = None, on_files: Any = None) -> ScanResult:
     """Index every file of ``source``: DICOM instances, skipped files and other files.
 
     Parameters
@@ -421,13 +423,19 @@ def scan(source: Any, *, staging: Path, workers: int | None = None,
         Processes to read headers with (default: all cores).
     progress
         A tqdm-like bar (``update(n)``) or None.
+    on_files
+        Called with the list of ``(path read, path reported)`` before headers are read
+        (the importer starts speculative conversions from it).
 
     Returns
     -------
     ScanResult
     """
     files, root = expand_source(source, staging)
+    if on_files is not None:
+        on_files(files)
     result = ScanResult(root=root)
+    result.read_paths = {p for p, _ in files}
     workers = max(1, workers or os.cpu_count() or 1)
     if progress is not None:
         progress.reset(total=len(files))

@@ -27,23 +27,18 @@ import contextvars
 import json
 import os
 import tarfile
+import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from nora_lab.archive.dicom import _archive as arc
-from nora_lab.archive.dicom._compress import ENGINE, gzip_file
-from nora_lab.archive.dicom._convert import (
-    DCM2NIIX_ARGS,
-    Conversion,
-    convert_series,
-    dcm2niix_path,
-    dcm2niix_version,
-    scrub_nifti_header,
-)
+from nora_lab.archive.dicom._compress import ENGINE
+from nora_lab.archive.dicom._convert import DCM2NIIX_ARGS, dcm2niix_path, dcm2niix_version
 from nora_lab.archive.dicom._group import Series, Study, group
 from nora_lab.archive.dicom._naming import (
     Policy,
@@ -54,6 +49,14 @@ from nora_lab.archive.dicom._naming import (
 from nora_lab.archive.dicom._scan import Instance, read_instance, scan
 from nora_lab.archive.dicom._sidecar import contains_identity, extend_sidecar
 from nora_lab.archive.dicom._staging import Staging
+from nora_lab.archive.dicom._work import (
+    Work,
+    convert_work,
+    exact_folder,
+    final_stem,
+    speculate,
+    tar_originals,
+)
 from nora_lab.archive.dicom.report import ImportReport, SeriesReport
 from nora_lab.errors import NoraError, PermissionDenied
 
@@ -90,16 +93,42 @@ class _Job:
     report: SeriesReport
     completing: str | None = None  # psid of the series being completed by new instances
     direct: str | None = None  # a source folder holding exactly this series
-
-
-@dataclass
-class _Done:
-    job: _Job
-    conv: Conversion | None = None
-    gz: dict[str, Path] = field(default_factory=dict)  # output stem -> staged .nii.gz
+    work: Work | None = None
     dicom_tar: Path | None = None
-    error: str | None = None
-    gzip_s: float = 0.0
+
+
+class _Speculation:
+    """Conversions started on whole source folders while the scan still runs."""
+
+    def __init__(self, project: Any, pool: ThreadPoolExecutor, staging: Staging,
+                 policy: Policy, pseudo: bool):
+        self.project, self.pool, self.staging = project, pool, staging
+        self.policy, self.pseudo = policy, pseudo
+        self.futures: dict[str, Future[Work | None]] = {}
+        self.cancelled = threading.Event()
+
+    def _is_known(self, sop_uid: str) -> bool:
+        return bool(arc.known_instances(self.project, [sop_uid]))
+
+    def start(self, files: list[tuple[str, str]]) -> None:
+        by_dir: dict[str, list[str]] = defaultdict(list)
+        for path, _ in files:
+            by_dir[os.path.dirname(path)].append(path)
+        for n, (folder, paths) in enumerate(by_dir.items()):
+            work = self.staging.path / f"spec{n:05d}"
+            self.futures[folder] = self.pool.submit(
+                speculate, work, folder, paths, level=self.policy.compresslevel,
+                pseudo=self.pseudo, timeout=self.policy.dcm2niix_timeout,
+                is_known=self._is_known, cancelled=self.cancelled)
+
+    def take(self, folder: str | None) -> Future[Work | None] | None:
+        return self.futures.pop(folder, None) if folder else None
+
+    def drop_the_rest(self) -> None:
+        self.cancelled.set()
+        for fut in self.futures.values():
+            fut.cancel()
+        self.futures.clear()
 
 
 def import_dicom(project: Any, source: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
@@ -167,12 +196,20 @@ def import_dicom(project: Any, source: str | os.PathLike[str] | Iterable[str | o
     label = _label(source)
     report = ImportReport(project.name, label)
     bar = _bar(progress, "scan", "file")
-    with Staging(project.root) as staging:
+    pseudo = project.naming == "pseudonym"
+    with Staging(project.root) as staging, \
+            ThreadPoolExecutor(workers, thread_name_prefix="nora-dcm2niix") as pool:
         if staging.swept:
             report.warnings.append(f"removed {len(staging.swept)} work folder(s) of an "
                                    "interrupted earlier import")
+        spec = _Speculation(project, pool, staging, policy, pseudo)
         t0 = time.perf_counter()
-        found = scan(source, staging=staging.path, workers=workers, progress=bar)
+        try:
+            found = scan(source, staging=staging.path, workers=workers, progress=bar,
+                         on_files=spec.start)
+        except BaseException:
+            spec.drop_the_rest()
+            raise
         _close(bar)
         report.timings["scan"] = time.perf_counter() - t0
         report.skipped.extend(found.skipped)
@@ -181,7 +218,11 @@ def import_dicom(project: Any, source: str | os.PathLike[str] | Iterable[str | o
         _direct_folders(jobs, found)
         t0 = time.perf_counter()
         targets: dict[int, arc.StudyTarget] = {}
-        _run(project, jobs, policy, staging, report, targets, placed, workers, progress)
+        try:
+            _run(project, jobs, policy, staging, report, targets, placed, pool, spec,
+                 progress)
+        finally:
+            spec.drop_the_rest()
         report.timings["convert+commit"] = time.perf_counter() - t0
         if exts:
             _keep_extras(project, found.others, exts, studies, targets, placed, report,
@@ -204,8 +245,8 @@ def import_dicom(project: Any, source: str | os.PathLike[str] | Iterable[str | o
 def _plan(project: Any, studies: list[Study], policy: Policy, report: ImportReport,
           staging: Staging) -> tuple[list[_Job], dict[int, tuple[str, str]]]:
     """Jobs for the series with new instances; reports for those already imported."""
-    known = arc.known_instances(project, (i.sop_uid for st in studies for s in st.series
-                                          for i in s.instances))
+    series_known = arc.known_series(project, (s.series_uid for st in studies
+                                              for s in st.series))
     jobs: list[_Job] = []
     placed: dict[int, tuple[str, str]] = {}  # id(series) -> (psid, folder)
     pseudo = project.naming == "pseudonym"
@@ -219,6 +260,7 @@ def _plan(project: Any, studies: list[Study], policy: Policy, report: ImportRepo
             if pseudo:
                 rep.description = "" if contains_identity(rep.description, hide) else \
                     rep.description
+            known = series_known.get((s.series_uid, s.series_number), {})
             old = [known[i.sop_uid] for i in s.instances if i.sop_uid in known]
             if len(old) == len(s.instances):
                 rep.status, rep.psid, rep.series_folder = ("already imported", old[0].psid,
@@ -227,8 +269,9 @@ def _plan(project: Any, studies: list[Study], policy: Policy, report: ImportRepo
                 report.series.append(rep)
                 continue
             job = _Job(study, s, list(s.instances), stem, folder, rep)
-            if old:
-                job.completing, job.folder = old[0].psid, old[0].series_folder
+            if known:
+                first = next(iter(known.values()))
+                job.completing, job.folder = first.psid, first.series_folder
                 rep.psid, rep.series_folder = job.completing, job.folder
                 missing = _add_previous(project, job, known, staging)
                 if missing:
@@ -240,7 +283,7 @@ def _plan(project: Any, studies: list[Study], policy: Policy, report: ImportRepo
                         "lets a series be completed later)")
                     report.series.append(rep)
                     continue
-                rep.notes.append(f"completing a series imported before: {len(old)} earlier "
+                rep.notes.append(f"completing a series imported before: {len(known)} earlier "
                                  f"+ {len(s.instances) - len(old)} new instance(s)")
             jobs.append(job)
     jobs.sort(key=lambda j: -sum(i.size for i in j.instances))
@@ -250,11 +293,15 @@ def _plan(project: Any, studies: list[Study], policy: Policy, report: ImportRepo
 def _direct_folders(jobs: list[_Job], found: Any) -> None:
     """Let dcm2niix read a series' own folder when it holds that series and nothing else."""
     counts = found.instances_by_dir()
+    read: dict[str, set[str]] = defaultdict(set)
+    for p in found.read_paths:
+        read[os.path.dirname(p)].add(p)
     for job in jobs:
         dirs = {os.path.dirname(i.path) for i in job.instances}
         if len(dirs) == 1 and not job.completing:
             d = dirs.pop()
-            if counts.get(d) == len(job.instances) and d not in found.unsafe_dirs:
+            if (counts.get(d) == len(job.instances) and d not in found.unsafe_dirs
+                    and exact_folder(d, read[d])):
                 job.direct = d
 
 
@@ -268,17 +315,8 @@ def _hide(study: Study) -> tuple[str, ...]:
 def _add_previous(project: Any, job: _Job, known: dict[str, arc.Known],
                   staging: Staging) -> int:
     """Add the series' earlier instances to the job; return how many are unavailable."""
-    import sqlalchemy as sa
-
-    from nora_lab.archive import _db
-    from nora_lab.archive.dicom._tables import dicom_instances as di
-
     have = {i.sop_uid for i in job.instances}
-    with _db.read(project.archive.engine) as conn:
-        rows = conn.execute(sa.select(di.c.sop_uid, di.c.source).where(
-            di.c.project_id == project.pk, di.c.series_uid == job.series.series_uid,
-            di.c.series_number == job.series.series_number)).all()
-    wanted = {r.sop_uid: r.source for r in rows if r.sop_uid not in have}
+    wanted = {sop: k.source for sop, k in known.items() if sop not in have}
     for sop, src in list(wanted.items()):
         if src and os.path.isfile(src):
             inst = read_instance(src)
@@ -305,84 +343,73 @@ def _add_previous(project: Any, job: _Job, known: dict[str, arc.Known],
 
 def _run(project: Any, jobs: list[_Job], policy: Policy, staging: Staging,
          report: ImportReport, targets: dict[int, arc.StudyTarget],
-         placed: dict[int, tuple[str, str]], workers: int, progress: bool) -> None:
+         placed: dict[int, tuple[str, str]], pool: ThreadPoolExecutor, spec: _Speculation,
+         progress: bool) -> None:
+    """Convert every job (speculative results first), commit each as it completes."""
     if not jobs:
         return
     bar = _bar(progress, "convert", "img", total=sum(len(j.instances) for j in jobs))
     pseudo = project.naming == "pseudonym"
-    with ThreadPoolExecutor(workers, thread_name_prefix="nora-dcm2niix") as pool:
-        futures = [pool.submit(_convert_job, n, job, policy, staging, pseudo)
-                   for n, job in enumerate(jobs)]
-        for fut in as_completed(futures):
-            done = fut.result()
-            job = done.job
-            t0 = time.perf_counter()
-            try:
-                _commit(project, done, policy, staging, report, targets, placed)
-            except NoraError as exc:
-                job.report.status = "failed"
-                job.report.problems.append(f"could not enter the archive: {exc}")
-            _add_time(report, "commit", time.perf_counter() - t0)
-            _add_time(report, "dcm2niix (sum)", done.conv.seconds if done.conv else 0.0)
-            _add_time(report, "gzip (sum)", done.gzip_s)
-            report.series.append(job.report)
+    pending: dict[Future, _Job] = {}
+
+    def submit(n: int, job: _Job) -> None:
+        work = staging.path / f"series{n:05d}"
+        pending[pool.submit(convert_work, work, job.instances, job.direct,
+                            level=policy.compresslevel, pseudo=pseudo,
+                            timeout=policy.dcm2niix_timeout)] = job
+
+    for n, job in enumerate(jobs):
+        fut = spec.take(job.direct)
+        if fut is not None:
+            pending[fut] = job
+        else:
+            submit(n, job)
+    spec.drop_the_rest()
+    while pending:
+        finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+        for fut in finished:
+            job = pending.pop(fut)
+            work = fut.result()
+            if work is None:  # the speculation declined: convert from the instances
+                submit(jobs.index(job), job)
+                continue
+            job.work = work
+            _finish(project, job, policy, staging, report, targets, placed)
             if bar is not None:
                 bar.update(len(job.instances))
     _close(bar)
 
 
-def _convert_job(n: int, job: _Job, policy: Policy, staging: Staging, pseudo: bool) -> _Done:
-    done = _Done(job)
+def _finish(project: Any, job: _Job, policy: Policy, staging: Staging, report: ImportReport,
+            targets: dict[int, arc.StudyTarget], placed: dict[int, tuple[str, str]]) -> None:
+    work, rep = job.work, job.report
+    assert work is not None
+    if work.conv is not None:
+        rep.messages.extend(m.replace(" as img", f" as {job.stem}") for m in work.conv.messages)
+    rep.problems.extend(work.problems)
+    rep.seconds = work.seconds
+    if policy.keep_dicom and work.gz:
+        job.dicom_tar = tar_originals(job.instances, staging.path / f"tar-{id(job)}.tar.gz",
+                                      policy.compresslevel)
     t0 = time.perf_counter()
     try:
-        work = staging.work(f"series{n:05d}")
-        conv = done.conv = convert_series(job.instances, work, job.stem,
-                                          timeout=policy.dcm2niix_timeout, folder=job.direct)
-        job.report.messages.extend(conv.messages)
-        for o in conv.outputs:
-            if o.problem:
-                job.report.problems.append(f"{o.stem}.nii refused: {o.problem}")
-                continue
-            if pseudo:
-                scrub_nifti_header(o.nii)
-            gz = o.nii.with_name(o.stem + ".nii.gz")
-            t1 = time.perf_counter()
-            gzip_file(o.nii, gz, level=policy.compresslevel)
-            done.gzip_s += time.perf_counter() - t1
-            o.nii.unlink()
-            done.gz[o.stem] = gz
-        if not conv.outputs:
-            job.report.problems.append(
-                f"dcm2niix wrote no image (exit code {conv.returncode})"
-                + (f": {conv.warnings[-1]}" if conv.warnings else ""))
-        if policy.keep_dicom and done.gz:
-            done.dicom_tar = _tar_originals(job.instances, work / "dicom.tar.gz",
-                                            policy.compresslevel)
-    except (OSError, NoraError, ValueError) as exc:
-        done.error = f"{type(exc).__name__}: {exc}"
-        job.report.problems.append(f"conversion failed: {done.error}")
-    job.report.seconds = time.perf_counter() - t0
-    return done
+        _commit(project, job, policy, staging, report, targets, placed)
+    except NoraError as exc:
+        rep.status = "failed"
+        rep.problems.append(f"could not enter the archive: {exc}")
+    _add_time(report, "commit", time.perf_counter() - t0)
+    _add_time(report, "dcm2niix (sum)", work.conv.seconds if work.conv else 0.0)
+    _add_time(report, "gzip (sum)", work.gzip_s)
+    if work.speculative:
+        _add_time(report, "speculated (series)", 1)
+    report.series.append(rep)
 
 
-def _tar_originals(instances: list[Instance], dest: Path, level: int) -> Path:
-    raw = dest.with_suffix("")  # dicom.tar
-    with tarfile.open(raw, "w", format=tarfile.PAX_FORMAT) as tf:
-        for inst in instances:
-            info = tf.gettarinfo(inst.path, arcname=f"{inst.sop_uid}.dcm")
-            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
-            info.mode = 0o644
-            with open(inst.path, "rb") as fh:
-                tf.addfile(info, fh)
-    gzip_file(raw, dest, level=level)
-    raw.unlink()
-    return dest
-
-
-def _commit(project: Any, done: _Done, policy: Policy, staging: Staging,
+def _commit(project: Any, job: _Job, policy: Policy, staging: Staging,
             report: ImportReport, targets: dict[int, arc.StudyTarget],
             placed: dict[int, tuple[str, str]]) -> None:
-    job, rep = done.job, done.job.report
+    rep, done = job.report, job.work
+    assert done is not None
     if not done.gz:
         rep.status = "failed"
         return
@@ -418,7 +445,7 @@ def _commit(project: Any, done: _Done, policy: Policy, staging: Staging,
                       "philips_scaling": "precise floating point (dcm2niix -p y)",
                       "compression": f"gzip level {policy.compresslevel} "
                                      f"({ENGINE}, parallel blocks)"})
-            rel = f"{folder}/{o.stem}"
+            rel = f"{folder}/{final_stem(o.stem, job.stem)}"
             project.add_file(gz, psid, rel + ".nii.gz", meta=meta, move=True,
                              overwrite=overwrite)
             rep.files.append(rel + ".nii.gz")
@@ -430,8 +457,8 @@ def _commit(project: Any, done: _Done, policy: Policy, staging: Staging,
                     project.add_file(o.sidecars[ext], psid, rel + ext, move=True,
                                      overwrite=overwrite)
                     rep.files.append(rel + ext)
-        if done.dicom_tar is not None:
-            project.add_file(done.dicom_tar, psid, f"{folder}/dicom.tar.gz", move=True,
+        if job.dicom_tar is not None:
+            project.add_file(job.dicom_tar, psid, f"{folder}/dicom.tar.gz", move=True,
                              overwrite=True)
             rep.files.append(f"{folder}/dicom.tar.gz")
         arc.record_instances(project, psid, job.series, folder, job.instances)
