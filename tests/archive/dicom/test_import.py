@@ -257,3 +257,30 @@ def test_reader_may_not_import(archive, project, dicom_dir):
 def test_missing_source(project, tmp_path):
     with pytest.raises(DicomImportError, match="does not exist"):
         import_dicom(project, tmp_path / "nothing-here", progress=False)
+
+
+def test_folders_convert_during_the_scan(project, dicom_dir):
+    report = import_dicom(project, dicom_dir / "dcm_qa_nih" / "In" / "20180918GE",
+                          progress=False)
+    assert report.count("converted") == 4
+    assert report.timings.get("speculated (series)") == 4
+
+
+def test_a_mixed_folder_is_never_converted_whole(project, dicom_dir, tmp_path):
+    """First and last file of one series, another series in between: the speculative
+    whole-folder result must be dropped and each series converted on its own."""
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    si = dicom_dir / "dcm_qa_nih" / "In" / "20180918Si"
+    ap = sorted((si / "mr_0003").glob("*.dcm"))
+    pa = sorted((si / "mr_0004").glob("*.dcm"))
+    (mixed / "a1.dcm").symlink_to(ap[0])
+    (mixed / "b1.dcm").symlink_to(pa[0])
+    (mixed / "b2.dcm").symlink_to(pa[1])
+    (mixed / "z1.dcm").symlink_to(ap[1])
+    report = import_dicom(project, mixed, progress=False)
+    assert report.count("converted") == 2
+    assert not report.timings.get("speculated (series)")
+    for folder, ref in (("3_EPI_PE=AP", "EPI_PE=AP_3.nii"), ("4_EPI_PE=PA", "EPI_PE=PA_4.nii")):
+        (path,) = project.files(pattern=f"{folder}/*.nii.gz")["path"]
+        assert_same_image(path, dicom_dir / "dcm_qa_nih" / "Ref" / ref)
