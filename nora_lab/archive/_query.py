@@ -121,8 +121,12 @@ class Compiler:
         cond = pat.condition(f.c.path_lc, f.c.id, self.dialect, trigram=rare,
                              project=f.c.project_id == self.project_pk if rare else None)
         if not rare:
-            return sa.exists(sa.select(sa.literal(1)).select_from(f).where(
-                self._study_of(f.c.study), cond))
+            probe = sa.select(sa.literal(1)).select_from(f).where(self._study_of(f.c.study), cond)
+            if self.dialect == "postgresql":
+                # a scalar subquery with LIMIT is never flattened into a join or hashed:
+                # PostgreSQL probes it per row of the ordered scan and stops at the page
+                return probe.limit(1).scalar_subquery().is_not(None)
+            return sa.exists(probe)
         # (no project condition here: the outer query has it, and on SQLite it would
         # tempt the planner into a scan of the project's files instead of the few rowids)
         studies_of_files = sa.select(f.c.study).where(cond)

@@ -88,9 +88,15 @@ def to_regex(text: str, *, trailing: bool = True) -> re.Pattern:
 
 
 def like(column: sa.ColumnElement, text: str, *, lowered: bool = False) -> sa.ColumnElement:
-    """``column LIKE pattern`` for a NORA pattern; ``lowered`` if column is lower-case."""
-    col = column if lowered else sa.func.lower(column)
-    return col.like(like_pattern(text), escape=_ESC)
+    """``column`` matches a NORA pattern, case-insensitively.
+
+    ``ILIKE`` on PostgreSQL (its statistics then estimate the match, which ``lower(col)``
+    would hide from the planner), ``lower(col) LIKE`` on SQLite; ``lowered`` when the
+    column holds lower-case text already.
+    """
+    if lowered:
+        return column.like(like_pattern(text), escape=_ESC)
+    return column.ilike(like_pattern(text), escape=_ESC)
 
 
 def check_relpath(relpath: str, *, what: str = "path") -> str:
