@@ -1,0 +1,478 @@
+"""Pull studies or series from a PACS into a project: C-MOVE to our node, or C-GET.
+
+>>> series = find_series("PACS1", patient_id="12345", modality="MR")           # doctest: +SKIP
+>>> pull("PACS1", project, series=series, dry_run=True)    # what would be pulled  # doctest: +SKIP
+>>> result = pull("PACS1", project, series=series)          # one row per series   # doctest: +SKIP
+
+A pull is resumable: instances the project already holds (the import's
+``dicom_instances``) and instances an interrupted pull already received (still in the
+incoming area) are not moved again — fully imported series are skipped after the series
+query, partly present ones are completed by an instance-level move of what is missing.
+A series whose move fails or comes back short is held in the incoming area with the
+reason, never imported as if complete; the next pull finishes it. Moves run on at most
+``max_associations`` associations per node, series of a study on one association; each
+study's complete series are imported together (so auto-execution sees whole studies).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import ExitStack, nullcontext
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from pydicom.dataset import Dataset
+from pynetdicom import ALL_TRANSFER_SYNTAXES, build_role, evt
+from pynetdicom.sop_class import (
+    StudyRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelGet,
+    StudyRootQueryRetrieveInformationModelMove,
+)
+
+from nora_lab.archive.pacs._assoc import association, resolve, status_text
+from nora_lab.archive.pacs.find import find_series
+from nora_lab.archive.pacs.incoming import Incoming, PendingSeries
+from nora_lab.archive.pacs.nodes import PacsConfig, PacsNode
+from nora_lab.errors import ConfigError, PacsError, PermissionDenied
+
+__all__ = ["pull", "PLAN_COLUMNS", "RESULT_COLUMNS"]
+
+PLAN_COLUMNS = ["PatientID", "PatientName", "StudyDate", "StudyInstanceUID",
+                "SeriesInstanceUID", "SeriesNumber", "Modality", "SeriesDescription",
+                "at_pacs", "in_archive", "in_incoming", "to_pull", "action"]
+RESULT_COLUMNS = [*PLAN_COLUMNS, "received", "status", "psid", "series_folder", "reason",
+                  "seconds"]
+_UID_CHUNK = 500
+
+
+@dataclass
+class _Item:
+    row: dict[str, Any]
+    archived: set[str] = field(default_factory=set)
+    spooled: set[str] = field(default_factory=set)
+    at_pacs: int | None = None
+    pacs_sops: set[str] | None = None
+    sop_classes: set[str] = field(default_factory=set)
+    missing: list[str] | None = None  # None: move the whole series
+    action: str = ""
+    status: str = ""
+    reason: str = ""
+    psid: str = ""
+    folder: str = ""
+    seconds: float = 0.0
+    received: int = 0
+
+    @property
+    def study(self) -> str:
+        return str(self.row["StudyInstanceUID"])
+
+    @property
+    def uid(self) -> str:
+        return str(self.row["SeriesInstanceUID"])
+
+    @property
+    def to_pull(self) -> int | None:
+        if self.action.startswith("skip") or self.action == "import":
+            return 0
+        if self.missing is not None:
+            return len(self.missing)
+        return None if self.at_pacs is None else max(self.at_pacs - len(self.spooled), 0)
+
+
+def pull(node: PacsNode | str, project: Any, *, studies: Any = None, series: Any = None,
+         method: str | None = None, dry_run: bool = False, receiver: Any = None,
+         keep_dicom: bool | None = None, progress: bool = True,
+         config: PacsConfig | None = None) -> pd.DataFrame:
+    """Pull studies or series from ``node`` into ``project``.
+
+    Parameters
+    ----------
+    node
+        A configured node's name or a :class:`PacsNode`.
+    project
+        The :class:`~nora_lab.archive.project.Project` to import into (editor role).
+    studies
+        StudyInstanceUIDs: a DataFrame with that column (e.g. from :func:`find_studies`,
+        filtered), a list, or one UID. Every series of them is pulled.
+    series
+        Series: a DataFrame with StudyInstanceUID and SeriesInstanceUID (from
+        :func:`find_series`), or a list of SeriesInstanceUIDs.
+    method
+        ``"move"`` (C-MOVE to our node) or ``"get"`` (C-GET); default: the node's.
+    dry_run
+        Only return the plan: what is at the PACS, already here, and would be pulled.
+    receiver
+        The :class:`DicomNode` receiving C-MOVEs. Default: one started in this process
+        with the move destination's AE title, else a temporary one on the local node's
+        port for the duration of the pull.
+    keep_dicom
+        Keep the originals (``dicom.tar.gz``; None: the project's policy).
+    progress
+        Show a tqdm progress bar of instances received.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per series (:data:`RESULT_COLUMNS`; the plan's :data:`PLAN_COLUMNS` for a
+        dry run). ``status``: imported, partial, failed, already imported, incomplete.
+
+    Raises
+    ------
+    PacsError
+        The node is unreachable or refuses the queries, or no receiver can listen.
+    PermissionDenied
+        If the user may not edit ``project``.
+    """
+    node, cfg = resolve(node, config)
+    method = method or node.retrieve
+    if method not in ("move", "get"):
+        raise ConfigError(f"method {method!r}: expected 'move' or 'get'")
+    if not dry_run and project.role not in ("editor", "admin"):
+        raise PermissionDenied(f"pulling into project {project.name!r} needs the editor "
+                               f"role; {project.archive.user!r} is {project.role}")
+    if studies is None and series is None:
+        raise ConfigError("pull needs studies=… or series=… (e.g. from find_series)")
+    incoming = receiver.incoming if receiver is not None else \
+        Incoming(cfg.local.incoming_dir())
+    items = _plan(node, cfg, project, incoming, studies, series, method)
+    if dry_run:
+        return _frame(items, PLAN_COLUMNS)
+    work = [it for it in items if not it.action.startswith("skip")]
+    if not work:
+        for it in items:
+            it.status = "already imported"
+        return _frame(items, RESULT_COLUMNS)
+    with ExitStack() as stack:
+        if method == "move" and any(it.action.startswith("pull") for it in work):
+            receiver = receiver or _receiver(project, cfg, node, stack)
+        bar = _bar(progress, sum(it.to_pull or 0 for it in work))
+        if bar is not None:
+            stack.callback(bar.close)
+        by_study: dict[str, list[_Item]] = {}
+        for it in work:
+            by_study.setdefault(it.study, []).append(it)
+        runner = _Runner(node, cfg, project, incoming, method, receiver, keep_dicom, bar)
+        with ThreadPoolExecutor(node.max_associations, thread_name_prefix="nora-pull") as ex:
+            for fut in [ex.submit(runner.study, its) for its in by_study.values()]:
+                fut.result()
+    for it in items:
+        if it.action.startswith("skip"):
+            it.status = "already imported"
+    return _frame(items, RESULT_COLUMNS)
+
+
+# --- planning ----------------------------------------------------------------------------
+
+
+def _uids(value: Any, column: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, pd.DataFrame):
+        if column not in value:
+            raise ConfigError(f"the DataFrame given has no {column} column")
+        return list(dict.fromkeys(str(v) for v in value[column].dropna()))
+    if isinstance(value, pd.Series):
+        return list(dict.fromkeys(str(v) for v in value.dropna()))
+    if isinstance(value, str):
+        return [value]
+    return list(dict.fromkeys(str(v) for v in value))
+
+
+def _plan(node: PacsNode, cfg: PacsConfig, project: Any, incoming: Incoming,
+          studies: Any, series: Any, method: str) -> list[_Item]:
+    rows: list[dict[str, Any]] = []
+    if studies is not None:
+        uids = _uids(studies, "StudyInstanceUID")
+        if uids:
+            rows += find_series(node, config=cfg, study_uid=uids).to_dict("records")
+    if series is not None:
+        if isinstance(series, pd.DataFrame) and {"StudyInstanceUID", "SeriesInstanceUID",
+                                                 "NumberOfSeriesRelatedInstances"} <= \
+                set(series.columns):
+            rows += series.to_dict("records")
+        else:
+            wanted = _uids(series, "SeriesInstanceUID")
+            study_uids = _uids(series, "StudyInstanceUID") \
+                if isinstance(series, pd.DataFrame) and "StudyInstanceUID" in series else []
+            if wanted:
+                found = find_series(node, config=cfg, series_uid=wanted,
+                                    **({"study_uid": study_uids} if study_uids else {}))
+                missing = set(wanted) - set(found["SeriesInstanceUID"])
+                if missing:
+                    raise PacsError(f"{len(missing)} series are not at {node.name!r}: "
+                                    f"{', '.join(sorted(missing)[:5])}")
+                rows += found.to_dict("records")
+    seen: set[str] = set()
+    items = []
+    for r in rows:
+        uid = str(r["SeriesInstanceUID"])
+        if uid in seen:
+            continue
+        seen.add(uid)
+        n = r.get("NumberOfSeriesRelatedInstances")
+        items.append(_Item(r, at_pacs=None if n is None or pd.isna(n) else int(n)))
+    archived = _archived(project, [it.uid for it in items])
+    for it in items:
+        it.archived = archived.get(it.uid, set())
+        folder = incoming.series_dir(project.name, it.study, it.uid)
+        it.spooled = {p.name[:-4] for p in folder.glob("*.dcm")} if folder.is_dir() else set()
+    need_sops = [it for it in items if method == "get" or it.at_pacs is None or
+                 ((it.archived or it.spooled) and len(it.archived) < it.at_pacs)]
+    if need_sops:
+        _instances(node, cfg, need_sops)
+    for it in items:
+        _decide(it)
+    return items
+
+
+def _archived(project: Any, series_uids: list[str]) -> dict[str, set[str]]:
+    from nora_lab.archive import _db
+    from nora_lab.archive.dicom._tables import dicom_instances as di
+
+    out: dict[str, set[str]] = {}
+    with _db.read(project.archive.engine) as conn:
+        for i in range(0, len(series_uids), _UID_CHUNK):
+            for r in conn.execute(sa.select(di.c.series_uid, di.c.sop_uid).where(
+                    di.c.project_id == project.pk,
+                    di.c.series_uid.in_(series_uids[i:i + _UID_CHUNK]))):
+                out.setdefault(r.series_uid, set()).add(r.sop_uid)
+    return out
+
+
+def _instances(node: PacsNode, cfg: PacsConfig, items: list[_Item]) -> None:
+    """Fill ``pacs_sops`` and ``sop_classes`` by instance-level C-FINDs (one association)."""
+    model = StudyRootQueryRetrieveInformationModelFind
+    with association(node, cfg, [model]) as assoc:
+        for it in items:
+            q = Dataset()
+            q.QueryRetrieveLevel = "IMAGE"
+            q.StudyInstanceUID, q.SeriesInstanceUID = it.study, it.uid
+            q.SOPInstanceUID = ""
+            q.SOPClassUID = ""
+            sops, classes = set(), set()
+            for status, ident in assoc.send_c_find(q, model):
+                if status is None or "Status" not in status:
+                    raise PacsError(f"instance query of series {it.uid} at {node.name!r}: "
+                                    f"{status_text(status)}")
+                if status.Status in (0xFF00, 0xFF01) and ident is not None:
+                    sops.add(str(ident.get("SOPInstanceUID", "")))
+                    if ident.get("SOPClassUID"):
+                        classes.add(str(ident.SOPClassUID))
+                elif status.Status != 0:
+                    raise PacsError(f"instance query of series {it.uid} at {node.name!r} "
+                                    f"refused: {status_text(status)}")
+            it.pacs_sops, it.sop_classes = sops - {""}, classes
+            it.at_pacs = len(it.pacs_sops)
+
+
+def _decide(it: _Item) -> None:
+    have = it.archived | it.spooled
+    if it.pacs_sops is not None:
+        if it.pacs_sops <= it.archived:
+            it.action = "skip: already imported"
+            return
+        missing = sorted(it.pacs_sops - have)
+        if not missing:
+            it.action, it.missing = "import", []
+        elif have & it.pacs_sops:
+            it.action, it.missing = f"pull {len(missing)} missing instance(s)", missing
+        else:
+            it.action = "pull series"
+        return
+    if it.at_pacs is not None and len(it.archived) >= it.at_pacs > 0:
+        it.action = "skip: already imported"
+    else:
+        it.action = "pull series"
+
+
+def _frame(items: list[_Item], columns: list[str]) -> pd.DataFrame:
+    rows = []
+    for it in items:
+        row = {c: it.row.get(c) for c in columns if c in it.row}
+        row.update(at_pacs=it.at_pacs, in_archive=len(it.archived),
+                   in_incoming=len(it.spooled), to_pull=it.to_pull, action=it.action,
+                   status=it.status, psid=it.psid, series_folder=it.folder,
+                   reason=it.reason, seconds=round(it.seconds, 3))
+        row["received"] = it.received
+        rows.append(row)
+    df = pd.DataFrame(rows, columns=columns)
+    for c in ("at_pacs", "in_archive", "in_incoming", "to_pull", "SeriesNumber", "received"):
+        if c in df:
+            df[c] = pd.to_numeric(df[c], errors="coerce").astype("Int64")
+    return df
+
+
+# --- running -----------------------------------------------------------------------------
+
+
+def _receiver(project: Any, cfg: PacsConfig, node: PacsNode, stack: ExitStack) -> Any:
+    from nora_lab.archive.pacs.scp import DicomNode, running_nodes
+
+    dest = cfg.move_destination(node)
+    for running in running_nodes(dest):
+        return running
+    temp = DicomNode(project.archive, config=cfg, aet=dest, project=project.name,
+                     auto_import=False, autoexec=False)
+    try:
+        temp.start()
+    except PacsError as exc:
+        raise PacsError(f"C-MOVE from {node.name!r} needs our node {dest!r} to receive, "
+                        f"but it cannot listen: {exc}. If `nora --node start` is running "
+                        "there, pull with method='get', or pass receiver=<that DicomNode> "
+                        "in the same process") from exc
+    stack.callback(temp.stop)
+    return temp
+
+
+def _bar(progress: bool, total: int) -> Any:
+    if not progress:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="pull", unit="img", leave=False)
+
+
+class _Runner:
+    def __init__(self, node: PacsNode, cfg: PacsConfig, project: Any, incoming: Incoming,
+                 method: str, receiver: Any, keep_dicom: bool | None, bar: Any) -> None:
+        self.node, self.cfg, self.project, self.incoming = node, cfg, project, incoming
+        self.method, self.receiver, self.keep_dicom, self.bar = method, receiver, \
+            keep_dicom, bar
+        self._lock = threading.Lock()
+
+    def _tick(self, n: int = 1) -> None:
+        if self.bar is not None:
+            with self._lock:
+                self.bar.update(n)
+
+    def study(self, items: list[_Item]) -> None:
+        t0 = time.perf_counter()
+        uids = [it.uid for it in items]
+        claim = self.receiver.claim(uids, self.project.name) \
+            if self.method == "move" and self.receiver is not None else nullcontext()
+        wanted = set(uids)
+
+        def on_receive(where: tuple[str, str, str]) -> None:
+            if where[2] in wanted:
+                self._tick()
+
+        with claim:
+            if self.receiver is not None:
+                self.receiver.on_receive.append(on_receive)
+            try:
+                self._retrieve([it for it in items if it.action.startswith("pull")])
+            finally:
+                if self.receiver is not None:
+                    self.receiver.on_receive.remove(on_receive)
+            self._finish(items, t0)
+
+    def _retrieve(self, items: list[_Item]) -> None:
+        if not items:
+            return
+        if self.method == "move":
+            model = StudyRootQueryRetrieveInformationModelMove
+            contexts: list[Any] = [model]
+            ext, handlers = [], []
+        else:
+            model = StudyRootQueryRetrieveInformationModelGet
+            classes = sorted({c for it in items for c in it.sop_classes})[:120]
+            contexts = [model, *((c, ALL_TRANSFER_SYNTAXES) for c in classes)]
+            ext = [build_role(c, scp_role=True) for c in classes]
+            handlers = [(evt.EVT_C_STORE, self._on_get_store)]
+        try:
+            with association(self.node, self.cfg, contexts, ext_neg=ext,
+                             handlers=handlers) as assoc:
+                for it in items:
+                    self._one(assoc, model, it)
+        except PacsError as exc:
+            for it in items:
+                if not it.reason:
+                    it.reason = str(exc)
+
+    def _on_get_store(self, event: Any) -> int:
+        from nora_lab.archive.pacs._receive import receive
+
+        status, where = receive(self.incoming, event, lambda s, se: self.project.name)
+        if where is not None:
+            self._tick()
+        return status
+
+    def _one(self, assoc: Any, model: Any, it: _Item) -> None:
+        dest = self.cfg.move_destination(self.node)
+        chunks: Iterable[list[str] | None] = [None] if it.missing is None else \
+            [it.missing[i:i + _UID_CHUNK] for i in range(0, len(it.missing), _UID_CHUNK)]
+        for chunk in chunks:
+            q = Dataset()
+            q.QueryRetrieveLevel = "SERIES" if chunk is None else "IMAGE"
+            q.StudyInstanceUID, q.SeriesInstanceUID = it.study, it.uid
+            if chunk is not None:
+                q.SOPInstanceUID = chunk
+            responses = assoc.send_c_move(q, dest, model) if self.method == "move" else \
+                assoc.send_c_get(q, model)
+            final = None
+            for status, _ident in responses:
+                final = status
+                if status is None or "Status" not in status or \
+                        status.Status not in (0xFF00, 0xFF01):
+                    break
+            if final is None or "Status" not in final or final.Status != 0x0000:
+                it.reason = f"{'C-MOVE' if self.method == 'move' else 'C-GET'} of series " \
+                            f"{it.uid} from {self.node.name!r}: {status_text(final)}"
+                if final is not None and final.get("Status") == 0xA801:
+                    it.reason += f" (the PACS does not know our AE title {dest!r} as a " \
+                                 "move destination: register it there)"
+                return
+
+    def _finish(self, items: list[_Item], t0: float) -> None:
+        name = self.project.name
+        ready: list[_Item] = []
+        for it in items:
+            folder = self.incoming.series_dir(name, it.study, it.uid)
+            got = {p.name[:-4] for p in folder.glob("*.dcm")} if folder.is_dir() else set()
+            it.received = len(got - it.spooled)
+            have = got | it.archived
+            complete = it.pacs_sops <= have if it.pacs_sops is not None else \
+                it.at_pacs is not None and len(have) >= it.at_pacs
+            if complete and not it.reason:
+                ready.append(it)
+                continue
+            if got:
+                n = len(have & it.pacs_sops) if it.pacs_sops is not None else len(have)
+                why = it.reason or "the PACS sent fewer instances than it listed"
+                self.incoming.hold(name, it.study, it.uid,
+                                   f"pull from {self.node.name!r} incomplete: {n} of "
+                                   f"{it.at_pacs} instances ({why}); pull again to finish")
+            it.status = "incomplete"
+            it.reason = it.reason or f"received {len(have)} of {it.at_pacs} instances"
+            it.seconds = time.perf_counter() - t0
+        if not ready:
+            return
+        pending = []
+        for it in ready:
+            self.incoming.release(name, it.study, it.uid)
+            folder = self.incoming.series_dir(name, it.study, it.uid)
+            pending.append(PendingSeries(name, it.study, it.uid, folder, 0, 0.0))
+        try:
+            report = self.incoming.import_series(self.project, pending,
+                                                 keep_dicom=self.keep_dicom)
+        except Exception as exc:  # noqa: BLE001 - files stay in the incoming area
+            for it in ready:
+                it.status, it.reason = "failed", f"import failed, files kept in the " \
+                    f"incoming area: {type(exc).__name__}: {exc}"
+                it.seconds = time.perf_counter() - t0
+            return
+        by_uid = {s.series_uid: s for s in report.series}
+        for it in ready:
+            s = by_uid.get(it.uid)
+            if s is None:
+                it.status, it.reason = "failed", "the import found no DICOM image in it"
+            else:
+                it.status = {"converted": "imported"}.get(s.status, s.status)
+                it.psid, it.folder = s.psid, s.series_folder
+                it.reason = "; ".join(s.problems)
+            it.seconds = time.perf_counter() - t0

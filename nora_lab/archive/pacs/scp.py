@@ -1,0 +1,407 @@
+"""Our DICOM node: a storage SCP that files what it receives into the archive.
+
+>>> node = DicomNode(archive, aet="NORA", port=11112, project="demo").start()  # doctest: +SKIP
+>>> node.pending()      # what waits in the incoming area                        # doctest: +SKIP
+>>> node.stop()                                                                 # doctest: +SKIP
+
+It accepts every standard storage SOP class in every transfer syntax (compressed data is
+stored as received), answers C-ECHO and — from the archive — C-FIND. Each instance is
+written raw (``event.encoded_dataset()``, never decoded) and atomically to the incoming
+area (:mod:`.incoming`); a study is imported once no instance has arrived for the quiet
+period, into the project its called (else calling) AE title maps to. An association that
+is aborted, or a node that is killed, never lets a partial series be imported as complete.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
+from pynetdicom.events import Event
+from pynetdicom.sop_class import (
+    PatientRootQueryRetrieveInformationModelFind,
+    StudyRootQueryRetrieveInformationModelFind,
+    Verification,
+)
+
+from nora_lab.archive.pacs._net import FastAE, NoDelayServer
+from nora_lab.archive.pacs._receive import receive
+from nora_lab.archive.pacs.incoming import Incoming, Journal, safe_uid
+from nora_lab.archive.pacs.nodes import LocalNode, PacsConfig, pacs_config
+from nora_lab.errors import ConfigError, NoraError, PacsError
+
+__all__ = ["DicomNode", "running_nodes"]
+
+log = logging.getLogger("nora_lab.pacs")
+
+_RUNNING: list[DicomNode] = []
+
+
+def running_nodes(aet: str | None = None) -> list[DicomNode]:
+    """The nodes started in this process (with that AE title)."""
+    return [n for n in _RUNNING if aet is None or n.aet == aet]
+
+class DicomNode:
+    """A DICOM node receiving into the archive.
+
+    Parameters
+    ----------
+    archive
+        The :class:`~nora_lab.archive.Archive` to import into (its user needs the
+        editor role on the target projects). None: ``Archive.open()``.
+    aet, host, port
+        AE title and address to listen on (default: ``local`` in ``pacs.yaml``).
+    project
+        Project for studies no AE title maps (``projects``).
+    projects
+        ``{AE title: project}``, matched against the called AE title, then the calling.
+    incoming
+        The incoming area (default ``$NORA_HOME/incoming``).
+    quiet_period
+        Seconds without a new instance before a study is imported.
+    allowed_calling_aets
+        Accept only these callers (empty: anyone).
+    keep_dicom
+        Keep each series' originals as ``dicom.tar.gz`` (None: the project's policy).
+    autoexec
+        Register the batch layer's auto-execution hook, so the project's autoexec batch
+        runs on every imported study.
+    answer_find
+        Answer C-FIND (Patient and Study Root) from the archive.
+    auto_import
+        Import after the quiet period in a background thread (False: only on
+        :meth:`import_now`).
+    config
+        A :class:`~nora_lab.archive.pacs.nodes.PacsConfig` (default: the user's).
+    """
+
+    def __init__(self, archive: Any = None, *, config: PacsConfig | None = None,
+                 auto_import: bool = True, **settings: Any) -> None:
+        cfg = config or pacs_config()
+        unknown = set(settings) - set(LocalNode.__dataclass_fields__)
+        if unknown:
+            raise ConfigError(f"DicomNode: unknown setting(s) {', '.join(sorted(unknown))}")
+        import dataclasses
+
+        given = {k: v for k, v in settings.items() if v is not None}
+        self.settings: LocalNode = LocalNode(**{**dataclasses.asdict(cfg.local), **given})
+        if archive is None:
+            from nora_lab.archive import Archive
+
+            archive = Archive.open()
+        self.archive = archive
+        self.incoming = Incoming(self.settings.incoming_dir())
+        self.auto_import = auto_import
+        self.reports: list[Any] = []  # ImportReports, newest last
+        self.errors: list[str] = []
+        self.received = 0
+        self.rejected = 0
+        #: called as ``callback(report)`` after every import the node makes
+        self.on_import: list[Callable[[Any], Any]] = []
+        #: called as ``callback((project, study_uid, series_uid))`` for every stored instance
+        self.on_receive: list[Callable[[tuple[str, str, str]], Any]] = []
+        self._claims: dict[str, str] = {}  # series uid -> project, for pulls in progress
+        self._journals: dict[Any, Journal] = {}
+        self._released: set[int] = set()
+        self._projects: dict[str, Any] = {}
+        self._retry: dict[tuple[str, str], float] = {}
+        self._server: NoDelayServer | None = None
+        self._ae: FastAE | None = None
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+        self._import_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        state = f"listening on {self.port}" if self.running else "stopped"
+        return f"<DicomNode {self.settings.aet} {state}, incoming {self.incoming.root}>"
+
+    # --- life cycle ---------------------------------------------------------------------
+    @property
+    def aet(self) -> str:
+        return self.settings.aet
+
+    @property
+    def port(self) -> int:
+        """The port listened on (the real one when ``port=0`` was asked)."""
+        if self._server is not None:
+            return int(self._server.server_address[1])
+        return self.settings.port
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> DicomNode:
+        """Check the routes, recover what a stopped node left, listen, import.
+
+        Raises
+        ------
+        ConfigError
+            No project to import into, or a mapped project that does not exist.
+        PacsError
+            The port cannot be opened (in use, or not allowed).
+        """
+        if self.running:
+            return self
+        s = self.settings
+        names = {p for p in [s.project, *s.projects.values()] if p}
+        if not names:
+            raise ConfigError("the DICOM node needs a project to import into: "
+                              "DicomNode(project=…), nora --node start -p NAME, or "
+                              "local.project / local.projects in pacs.yaml")
+        for name in names:
+            self._project(name)
+        for reason in self.incoming.recover():
+            log.warning("held after a stop: %s", reason)
+        if s.autoexec:
+            _register_autoexec()
+        ae = FastAE(ae_title=s.aet)
+        ae.maximum_pdu_size = 0
+        ae.maximum_associations = 32
+        ae.network_timeout = 60
+        ae.dimse_timeout = 60
+        ae.require_calling_aet = list(s.allowed_calling_aets)
+        for cx in AllStoragePresentationContexts:
+            ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+        ae.add_supported_context(Verification)
+        if s.answer_find:
+            ae.add_supported_context(PatientRootQueryRetrieveInformationModelFind)
+            ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
+        handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_C_FIND, self._on_find),
+                    (evt.EVT_RELEASED, self._on_released),
+                    (evt.EVT_CONN_CLOSE, self._on_closed)]
+        try:
+            server = ae.make_server((s.host, s.port), evt_handlers=handlers,
+                                    server_class=NoDelayServer)
+        except OSError as exc:
+            raise PacsError(f"the DICOM node cannot listen on {s.host}:{s.port}: {exc} "
+                            "(another node running? choose another port: --port)") from exc
+        ae._servers.append(server)
+        self._ae, self._server = ae, server
+        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
+                         name=f"nora-node-{s.aet}", daemon=True).start()
+        self._stop.clear()
+        if self.auto_import:
+            self._thread = threading.Thread(target=self._import_loop, daemon=True,
+                                            name=f"nora-node-import-{s.aet}")
+            self._thread.start()
+        _RUNNING.append(self)
+        log.info("DICOM node %s listening on %s:%s", s.aet, s.host, self.port)
+        return self
+
+    def stop(self) -> None:
+        """Stop listening (open associations are aborted: their series are held) and
+        let an import in progress finish."""
+        if self in _RUNNING:
+            _RUNNING.remove(self)
+        if self._server is not None:
+            self._server.shutdown()
+            self._server = None
+        for journal in list(self._journals.values()):
+            journal.finish(False, "cut by the node's stop")
+        self._journals.clear()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def __enter__(self) -> DicomNode:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def serve_forever(self) -> None:
+        """Start and block until SIGINT/SIGTERM (the CLI's ``--node start``)."""
+        import signal
+
+        self.start()
+        done = threading.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: done.set())
+        try:
+            while not done.wait(1.0):
+                pass
+        finally:
+            self.stop()
+
+    # --- what waits ---------------------------------------------------------------------
+    def pending(self) -> Any:
+        """The series waiting in the incoming area (DataFrame), held ones with the reason."""
+        return self.incoming.pending()
+
+    def release(self, study_uid: str, series_uid: str | None = None, *,
+                project: str | None = None) -> int:
+        """Import a held series (or study) anyway at the next pass; how many released."""
+        projects = [project] if project else sorted({s.project for s in self.incoming.series()})
+        return sum(self.incoming.release(p, study_uid, series_uid) for p in projects)
+
+    def import_now(self, *, wait_quiet: bool = False) -> list[Any]:
+        """Import every study that is not held or being received, now; the reports."""
+        return self._import_pass(quiet=self.settings.quiet_period if wait_quiet else 0.0)
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until nothing but held series waits in the incoming area (tests, notebooks)."""
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            if not self._journals and all(s.held for s in self.incoming.series()):
+                with self._import_lock:
+                    return True
+            time.sleep(0.05)
+        return False
+
+    # --- pulls --------------------------------------------------------------------------
+    @contextmanager
+    def claim(self, series_uids: list[str], project: str) -> Iterator[None]:
+        """Route these series to ``project`` and keep them from the quiet-period import
+        (a pull imports them itself once its moves are done)."""
+        self._project(project)
+        for uid in series_uids:
+            self._claims[uid] = project
+        try:
+            yield
+        finally:
+            for uid in series_uids:
+                self._claims.pop(uid, None)
+
+    # --- handlers (pynetdicom's threads) -----------------------------------------------
+    def _route(self, assoc: Any) -> str | None:
+        called = getattr(assoc.requestor.primitive, "called_ae_title", "") or ""
+        return self.settings.project_for(called, assoc.requestor.ae_title or "")
+
+    def _on_store(self, event: Event) -> int:
+        assoc = event.assoc
+
+        def route(study: str, series: str) -> str | None:
+            return self._claims.get(series) or self._route(assoc)
+
+        def note(project: str, study: str, series: str) -> None:
+            journal = self._journals.get(assoc)
+            if journal is None:
+                journal = self._journals[assoc] = self.incoming.journal(
+                    assoc.requestor.ae_title or "",
+                    getattr(assoc.requestor.primitive, "called_ae_title", "") or "")
+            journal.touch(project, study, series)
+
+        status, where = receive(self.incoming, event, route, note)
+        if where is None:
+            self.rejected += 1
+        else:
+            self.received += 1
+            for cb in list(self.on_receive):
+                cb(where)
+        return status
+
+    def _on_released(self, event: Event) -> None:
+        self._released.add(id(event.assoc))
+
+    def _on_closed(self, event: Event) -> None:
+        assoc = event.assoc
+        ok = id(assoc) in self._released
+        self._released.discard(id(assoc))
+        journal = self._journals.pop(assoc, None)
+        if journal is not None:
+            journal.finish(ok, "was aborted" if assoc.is_aborted else "was cut")
+
+    def _on_find(self, event: Event) -> Iterator[tuple[int, Any]]:
+        from nora_lab.archive.pacs.answer import answer_find
+
+        project = self._route(event.assoc)
+        try:
+            proj = self._project(project) if project else None
+        except NoraError:
+            proj = None
+        if proj is None:
+            yield 0xC000, None
+            return
+        try:
+            for ds in answer_find(proj, event.identifier):
+                if event.is_cancelled:
+                    yield 0xFE00, None
+                    return
+                yield 0xFF00, ds
+        except NoraError as exc:
+            log.warning("C-FIND from %s refused: %s", event.assoc.requestor.ae_title, exc)
+            yield 0xC000, None
+            return
+        yield 0x0000, None
+
+    # --- importing ----------------------------------------------------------------------
+    def _project(self, name: str) -> Any:
+        proj = self._projects.get(name)
+        if proj is None:
+            try:
+                proj = self.archive.project(name)
+            except NoraError as exc:
+                raise ConfigError(f"the DICOM node routes to project {name!r}, which "
+                                  f"{self.archive.user!r} cannot open: {exc}") from exc
+            if proj.role not in ("editor", "admin"):
+                raise ConfigError(f"the DICOM node imports as {self.archive.user!r}, who "
+                                  f"is only {proj.role} of project {name!r}: grant editor")
+            self._projects[name] = proj
+        return proj
+
+    def _busy(self) -> set[tuple[str, str]]:
+        busy = set()
+        for j in list(self._journals.values()):
+            busy |= j.studies()
+        claimed = set(self._claims)
+        if claimed:
+            for s in self.incoming.series():
+                if s.series_uid in {safe_uid(c) for c in claimed}:
+                    busy.add((s.project, s.study_uid))
+        return busy
+
+    def _import_loop(self) -> None:
+        tick = min(1.0, max(0.05, self.settings.quiet_period / 4))
+        while not self._stop.wait(tick):
+            try:
+                self._import_pass(self.settings.quiet_period)
+            except Exception as exc:  # noqa: BLE001 - the loop must survive anything
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+                log.exception("import pass failed")
+
+    def _import_pass(self, quiet: float) -> list[Any]:
+        done = []
+        with self._import_lock:
+            for project, study, series in self.incoming.ready(quiet, self._busy()):
+                key = (project, study)
+                if self._retry.get(key, 0) > time.time() and quiet > 0:
+                    continue
+                try:
+                    report = self.incoming.import_series(
+                        self._project(project), series, keep_dicom=self.settings.keep_dicom)
+                except Exception as exc:  # noqa: BLE001 - keep the files, try later
+                    self._retry[key] = time.time() + 30
+                    msg = (f"import of study {study} into {project!r} failed, files kept, "
+                           f"retry in 30 s: {type(exc).__name__}: {exc}")
+                    self.errors.append(msg)
+                    log.error(msg)
+                    continue
+                self._retry.pop(key, None)
+                self.reports.append(report)
+                done.append(report)
+                log.info("%s", report.summary())
+                for cb in list(self.on_import):
+                    try:
+                        cb(report)
+                    except Exception as exc:  # noqa: BLE001
+                        self.errors.append(f"on_import callback {cb!r}: {exc}")
+        return done
+
+
+def _register_autoexec() -> None:
+    """Put the batch layer's auto-execution hook on the importer's list (once)."""
+    try:
+        from nora_lab.archive.dicom.importer import on_study_imported
+        from nora_lab.batch import on_study_imported as hook
+    except ImportError as exc:  # pragma: no cover - the batch layer is optional here
+        log.warning("autoexec unavailable: %s", exc)
+        return
+    if hook not in on_study_imported:
+        on_study_imported.append(hook)
