@@ -23,8 +23,8 @@ __all__ = ["Arg", "Job", "Batch", "BatchRun", "DryRun", "launch", "dry_run", "de
            "launch_autoexec"]
 
 _WHERE = {
-    "Arg": "args", "Job": "jobs", "Batch": "batch", "BatchRun": "run", "DryRun": "launch",
-    "launch": "launch", "dry_run": "launch", "debug": "debug", "register_job": "registry",
+    "Arg": "args", "Job": "jobs", "Batch": "batch", "BatchRun": "run", "DryRun": "submit",
+    "launch": "submit", "dry_run": "submit", "debug": "debugging", "register_job": "registry",
     "get_job": "registry", "registered_jobs": "registry", "settings": "config",
     "on_study_imported": "autoexec", "launch_autoexec": "autoexec",
 }
@@ -34,9 +34,9 @@ if TYPE_CHECKING:
     from nora_lab.batch.autoexec import launch_autoexec, on_study_imported
     from nora_lab.batch.batch import Batch
     from nora_lab.batch.config import settings
-    from nora_lab.batch.debug import debug
+    from nora_lab.batch.debugging import debug
     from nora_lab.batch.jobs import Job
-    from nora_lab.batch.launch import DryRun, dry_run, launch
+    from nora_lab.batch.submit import DryRun, dry_run, launch
     from nora_lab.batch.registry import get_job, register_job, registered_jobs
     from nora_lab.batch.run import BatchRun
 

@@ -23,11 +23,10 @@ from typing import Any
 from nora_lab.archive.patterns import FilePattern, check_relpath
 from nora_lab.errors import BatchError, NoraError
 
-__all__ = ["Arg", "KINDS", "parse_spec"]
+__all__ = ["Arg", "KINDS", "study_reference"]
 
 KINDS = ("FILE", "OUT", "PATHOUT", "NUMERIC", "STRING", "LOGICAL", "OPTION")
 _TAG = re.compile(r"^(.*?)\s*\bTAG\(([^)]*)\)\s*$", re.DOTALL)
-_SPEC = re.compile(r"^(FILE\+?|OUT|PATHOUT|NUMERIC|STRING|LOGICAL|OPTION(?:\((.*)\))?)$")
 _PICKS = ("first", "last", "all")
 
 
@@ -36,19 +35,6 @@ def _split_tags(text: str) -> tuple[str, tuple[str, ...]]:
     if not m:
         return text.strip(), ()
     return m.group(1).strip(), tuple(g.strip() for g in m.group(2).split(",") if g.strip())
-
-
-def parse_spec(spec: str) -> tuple[str, bool, tuple[str, ...]]:
-    """``"FILE+"`` → ``("FILE", True, ())``; ``"OPTION(a|b)"`` → ``("OPTION", False, ("a", "b"))``."""
-    m = _SPEC.match(str(spec).strip())
-    if not m:
-        raise BatchError(f"argument type {spec!r}: expected one of FILE, FILE+ (several files), "
-                         "OUT, PATHOUT, NUMERIC, STRING, LOGICAL or OPTION(a|b|c)")
-    text = m.group(1)
-    if text.startswith("OPTION"):
-        opts = tuple(o.strip() for o in (m.group(2) or "").split("|") if o.strip())
-        return "OPTION", False, opts
-    return text.rstrip("+"), text == "FILE+", ()
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,7 @@ def _import_options() -> dict[str, Any] | None:
 
 def spool_folder(project: Project) -> Path:
     """``<log root>/<project>/_autoexec``: the pending list, the drainer's lock and log."""
-    from nora_lab.batch.launch import log_folder
+    from nora_lab.batch.submit import log_folder
 
     return log_folder(settings(), project, "_autoexec")
 
@@ -56,7 +56,7 @@ def spool_folder(project: Project) -> Path:
 def launch_autoexec(project: Project, psids: Sequence[str], *, queue: str | None = None,
                     wait: bool = True, **options: Any) -> BatchRun:
     """Launch the project's autoexec batch on ``psids`` (on ``queue``, default the settings')."""
-    from nora_lab.batch.launch import launch
+    from nora_lab.batch.submit import launch
 
     name = project.autoexec
     if not name:

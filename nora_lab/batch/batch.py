@@ -22,7 +22,7 @@ from nora_lab.errors import BatchError
 
 if TYPE_CHECKING:
     from nora_lab.archive import Project
-    from nora_lab.batch.launch import DryRun
+    from nora_lab.batch.submit import DryRun
     from nora_lab.batch.run import BatchRun
 
 __all__ = ["Batch", "FORMAT", "LEVELS", "RESOURCE_KEYS"]
@@ -172,19 +172,19 @@ class Batch:
 
     # --- running ---------------------------------------------------------------------------
     def launch(self, project: Project, studies: Iterable[str] | Any = None, **kwargs: Any) -> BatchRun:
-        """Shorthand for :func:`nora_lab.batch.launch` (``launch(self, project, …)``)."""
-        from nora_lab.batch.launch import launch
+        """Shorthand for :func:`nora_lab.batch.submit` (``launch(self, project, …)``)."""
+        from nora_lab.batch.submit import launch
 
         return launch(self, project, studies, **kwargs)
 
     def dry_run(self, project: Project, studies: Iterable[str] | Any = None, **kwargs: Any) -> DryRun:
         """What a launch would submit: resolved commands per study, the job script."""
-        from nora_lab.batch.launch import dry_run
+        from nora_lab.batch.submit import dry_run
 
         return dry_run(self, project, studies, **kwargs)
 
     def debug(self, project: Project, study: str, **kwargs: Any) -> Path:
         """Write a notebook to step through this batch for one study."""
-        from nora_lab.batch.debug import debug
+        from nora_lab.batch.debugging import debug
 
         return debug(self, project, study, **kwargs)

@@ -111,7 +111,7 @@ def run(args: argparse.Namespace, archive: Any) -> bool:
         did = True
     if getattr(args, "launch", None) or getattr(args, "launchfile", None):
         from nora_lab.batch.batch import Batch
-        from nora_lab.batch.launch import as_batch, dry_run, launch
+        from nora_lab.batch.submit import as_batch, dry_run, launch
 
         flag = "--launch" if args.launch else "--launchfile"
         proj = _project(args, archive, flag)

@@ -76,7 +76,7 @@ def render(step: ResolvedStep, stem: Path, unit: str, *, func: bytes | None = No
         return Command([python, str(path)], text, {path: text.encode()})
     if job.type == "builtin":
         path = Path(base + ".pkl")
-        call = f"{job.label}({', '.join(f'{k}={v!r}' for k, v in step.values.items())})"
+        call = f"{job.registered_name or job.label}({', '.join(f'{k}={v!r}' for k, v in step.values.items())})"
         payload = {"func": func, "kwargs": dict(step.values), "sys_path": list(sys_path or []),
                    "label": job.label}
         data = pickle.dumps(payload) if func is not None else b""
@@ -85,7 +85,7 @@ def render(step: ResolvedStep, stem: Path, unit: str, *, func: bytes | None = No
     # notebook
     params = Path(base + ".params.json")
     out = Path(base + ".ipynb")
-    argv = [python, "-m", "papermill", str(job.notebook), str(out), "-f", str(params),
+    argv = [python, "-m", "papermill", str(job.notebook_path), str(out), "-f", str(params),
             "--cwd", str(step.cwd), "--log-output", "--no-progress-bar"]
     if job.kernel:
         argv += ["-k", job.kernel]

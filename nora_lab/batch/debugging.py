@@ -78,13 +78,13 @@ def _job_cells(i: int, step: ResolvedStep | None, names: Mapping[str, str], job:
             cells.append(new_code_cell(f"{head}{qual}({call})"))
         else:
             cells.append(new_code_cell("from nora_lab.batch import get_job\n"
-                                       f"get_job({job.builtin!r}).func({call})"))
+                                       f"get_job({job.registered_name!r}).func({call})"))
     else:
         params = ", ".join(f"{k}={names[k]}" for k in job.args)
         cwd = str(step.cwd) if step is not None else "."
         cells.append(new_code_cell(
             "import papermill as pm\n"
-            f"pm.execute_notebook({job.notebook!r}, 'debug-job{i}.ipynb', parameters=dict({params}),\n"
+            f"pm.execute_notebook({job.notebook_path!r}, 'debug-job{i}.ipynb', parameters=dict({params}),\n"
             f"                    cwd={cwd!r})"))
     outs = [names[o.name] for o in (step.outputs if step is not None else [])]
     if outs:
@@ -113,7 +113,7 @@ def debug(batch: Batch | Mapping[str, Any] | str, project: Project, study: str, 
     Path
         The notebook written.
     """
-    from nora_lab.batch.launch import as_batch, log_folder
+    from nora_lab.batch.submit import as_batch, log_folder
 
     b = as_batch(batch, project).validate()
     unit = _unit(b.level, study)

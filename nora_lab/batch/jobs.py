@@ -48,9 +48,9 @@ class Job:
         Argument name → :class:`Arg` (or a shorthand value, typed on :meth:`validate`).
     script
         The script text of a generic job.
-    builtin
+    registered_name
         The registered name of a built-in job.
-    notebook
+    notebook_path
         The path of a notebook job's ``.ipynb``.
     name
         A label for logs and errors (default: derived from the job).
@@ -63,8 +63,8 @@ class Job:
     type: str
     args: Mapping[str, Any] = field(default_factory=dict)
     script: str | None = None
-    builtin: str | None = None
-    notebook: str | None = None
+    registered_name: str | None = None
+    notebook_path: str | None = None
     name: str | None = None
     func: Callable[..., Any] | None = field(default=None, compare=False, repr=False)
     kernel: str | None = None
@@ -83,7 +83,7 @@ class Job:
     @classmethod
     def builtin(cls, job: str, *, name: str | None = None, **args: Any) -> Job:
         """A registered built-in job (see :func:`~nora_lab.batch.register_job`)."""
-        return cls("builtin", args, builtin=job, name=name)
+        return cls("builtin", args, registered_name=job, name=name)
 
     @classmethod
     def call(cls, func: Callable[..., Any], *, name: str | None = None, **args: Any) -> Job:
@@ -94,7 +94,7 @@ class Job:
     def notebook(cls, path: str | Path, *, name: str | None = None, kernel: str | None = None,
                  **args: Any) -> Job:
         """A notebook run per study with papermill; ``args`` become its parameters."""
-        return cls("notebook", args, notebook=str(path), name=name, kernel=kernel)
+        return cls("notebook", args, notebook_path=str(path), name=name, kernel=kernel)
 
     # --- naming ----------------------------------------------------------------------
     @property
@@ -103,9 +103,9 @@ class Job:
         if self.name:
             return self.name
         if self.type == "builtin":
-            return self.builtin or getattr(self.func, "__name__", "callable")
+            return self.registered_name or getattr(self.func, "__name__", "callable")
         if self.type == "notebook":
-            return Path(self.notebook or "notebook").stem
+            return Path(self.notebook_path or "notebook").stem
         first = (self.script or "").strip().split(None, 1)
         return f"{self.type}:{first[0] if first else ''}"
 
@@ -117,7 +117,7 @@ class Job:
             types = {k: v.kind + ("+" if v.kind == "FILE" and v.many else "")
                      for k, v in self.args.items() if isinstance(v, Arg)}
             return _build(self.label, self.func, types, None)
-        return get_job(self.builtin or "")
+        return get_job(self.registered_name or "")
 
     # --- validation --------------------------------------------------------------------
     def validate(self, where: str | None = None) -> Job:
@@ -180,7 +180,7 @@ class Job:
         return out
 
     def _typed_notebook(self, where: str) -> dict[str, Arg]:
-        if not self.notebook:
+        if not self.notebook_path:
             raise BatchError(f"{where}: a notebook job needs the path of its .ipynb")
         out = {}
         for k, v in self.args.items():
@@ -207,8 +207,8 @@ class Job:
         d: dict[str, Any] = {"type": self.type}
         if self.name:
             d["name"] = self.name
-        for key, value in (("script", self.script), ("job", self.builtin),
-                           ("notebook", self.notebook), ("kernel", self.kernel)):
+        for key, value in (("script", self.script), ("job", self.registered_name),
+                           ("notebook", self.notebook_path), ("kernel", self.kernel)):
             if value is not None:
                 d[key] = value
         d["args"] = {k: a.to_dict() for k, a in typed.args.items() if k in self.args}
@@ -228,5 +228,5 @@ class Job:
         if not isinstance(args, Mapping):
             raise BatchError(f"{where}: 'args' must be an object of name: value")
         args = {k: Arg.from_dict(v) if isinstance(v, Mapping) else v for k, v in args.items()}
-        return cls(str(d.get("type", "")), args, script=d.get("script"), builtin=d.get("job"),
-                   notebook=d.get("notebook"), name=d.get("name"), kernel=d.get("kernel"))
+        return cls(str(d.get("type", "")), args, script=d.get("script"), registered_name=d.get("job"),
+                   notebook_path=d.get("notebook"), name=d.get("name"), kernel=d.get("kernel"))

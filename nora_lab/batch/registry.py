@@ -24,19 +24,33 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from nora_lab.batch.args import parse_spec
 from nora_lab.errors import BatchError
 
-__all__ = ["register_job", "get_job", "registered_jobs", "Registered", "PROVIDERS"]
+__all__ = ["register_job", "get_job", "registered_jobs", "Registered", "PROVIDERS", "parse_spec"]
 
 #: modules that register jobs when imported (tried when a name is unknown)
 PROVIDERS: tuple[str, ...] = ()
 
 _REGISTRY: dict[str, Registered] = {}
+_SPEC = re.compile(r"^(FILE\+?|OUT|PATHOUT|NUMERIC|STRING|LOGICAL|OPTION(?:\((.*)\))?)$")
+
+
+def parse_spec(spec: str) -> tuple[str, bool, tuple[str, ...]]:
+    """``"FILE+"`` → ``("FILE", True, ())``; ``"OPTION(a|b)"`` → ``("OPTION", False, ("a", "b"))``."""
+    m = _SPEC.match(str(spec).strip())
+    if not m:
+        raise BatchError(f"argument type {spec!r}: expected one of FILE, FILE+ (several files), "
+                         "OUT, PATHOUT, NUMERIC, STRING, LOGICAL or OPTION(a|b|c)")
+    text = m.group(1)
+    if text.startswith("OPTION"):
+        opts = tuple(o.strip() for o in (m.group(2) or "").split("|") if o.strip())
+        return "OPTION", False, opts
+    return text.rstrip("+"), text == "FILE+", ()
 
 
 @dataclass(frozen=True)

@@ -39,7 +39,7 @@ def _describe(exc: BaseException) -> str:
 
 
 class BatchRun:
-    """One launch of a batch. Made by :func:`nora_lab.batch.launch`."""
+    """One launch of a batch. Made by :func:`nora_lab.batch.submit`."""
 
     def __init__(self, batch: Batch, project: Project, run_id: str, units: Sequence[Unit],
                  job_ids: Sequence[int], logs: Sequence[str], *, client: Any = None,
@@ -197,7 +197,7 @@ class BatchRun:
 
     def debug(self, unit: str, **kwargs: Any) -> Path:
         """Write a notebook to step through the batch for one unit (see :func:`debug`)."""
-        from nora_lab.batch.debug import debug
+        from nora_lab.batch.debugging import debug
 
         return debug(self.batch, self.project, unit, **kwargs)
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -40,7 +41,8 @@ from nora_lab.errors import BatchError, NoraError
 __all__ = ["UnitTask", "StepSpec", "run_unit", "JobLost", "job_env"]
 
 _LOST_SIGNALS = {signal.SIGTERM, signal.SIGKILL, signal.SIGHUP, signal.SIGINT}
-_ARCHIVES: dict[tuple[str, str, str], Any] = {}
+_ARCHIVES: dict[tuple[str, str, str], Any] = {}  # per worker process, least recently used first
+_KEEP = 4
 _LOCK = threading.Lock()
 
 
@@ -84,9 +86,12 @@ def _project(task: UnitTask) -> Any:
 
     key = (task.db_url, task.root, task.user)
     with _LOCK:
-        arc = _ARCHIVES.get(key)
+        arc = _ARCHIVES.pop(key, None)
         if arc is None:
-            arc = _ARCHIVES[key] = Archive.open(task.db_url, root=task.root, user=task.user)
+            arc = Archive.open(task.db_url, root=task.root, user=task.user)
+        _ARCHIVES[key] = arc  # most recently used last
+        while len(_ARCHIVES) > _KEEP:
+            _ARCHIVES.pop(next(iter(_ARCHIVES))).close()
     return arc.project(task.project)
 
 
@@ -225,19 +230,49 @@ def _execute(argv: list[str], fh: Any, cwd: Path | None, env: dict[str, str], ta
     except OSError as exc:
         fh.write(f"# cannot start {argv[0]}: {exc}\n".encode())
         return 127, "ok"
-    timeout = min(0.2, task.poll)
-    while True:
-        try:
-            rc = proc.wait(timeout=timeout)
-            break
-        except subprocess.TimeoutExpired:
-            timeout = task.poll
+    with _Exit(proc) as exited:
+        while not exited.wait(task.poll):
             if states.state(proj, task.job_id) == "k":
                 _terminate(proc, task.grace)
                 return proc.returncode, "killed"
+    rc = proc.wait()
     if rc < 0 and -rc in _LOST_SIGNALS:
         return rc, "lost"
     return rc, "ok"
+
+
+class _Exit:
+    """Wait for a process's exit without polling: a pidfd where Linux has one.
+
+    (``Popen.wait(timeout)`` sleeps in growing steps, which adds milliseconds to every
+    short job.)
+    """
+
+    def __init__(self, proc: subprocess.Popen) -> None:
+        self.proc = proc
+        self.fd: int | None = None
+
+    def __enter__(self) -> _Exit:
+        try:
+            self.fd = os.pidfd_open(self.proc.pid)
+        except (AttributeError, OSError):
+            self.fd = None
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+
+    def wait(self, timeout: float) -> bool:
+        """True once the process has exited (it is then reaped by ``proc.wait()``)."""
+        if self.fd is None:
+            try:
+                self.proc.wait(timeout=timeout)
+                return True
+            except subprocess.TimeoutExpired:
+                return False
+        ready, _, _ = select.select([self.fd], [], [], timeout)
+        return bool(ready)
 
 
 def _terminate(proc: subprocess.Popen, grace: float) -> None:

@@ -68,13 +68,13 @@ def _steps(batch: Batch) -> list[StepSpec]:
         func = None
         if job.type == "builtin":
             func = cloudpickle.dumps(job.registered().func)
-            job = replace(job, func=None, builtin=job.builtin or job.label)
+            job = replace(job, func=None, registered_name=job.registered_name or job.label)
         elif job.type == "notebook":
-            nb = Path(job.notebook or "").expanduser().resolve()
+            nb = Path(job.notebook_path or "").expanduser().resolve()
             if not nb.is_file():
                 raise BatchError(f"batch {batch.name!r}, job {i} ({job.label}): notebook {nb} "
                                  "does not exist")
-            job = replace(job, notebook=str(nb))
+            job = replace(job, notebook_path=str(nb))
         out.append(StepSpec(i, job, func))
     return out
 
