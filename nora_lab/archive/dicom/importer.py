@@ -105,7 +105,7 @@ class _Speculation:
         self.project, self.pool, self.staging = project, pool, staging
         self.policy, self.pseudo = policy, pseudo
         self.futures: dict[str, Future[Work | None]] = {}
-        self.cancelled = threading.Event()
+        self.cancelled: dict[str, threading.Event] = {}
 
     def _is_known(self, sop_uid: str) -> bool:
         return bool(arc.known_instances(self.project, [sop_uid]))
@@ -116,17 +116,19 @@ class _Speculation:
             by_dir[os.path.dirname(path)].append(path)
         for n, (folder, paths) in enumerate(by_dir.items()):
             work = self.staging.path / f"spec{n:05d}"
+            self.cancelled[folder] = threading.Event()
             self.futures[folder] = self.pool.submit(
                 speculate, work, folder, paths, level=self.policy.compresslevel,
                 pseudo=self.pseudo, timeout=self.policy.dcm2niix_timeout,
-                is_known=self._is_known, cancelled=self.cancelled)
+                is_known=self._is_known, cancelled=self.cancelled[folder])
 
     def take(self, folder: str | None) -> Future[Work | None] | None:
         return self.futures.pop(folder, None) if folder else None
 
     def drop_the_rest(self) -> None:
-        self.cancelled.set()
-        for fut in self.futures.values():
+        """Cancel the speculations no series took (a running dcm2niix finishes unused)."""
+        for folder, fut in self.futures.items():
+            self.cancelled[folder].set()
             fut.cancel()
         self.futures.clear()
 
