@@ -445,14 +445,14 @@ def scan(source: Any, *, staging: Path, workers: int | None = None,
     ScanResult
     """
     files, root = expand_source(source, staging)
-    if on_files is not None:
-        on_files(files)
     result = ScanResult(root=root)
     result.read_paths = {p for p, _ in files}
     workers = max(1, workers or os.cpu_count() or 1)
     if progress is not None:
         progress.reset(total=len(files))
     if workers == 1 or len(files) < PARALLEL_MIN_FILES:
+        if on_files is not None:
+            on_files(files)
         chunks_out: Iterable[list[Instance | Skipped]] = (
             _read_chunk(files[i:i + 16]) for i in range(0, len(files), 16))
         _collect(result, files, chunks_out, progress, 16)
@@ -463,8 +463,16 @@ def scan(source: Any, *, staging: Path, workers: int | None = None,
         chunks = [files[i:i + size] for i in range(0, len(files), size)]
         ctx = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
         with ProcessPoolExecutor(workers, mp_context=ctx) as pool:
+            # fork every worker before on_files starts threads of ours
+            list(pool.map(_started, range(workers)))
+            if on_files is not None:
+                on_files(files)
             _collect(result, files, pool.map(_read_chunk, chunks), progress, size)
     return result
+
+
+def _started(_: int) -> int:
+    return os.getpid()
 
 
 def _collect(result: ScanResult, files: list[tuple[str, str]],
