@@ -20,17 +20,23 @@ import os
 import tarfile
 import threading
 import time
+from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+from nora_lab.archive.dicom import _archive as arc
 from nora_lab.archive.dicom._compress import gzip_file
 from nora_lab.archive.dicom._convert import Conversion, convert_series, scrub_nifti_header
+from nora_lab.archive.dicom._naming import Policy
 from nora_lab.archive.dicom._scan import Instance, read_instance
+from nora_lab.archive.dicom._staging import Staging
 from nora_lab.errors import NoraError
 
-__all__ = ["STEM", "Work", "convert_work", "speculate", "final_stem", "tar_originals",
-           "exact_folder"]
+__all__ = ["STEM", "Work", "Speculation", "convert_work", "speculate", "final_stem",
+           "tar_originals", "exact_folder"]
 
 STEM = "img"
 _SAMPLE = 3
@@ -139,3 +145,39 @@ def tar_originals(instances: list[Instance], dest: Path, level: int) -> Path:
     gzip_file(raw, dest, level=level)
     raw.unlink()
     return dest
+
+
+class Speculation:
+    """Conversions started on whole source folders while the scan still runs."""
+
+    def __init__(self, project: Any, pool: ThreadPoolExecutor, staging: Staging,
+                 policy: Policy, pseudo: bool):
+        self.project, self.pool, self.staging = project, pool, staging
+        self.policy, self.pseudo = policy, pseudo
+        self.futures: dict[str, Future[Work | None]] = {}
+        self.cancelled: dict[str, threading.Event] = {}
+
+    def _is_known(self, sop_uid: str) -> bool:
+        return bool(arc.known_instances(self.project, [sop_uid]))
+
+    def start(self, files: list[tuple[str, str]]) -> None:
+        by_dir: dict[str, list[str]] = defaultdict(list)
+        for path, _ in files:
+            by_dir[os.path.dirname(path)].append(path)
+        for n, (folder, paths) in enumerate(by_dir.items()):
+            work = self.staging.path / f"spec{n:05d}"
+            self.cancelled[folder] = threading.Event()
+            self.futures[folder] = self.pool.submit(
+                speculate, work, folder, paths, level=self.policy.compresslevel,
+                pseudo=self.pseudo, timeout=self.policy.dcm2niix_timeout,
+                is_known=self._is_known, cancelled=self.cancelled[folder])
+
+    def take(self, folder: str | None) -> Future[Work | None] | None:
+        return self.futures.pop(folder, None) if folder else None
+
+    def drop_the_rest(self) -> None:
+        """Cancel the speculations no series took (a running dcm2niix finishes unused)."""
+        for folder, fut in self.futures.items():
+            self.cancelled[folder].set()
+            fut.cancel()
+        self.futures.clear()
