@@ -11,7 +11,7 @@ import contextlib
 import json
 import os
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,41 +43,33 @@ class Known:
     source: str | None
 
 
-def known_instances(project: Any, sop_uids: Iterable[str]) -> dict[str, Known]:
-    """The instances among ``sop_uids`` this project has imported before."""
-    uids = list(dict.fromkeys(sop_uids))
-    out: dict[str, Known] = {}
+def _known_rows(project: Any, column: sa.Column, values: Iterable[str]
+                ) -> Iterator[tuple[str, Known]]:
+    """(sop_uid, Known) of the project's recorded instances whose ``column`` is in ``values``."""
+    wanted = list(dict.fromkeys(values))
     q = (sa.select(di.c.sop_uid, di.c.series_folder, di.c.series_uid, di.c.series_number,
                    di.c.source, t.subjects.c.subject_id, t.studies.c.study_id)
          .join(t.studies, t.studies.c.id == di.c.study)
          .join(t.subjects, t.subjects.c.id == t.studies.c.subject))
     with _db.read(project.archive.engine) as conn:
-        for i in range(0, len(uids), _CHUNK):
-            rows = conn.execute(q.where(di.c.project_id == project.pk,
-                                        di.c.sop_uid.in_(uids[i:i + _CHUNK])))
-            for r in rows:
-                out[r.sop_uid] = Known(f"{r.subject_id}#{r.study_id}", r.series_folder,
+        for i in range(0, len(wanted), _CHUNK):
+            for r in conn.execute(q.where(di.c.project_id == project.pk,
+                                          column.in_(wanted[i:i + _CHUNK]))):
+                yield r.sop_uid, Known(f"{r.subject_id}#{r.study_id}", r.series_folder,
                                        r.series_uid, r.series_number, r.source)
-    return out
+
+
+def known_instances(project: Any, sop_uids: Iterable[str]) -> dict[str, Known]:
+    """The instances among ``sop_uids`` this project has imported before."""
+    return dict(_known_rows(project, di.c.sop_uid, sop_uids))
 
 
 def known_series(project: Any, series_uids: Iterable[str]
                  ) -> dict[tuple[str, int | None], dict[str, Known]]:
     """Every imported instance of these series: ``(uid, number) -> {sop_uid: Known}``."""
-    uids = list(dict.fromkeys(series_uids))
     out: dict[tuple[str, int | None], dict[str, Known]] = defaultdict(dict)
-    q = (sa.select(di.c.sop_uid, di.c.series_folder, di.c.series_uid, di.c.series_number,
-                   di.c.source, t.subjects.c.subject_id, t.studies.c.study_id)
-         .join(t.studies, t.studies.c.id == di.c.study)
-         .join(t.subjects, t.subjects.c.id == t.studies.c.subject))
-    with _db.read(project.archive.engine) as conn:
-        for i in range(0, len(uids), _CHUNK):
-            rows = conn.execute(q.where(di.c.project_id == project.pk,
-                                        di.c.series_uid.in_(uids[i:i + _CHUNK])))
-            for r in rows:
-                out[(r.series_uid, r.series_number)][r.sop_uid] = Known(
-                    f"{r.subject_id}#{r.study_id}", r.series_folder, r.series_uid,
-                    r.series_number, r.source)
+    for sop, k in _known_rows(project, di.c.series_uid, series_uids):
+        out[(k.series_uid, k.series_number)][sop] = k
     return dict(out)
 
 
