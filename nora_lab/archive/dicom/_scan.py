@@ -33,6 +33,7 @@ __all__ = ["Instance", "Skipped", "ScanResult", "scan", "read_instance", "expand
 
 #: below this many files a scan runs in-process
 PARALLEL_MIN_FILES = 96
+_NO_PREAMBLE_GROUPS = (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08")
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +121,12 @@ def read_instance(path: str, source: str | None = None) -> Instance | Skipped:
                 fp.seek(0)
                 if size < 132:
                     return Skipped(path, "not a DICOM file (too short)")
-                # DICOM without the Part 10 preamble: accept only if it parses as an image
+                # DICOM without the Part 10 preamble starts with group 0002 or 0008 (as
+                # dcm2niix assumes); anything else is not parsed at all (a big NIfTI or
+                # zip would make pydicom read garbage lengths)
+                if fp.read(2) not in _NO_PREAMBLE_GROUPS:
+                    return Skipped(path, "not a DICOM file (no 'DICM' preamble)")
+                fp.seek(0)
                 try:
                     ds = pydicom.dcmread(fp, stop_before_pixels=True, force=True,
                                          specific_tags=WANTED)

@@ -148,3 +148,24 @@ def test_zip_slip_is_refused(tmp_path):
 def test_missing_source(tmp_path):
     with pytest.raises(DicomImportError, match="does not exist"):
         scan(tmp_path / "nowhere", staging=tmp_path)
+
+
+def test_dicom_without_preamble_and_big_non_dicom(dicom_dir, tmp_path):
+    import struct
+
+    import nibabel as nib
+    import numpy as np
+
+    src = _ge_files(dicom_dir)[0]
+    raw = src.read_bytes()
+    assert raw[128:132] == b"DICM" and raw[132:136] == b"\x02\x00\x00\x00"
+    (meta_len,) = struct.unpack("<I", raw[140:144])
+    bare = tmp_path / "bare.dcm"
+    bare.write_bytes(raw[144 + meta_len:])  # no preamble, no file meta: starts at 0008
+    inst = read_instance(str(bare))
+    assert isinstance(inst, Instance), inst
+    assert inst.sop_uid == str(pydicom.dcmread(src, stop_before_pixels=True).SOPInstanceUID)
+    big = tmp_path / "big.nii"
+    nib.save(nib.Nifti1Image(np.zeros((64, 64, 64), np.float32), np.eye(4)), big)
+    out = read_instance(str(big))
+    assert isinstance(out, Skipped) and out.reason.startswith("not a DICOM")
