@@ -262,7 +262,10 @@ def _commit(project: Any, job: Job, policy: Policy, staging: Staging,
     else:
         target = targets.get(id(job.study))
         if target is None:
-            target = targets[id(job.study)] = arc.resolve_study(project, job.study)
+            target = arc.resolve_study(project, job.study)
+            # two source studies filed into one (ids overridden): share the folder map
+            target = next((t for t in targets.values() if t.psid == target.psid), target)
+            targets[id(job.study)] = target
         psid, hide, overwrite = target.psid, target.hide, False
         folder = arc.pick_folder(target, job.series, job.folder)
     rep.psid, rep.series_folder = psid, folder

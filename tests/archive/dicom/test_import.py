@@ -284,3 +284,22 @@ def test_a_mixed_folder_is_never_converted_whole(project, dicom_dir, tmp_path):
     for folder, ref in (("3_EPI_PE=AP", "EPI_PE=AP_3.nii"), ("4_EPI_PE=PA", "EPI_PE=PA_4.nii")):
         (path,) = project.files(pattern=f"{folder}/*.nii.gz")["path"]
         assert_same_image(path, dicom_dir / "dcm_qa_nih" / "Ref" / ref)
+
+
+def test_two_studies_overridden_into_one_keep_their_series_apart(project, dicom_dir, tmp_path):
+    """The same series names in two source studies filed under one PSID: _2 folders."""
+    import pydicom
+
+    src = tmp_path / "two"
+    for n in range(2):
+        study_uid, series_uid = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
+        for f in sorted((dicom_dir / "dcm_qa_nih" / "In" / "20180918Si" / "mr_0003").glob("*.dcm")):
+            ds = pydicom.dcmread(f)
+            ds.StudyInstanceUID = study_uid
+            ds.SeriesInstanceUID = series_uid
+            ds.SOPInstanceUID = pydicom.uid.generate_uid()
+            (src / str(n)).mkdir(parents=True, exist_ok=True)
+            ds.save_as(src / str(n) / f.name)
+    report = import_dicom(project, src, patients_id="P1", studies_id="S1", progress=False)
+    assert report.count("converted") == 2, str(report)
+    assert sorted(s.series_folder for s in report.series) == ["3_EPI_PE=AP", "3_EPI_PE=AP_2"]
