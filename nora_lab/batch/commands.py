@@ -95,4 +95,10 @@ def render(step: ResolvedStep, stem: Path, unit: str, *, func: bytes | None = No
 
 
 def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
-    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in values.items()}
+    """Notebook parameters, as Python jobs see them: one file a string, several a list."""
+    out = {}
+    for k, v in values.items():
+        if isinstance(v, (list, tuple)):
+            v = v[0] if len(v) == 1 else list(v)
+        out[k] = v
+    return out

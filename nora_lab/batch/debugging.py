@@ -14,6 +14,7 @@ checked but not registered (a last cell shows how).
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,8 +61,27 @@ def _env(project: Project, batch: Batch, unit: Unit) -> dict[str, str]:
     return env
 
 
+def _import_of(func: Any) -> str:
+    """Code importing a job's callable (its folder put on sys.path if it is no package)."""
+    mod, qual = getattr(func, "__module__", ""), getattr(func, "__qualname__", "func")
+    if not mod or mod == "__main__" or "." in qual:
+        return f"# {qual} was defined interactively: define it here first\n{qual}("
+    head = ""
+    top = sys.modules.get(mod)
+    path = getattr(top, "__file__", None)
+    if "." not in mod and path and "site-packages" not in path:
+        head = f"import sys\nsys.path.insert(0, {os.path.dirname(path)!r})\n"
+    return f"{head}from {mod} import {qual}\n{qual}("
+
+
 def _job_cells(i: int, step: ResolvedStep | None, names: Mapping[str, str], job: Any) -> list:
     cells = [new_markdown_cell(f"## Job {i}: {job.label} ({job.type})")]
+    outputs = step.outputs if step is not None else []
+    if outputs:  # as the runner does: the folders outputs go into exist
+        dirs = [f"os.path.dirname({names[o.name]})" if o.kind == "OUT" else names[o.name]
+                for o in outputs]
+        cells.append(new_code_cell(f"for d in [{', '.join(dirs)}]:\n"
+                                   "    os.makedirs(d, exist_ok=True)"))
     if job.type == "bash":
         exports = ", ".join(f"{k!r}: env_value({names[k]})" for k in job.args)
         cells.append(new_code_cell("from nora_lab.batch.variables import env_value\n"
@@ -71,14 +91,7 @@ def _job_cells(i: int, step: ResolvedStep | None, names: Mapping[str, str], job:
         cells.append(new_code_cell(variables.python_text(job.script or "", dict(names))))
     elif job.type == "builtin":
         call = ", ".join(f"{k}={names[k]}" for k in job.args)
-        if job.func is not None:
-            mod, qual = getattr(job.func, "__module__", ""), getattr(job.func, "__qualname__", "")
-            head = (f"from {mod} import {qual}\n" if mod and mod != "__main__" and "." not in qual
-                    else f"# {qual} was defined interactively: define it here first\n")
-            cells.append(new_code_cell(f"{head}{qual}({call})"))
-        else:
-            cells.append(new_code_cell("from nora_lab.batch import get_job\n"
-                                       f"get_job({job.registered_name!r}).func({call})"))
+        cells.append(new_code_cell(_import_of(job.registered().func) + call + ")"))
     else:
         params = ", ".join(f"{k}={names[k]}" for k in job.args)
         cwd = str(step.cwd) if step is not None else "."
@@ -86,7 +99,7 @@ def _job_cells(i: int, step: ResolvedStep | None, names: Mapping[str, str], job:
             "import papermill as pm\n"
             f"pm.execute_notebook({job.notebook_path!r}, 'debug-job{i}.ipynb', parameters=dict({params}),\n"
             f"                    cwd={cwd!r})"))
-    outs = [names[o.name] for o in (step.outputs if step is not None else [])]
+    outs = [names[o.name] for o in outputs]
     if outs:
         cells.append(new_code_cell(f"for p in [{', '.join(outs)}]:\n"
                                    "    print('written' if os.path.exists(p) else 'MISSING', p)"))
