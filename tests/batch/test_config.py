@@ -45,3 +45,21 @@ def test_bad_settings_say_where_to_fix_them():
     _user("batch:\n  backend: slurm\n  slurm:\n    memory: null\n")
     with pytest.raises(ConfigError, match=r"needs memory \(e.g. SLURMCluster\(cores=1, memory='2GB'\)"):
         cluster_kwargs(settings())
+
+
+def test_every_setting_is_documented():
+    import yaml
+
+    shipped = Path(__file__).resolve().parents[2] / "nora_lab" / "batch" / "batch.yaml"
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "batch-format.md").read_text()
+
+    def keys(d, out):
+        for k, v in d.items():
+            out.add(k)
+            if isinstance(v, dict) and k != "scheduler-options":
+                keys(v, out)
+        return out
+
+    missing = sorted(k for k in keys(yaml.safe_load(shipped.read_text())["batch"], set())
+                     if k not in doc)
+    assert not missing, f"settings missing from docs/batch-format.md: {missing}"
