@@ -5,6 +5,24 @@ The public API::
     from nora_lab.archive.dicom import import_dicom, ImportReport, on_study_imported
     report = import_dicom(project, "/data/incoming/exam.zip")
 
+Where each decision is made and documented:
+
+==================  ==================================================================
+``importer``        the pipeline, ``on_study_imported`` hooks, ``import_options``
+``_scan``           headers only (pydicom), in parallel; why a file is skipped
+``_group``          study/series grouping; missing slices, spacing, tilt notes
+``_naming``         subject/study ids, series folder and file names, the ``Policy``
+``_convert``        dcm2niix flags (Philips precise scaling), nibabel output checks
+``_compress``       parallel gzip (zlib-ng, level 6, one standard gzip member)
+``_work``           conversion units; dcm2niix started while the scan still runs
+``_sidecar``        sidecar keys added, identities removed (pseudonymized projects)
+``_staging``        private work folder, crash safety, sweeping a dead import's files
+``_plan``           already imported, completing series that arrive in parts
+``_tables``         the ``dicom_instances`` table (migration ``v002_dicom``)
+``cli``             ``nora -p P --import PATH`` and NORA's import flags
+``demo``            the demo project built from DICOM shipped in nibabel and pydicom
+==================  ==================================================================
+
 Submodules load lazily: importing this package (as the archive's migrations do, for
 the ``dicom_instances`` table) costs nothing.
 """
