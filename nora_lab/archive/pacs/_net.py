@@ -6,8 +6,7 @@ off (``TCP_NODELAY``):
 
 - :class:`FastAE`, an :class:`~pynetdicom.ae.ApplicationEntity` whose requested
   associations (SCU) use :class:`_NoDelaySocket`;
-- :class:`NoDelayServer`, the threaded association server whose accepted sockets (SCP)
-  get the option before the association starts;
+- :func:`nodelay` for the sockets our node accepts (:mod:`._acceptor`);
 - :func:`peer_env`, the environment for dcmtk tools and Orthanc (``TCP_NODELAY=1``,
   which both read).
 """
@@ -19,9 +18,9 @@ import socket
 from typing import Any
 
 from pynetdicom import AE
-from pynetdicom.transport import AssociationSocket, ThreadedAssociationServer
+from pynetdicom.transport import AssociationSocket
 
-__all__ = ["FastAE", "NoDelayServer", "nodelay", "peer_env"]
+__all__ = ["FastAE", "nodelay", "peer_env"]
 
 
 def nodelay(sock: socket.socket) -> socket.socket:
@@ -45,16 +44,6 @@ class FastAE(AE):
         sock = _NoDelaySocket(assoc, address=address)
         sock.tls_args = tls_args
         return sock
-
-
-class NoDelayServer(ThreadedAssociationServer):
-    """pynetdicom's threaded association server; accepted sockets set ``TCP_NODELAY``."""
-
-    daemon_threads = True
-
-    def get_request(self) -> tuple[socket.socket, tuple[str, int]]:
-        sock, addr = super().get_request()
-        return nodelay(sock), addr
 
 
 def peer_env(base: dict[str, str] | None = None) -> dict[str, str]:

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import itertools
 import json
 import os
 import re
-import shutil
 import threading
 import time
 import uuid
@@ -70,12 +70,25 @@ class PendingSeries:
     held: str | None = None
 
 
-def _atomic_write(dest: Path, parts: Iterable[Any]) -> None:
-    tmp = dest.with_name(f"{TMP_PREFIX}{uuid.uuid4().hex}")
+_TMP_IDS = itertools.count()
+_TMP_TAG = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def _atomic_write(dest: str | Path, parts: Iterable[Any]) -> None:
+    """Write ``parts`` to a temporary name beside ``dest``, then rename it into place."""
+    tmp = os.path.join(os.path.dirname(dest), f"{TMP_PREFIX}{_TMP_TAG}-{next(_TMP_IDS)}")
+    parts = list(parts)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     try:
-        with open(tmp, "wb") as fh:
-            for p in parts:
-                fh.write(p)
+        try:
+            total = sum(len(memoryview(p).cast("B")) for p in parts)
+            written = os.writev(fd, parts)
+            if written != total:  # a short write: finish piece by piece
+                data = b"".join(bytes(p) for p in parts)[written:]
+                while data:
+                    data = data[os.write(fd, data):]
+        finally:
+            os.close(fd)
         os.replace(tmp, dest)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -90,7 +103,7 @@ class Incoming:
         self.root = Path(root).expanduser().resolve()
         for sub in (".assoc", ".rejected", ".unimported"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
-        self._made: set[Path] = set()
+        self._made: dict[tuple[str, str, str], str] = {}  # series -> its folder
         self._lock = threading.Lock()
 
     def __repr__(self) -> str:
@@ -101,18 +114,20 @@ class Incoming:
         return self.root / project / safe_uid(study_uid) / safe_uid(series_uid)
 
     def write(self, project: str, study_uid: str, series_uid: str, sop_uid: str,
-              parts: Iterable[Any]) -> Path:
+              parts: Iterable[Any]) -> str:
         """Store one instance (``parts``: its bytes, in pieces) atomically; its path."""
-        folder = self.series_dir(project, study_uid, series_uid)
-        dest = folder / f"{safe_uid(sop_uid)}.dcm"
+        key = (project, study_uid, series_uid)
+        folder = self._made.get(key)
+        if folder is None:
+            folder = str(self.series_dir(project, study_uid, series_uid))
+            os.makedirs(folder, exist_ok=True)
+            self._made[key] = folder
+        dest = os.path.join(folder, safe_uid(sop_uid) + ".dcm")
         parts = list(parts)
-        if folder not in self._made:
-            folder.mkdir(parents=True, exist_ok=True)
-            self._made.add(folder)
         try:
             _atomic_write(dest, parts)
         except FileNotFoundError:  # the importer removed the emptied folder meanwhile
-            folder.mkdir(parents=True, exist_ok=True)
+            os.makedirs(folder, exist_ok=True)
             _atomic_write(dest, parts)
         return dest
 
@@ -271,7 +286,7 @@ class Incoming:
                 os.replace(f, dest / os.path.basename(f))
             with open(dest / "reason.txt", "a") as fh:
                 fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + "\n".join(lines) + "\n")
-            self._made.discard(folder)
+            self._made = {k: v for k, v in self._made.items() if v != str(folder)}
 
 
 class Journal:
@@ -367,8 +382,3 @@ def _rmdir_empty(folder: Path, root: Path) -> None:
             d.rmdir()
         except OSError:
             return
-
-
-def move_tree(src: Path, dest: Path) -> None:  # pragma: no cover - helper for admins
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(src), str(dest))

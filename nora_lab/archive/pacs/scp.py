@@ -6,10 +6,12 @@
 
 It accepts every standard storage SOP class in every transfer syntax (compressed data is
 stored as received), answers C-ECHO and — from the archive — C-FIND. Each instance is
-written raw (``event.encoded_dataset()``, never decoded) and atomically to the incoming
-area (:mod:`.incoming`); a study is imported once no instance has arrived for the quiet
-period, into the project its called (else calling) AE title maps to. An association that
-is aborted, or a node that is killed, never lets a partial series be imported as complete.
+written raw (the dataset bytes as received, never decoded) and atomically to the
+incoming area (:mod:`.incoming`); a study is imported once no instance has arrived for
+the quiet period, into the project its called (else calling) AE title maps to. An
+association that is aborted, or a node that is killed, never lets a partial series be
+imported as complete. The network side is :mod:`._acceptor` (pynetdicom's protocol code,
+one thread per association).
 """
 
 from __future__ import annotations
@@ -21,17 +23,10 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts, evt
-from pynetdicom.events import Event
-from pynetdicom.sop_class import (
-    PatientRootQueryRetrieveInformationModelFind,
-    StudyRootQueryRetrieveInformationModelFind,
-    Verification,
-)
-
-from nora_lab.archive.pacs._net import FastAE, NoDelayServer
-from nora_lab.archive.pacs._receive import receive
-from nora_lab.archive.pacs.incoming import Incoming, Journal, safe_uid
+from nora_lab.archive.pacs._acceptor import Acceptor, Association, file_meta, storage_contexts
+from nora_lab.archive.pacs._header import HeaderError, study_series_uids
+from nora_lab.archive.pacs._receive import OUT_OF_RESOURCES, REFUSED_NO_ROUTE, REFUSED_UNREADABLE
+from nora_lab.archive.pacs.incoming import Incoming, safe_uid
 from nora_lab.archive.pacs.nodes import LocalNode, PacsConfig, pacs_config
 from nora_lab.errors import ConfigError, NoraError, PacsError
 
@@ -106,12 +101,11 @@ class DicomNode:
         #: called as ``callback((project, study_uid, series_uid))`` for every stored instance
         self.on_receive: list[Callable[[tuple[str, str, str]], Any]] = []
         self._claims: dict[str, str] = {}  # series uid -> project, for pulls in progress
-        self._journals: dict[Any, Journal] = {}
-        self._released: set[int] = set()
+        self._open: set[int] = set()  # ids of associations in progress
+        self._journals: dict[int, Any] = {}
         self._projects: dict[str, Any] = {}
         self._retry: dict[tuple[str, str], float] = {}
-        self._server: NoDelayServer | None = None
-        self._ae: FastAE | None = None
+        self._server: Acceptor | None = None
         self._thread: threading.Thread | None = None
         self._stop = threading.Event()
         self._import_lock = threading.Lock()
@@ -129,7 +123,7 @@ class DicomNode:
     def port(self) -> int:
         """The port listened on (the real one when ``port=0`` was asked)."""
         if self._server is not None:
-            return int(self._server.server_address[1])
+            return self._server.port
         return self.settings.port
 
     @property
@@ -160,31 +154,12 @@ class DicomNode:
             log.warning("held after a stop: %s", reason)
         if s.autoexec:
             _register_autoexec()
-        ae = FastAE(ae_title=s.aet)
-        ae.maximum_pdu_size = 0
-        ae.maximum_associations = 32
-        ae.network_timeout = 60
-        ae.dimse_timeout = 60
-        ae.require_calling_aet = list(s.allowed_calling_aets)
-        for cx in AllStoragePresentationContexts:
-            ae.add_supported_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
-        ae.add_supported_context(Verification)
-        if s.answer_find:
-            ae.add_supported_context(PatientRootQueryRetrieveInformationModelFind)
-            ae.add_supported_context(StudyRootQueryRetrieveInformationModelFind)
-        handlers = [(evt.EVT_C_STORE, self._on_store), (evt.EVT_C_FIND, self._on_find),
-                    (evt.EVT_RELEASED, self._on_released),
-                    (evt.EVT_CONN_CLOSE, self._on_closed)]
         try:
-            server = ae.make_server((s.host, s.port), evt_handlers=handlers,
-                                    server_class=NoDelayServer)
+            server = Acceptor(self, s.host, s.port, storage_contexts(s.answer_find))
         except OSError as exc:
             raise PacsError(f"the DICOM node cannot listen on {s.host}:{s.port}: {exc} "
                             "(another node running? choose another port: --port)") from exc
-        ae._servers.append(server)
-        self._ae, self._server = ae, server
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
-                         name=f"nora-node-{s.aet}", daemon=True).start()
+        self._server = server.start()
         self._stop.clear()
         if self.auto_import:
             self._thread = threading.Thread(target=self._import_loop, daemon=True,
@@ -200,11 +175,8 @@ class DicomNode:
         if self in _RUNNING:
             _RUNNING.remove(self)
         if self._server is not None:
-            self._server.shutdown()
+            self._server.stop()  # open associations end as cut: their series are held
             self._server = None
-        for journal in list(self._journals.values()):
-            journal.finish(False, "cut by the node's stop")
-        self._journals.clear()
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
@@ -249,7 +221,7 @@ class DicomNode:
         """Wait until nothing but held series waits in the incoming area (tests, notebooks)."""
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
-            if not self._journals and all(s.held for s in self.incoming.series()):
+            if not self._open and all(s.held for s in self.incoming.series()):
                 with self._import_lock:
                     return True
             time.sleep(0.05)
@@ -269,67 +241,76 @@ class DicomNode:
             for uid in series_uids:
                 self._claims.pop(uid, None)
 
-    # --- handlers (pynetdicom's threads) -----------------------------------------------
-    def _route(self, assoc: Any) -> str | None:
-        called = getattr(assoc.requestor.primitive, "called_ae_title", "") or ""
-        return self.settings.project_for(called, assoc.requestor.ae_title or "")
+    # --- the acceptor's service (one thread per association) ------------------------------
+    def accept(self, assoc: Association) -> str | None:
+        """Accept or reject an association (None: accept)."""
+        allowed = self.settings.allowed_calling_aets
+        if allowed and assoc.calling not in allowed:
+            return f"calling AE title {assoc.calling!r} is not allowed"
+        if self.settings.project_for(assoc.called, assoc.calling) is None and not self._claims:
+            return f"called AE title {assoc.called!r} maps to no project"
+        self._open.add(id(assoc))
+        return None
 
-    def _on_store(self, event: Event) -> int:
-        assoc = event.assoc
-
-        def route(study: str, series: str) -> str | None:
-            return self._claims.get(series) or self._route(assoc)
-
-        def note(project: str, study: str, series: str) -> None:
-            journal = self._journals.get(assoc)
-            if journal is None:
-                journal = self._journals[assoc] = self.incoming.journal(
-                    assoc.requestor.ae_title or "",
-                    getattr(assoc.requestor.primitive, "called_ae_title", "") or "")
-            journal.touch(project, study, series)
-
-        status, where = receive(self.incoming, event, route, note)
-        if where is None:
+    def store(self, assoc: Association, transfer_syntax: str, sop_class: str, sop_uid: str,
+              dataset: bytearray) -> int:
+        """File one received instance in the incoming area; the C-STORE status."""
+        try:
+            study, series = study_series_uids(dataset, transfer_syntax)
+        except HeaderError as exc:
             self.rejected += 1
-        else:
-            self.received += 1
-            for cb in list(self.on_receive):
-                cb(where)
-        return status
+            where = self.incoming.reject([dataset], f"SOP {sop_uid}: {exc}", assoc.calling)
+            log.warning("refused an instance from %s: %s (kept as %s)", assoc.calling, exc,
+                        where)
+            return REFUSED_UNREADABLE
+        project = self._claims.get(series) or \
+            self.settings.project_for(assoc.called, assoc.calling)
+        if project is None:
+            self.rejected += 1
+            return REFUSED_NO_ROUTE
+        journal = self._journals.get(id(assoc))
+        if journal is None:
+            journal = self._journals[id(assoc)] = self.incoming.journal(assoc.calling,
+                                                                        assoc.called)
+        try:
+            journal.touch(project, study, series)
+            self.incoming.write(project, study, series, sop_uid,
+                                [file_meta(sop_class, sop_uid, transfer_syntax, assoc.calling),
+                                 dataset])
+        except OSError as exc:
+            log.error("cannot store %s from %s: %s", sop_uid, assoc.calling, exc)
+            return OUT_OF_RESOURCES
+        self.received += 1
+        where = (project, study, series)
+        for cb in list(self.on_receive):
+            cb(where)
+        return 0x0000
 
-    def _on_released(self, event: Event) -> None:
-        self._released.add(id(event.assoc))
-
-    def _on_closed(self, event: Event) -> None:
-        assoc = event.assoc
-        ok = id(assoc) in self._released
-        self._released.discard(id(assoc))
-        journal = self._journals.pop(assoc, None)
-        if journal is not None:
-            journal.finish(ok, "was aborted" if assoc.is_aborted else "was cut")
-
-    def _on_find(self, event: Event) -> Iterator[tuple[int, Any]]:
+    def find(self, assoc: Association, sop_class: str, query: Any
+             ) -> Iterator[tuple[int, Any]]:
+        """C-FIND matches from the archive (the project the AE titles map to)."""
         from nora_lab.archive.pacs.answer import answer_find
 
-        project = self._route(event.assoc)
+        project = self.settings.project_for(assoc.called, assoc.calling)
         try:
             proj = self._project(project) if project else None
-        except NoraError:
-            proj = None
-        if proj is None:
-            yield 0xC000, None
-            return
-        try:
-            for ds in answer_find(proj, event.identifier):
-                if event.is_cancelled:
-                    yield 0xFE00, None
-                    return
+            if proj is None:
+                yield 0xC000, None
+                return
+            for ds in answer_find(proj, query):
                 yield 0xFF00, ds
         except NoraError as exc:
-            log.warning("C-FIND from %s refused: %s", event.assoc.requestor.ae_title, exc)
+            log.warning("C-FIND from %s refused: %s", assoc.calling, exc)
             yield 0xC000, None
             return
         yield 0x0000, None
+
+    def closed(self, assoc: Association, released: bool, reason: str) -> None:
+        """Close the association's journal: released, or hold what it sent."""
+        self._open.discard(id(assoc))
+        journal = self._journals.pop(id(assoc), None)
+        if journal is not None:
+            journal.finish(released, reason)
 
     # --- importing ----------------------------------------------------------------------
     def _project(self, name: str) -> Any:
@@ -347,7 +328,7 @@ class DicomNode:
         return proj
 
     def _busy(self) -> set[tuple[str, str]]:
-        busy = set()
+        busy: set[tuple[str, str]] = set()
         for j in list(self._journals.values()):
             busy |= j.studies()
         claimed = set(self._claims)

@@ -1,0 +1,555 @@
+"""The DICOM upper layer of our node: one thread per association, blocking reads.
+
+pynetdicom's acceptor runs two threads per association that hand every PDU and message
+to each other through queues polled every millisecond; receiving a study that way costs
+three times what dcmtk's ``storescp`` needs. This module keeps pynetdicom for everything
+that is protocol knowledge — decoding the A-ASSOCIATE-RQ, negotiating presentation
+contexts (:func:`pynetdicom.presentation.negotiate_as_acceptor`), encoding the
+A-ASSOCIATE-AC/RJ, encoding and decoding C-FIND identifiers — and runs the data phase as
+``storescp`` does: read a PDU, collect its PDVs, answer when a message is complete.
+
+The *service* (our :class:`~nora_lab.archive.pacs.scp.DicomNode`) is called with plain
+values: :meth:`Service.accept` (reject or accept an association), :meth:`Service.store`
+(one instance: its dataset bytes as received), :meth:`Service.find` (C-FIND matches) and
+:meth:`Service.closed` (released or not). C-ECHO is answered here.
+
+Supported: A-ASSOCIATE (all storage SOP classes in every transfer syntax, Verification,
+Patient/Study Root C-FIND), P-DATA with any PDU size and fragmentation, C-STORE, C-ECHO,
+C-FIND (C-CANCEL ends it), A-RELEASE, A-ABORT; one operation at a time (no asynchronous
+operations window is granted). Anything else is refused with a status or an A-ABORT.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import socketserver
+import struct
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from io import BytesIO
+from typing import Any, Protocol
+
+from pydicom.uid import UID
+from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID as _IMPL_UID
+
+from nora_lab.archive.pacs._net import nodelay
+
+__all__ = ["Acceptor", "Association", "Service", "MAX_PDU"]
+
+log = logging.getLogger("nora_lab.pacs")
+
+MAX_PDU = 4 * 1024 * 1024  # the largest P-DATA-TF we ask peers to send
+_PDU_LIMIT = 256 * 1024 * 1024  # larger claimed lengths are protocol errors
+_VERIFICATION = "1.2.840.10008.1.1"
+_IMPL_VERSION = "NORA_LAB_0.1"
+C_STORE_RQ, C_STORE_RSP = 0x0001, 0x8001
+C_ECHO_RQ, C_ECHO_RSP = 0x0030, 0x8030
+C_FIND_RQ, C_FIND_RSP = 0x0020, 0x8020
+C_CANCEL_RQ = 0x0FFF
+_NO_DATASET = 0x0101
+
+
+class Service(Protocol):
+    """What the acceptor calls; every method runs in the association's thread."""
+
+    def accept(self, assoc: Association) -> str | None:
+        """None to accept, else why the association is rejected."""
+
+    def store(self, assoc: Association, transfer_syntax: str, sop_class: str, sop_uid: str,
+              dataset: bytearray) -> int:
+        """File one instance; the C-STORE status."""
+
+    def find(self, assoc: Association, sop_class: str, identifier: Any
+             ) -> Iterable[tuple[int, Any]]:
+        """``(status, identifier or None)`` responses to a C-FIND."""
+
+    def closed(self, assoc: Association, released: bool, reason: str) -> None:
+        """The association ended: released normally or not (and why)."""
+
+
+@dataclass
+class Association:
+    """One association as the service sees it."""
+
+    calling: str = ""
+    called: str = ""
+    peer: tuple[str, int] = ("", 0)
+    max_send: int = 16384  # the peer's maximum PDU length (0: unlimited)
+    contexts: dict[int, tuple[str, str]] = field(default_factory=dict)  # id -> (class, ts)
+    data: dict[str, Any] = field(default_factory=dict)  # the service's own state
+    instances: int = 0
+
+
+# --- PDU helpers -----------------------------------------------------------------------
+
+
+def _recv_into(sock: socket.socket, view: memoryview) -> None:
+    while view:
+        n = sock.recv_into(view)
+        if n == 0:
+            raise ConnectionError("the peer closed the connection")
+        view = view[n:]
+
+
+class _Reader:
+    """Reads PDUs into one reused buffer (a bigger one when a PDU needs it)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.head = memoryview(bytearray(6))
+        self.buf = bytearray(256 * 1024)
+
+    def read(self) -> tuple[int, memoryview]:
+        """``(PDU type, body)``; the body is valid until the next read."""
+        _recv_into(self.sock, self.head)
+        pdu_type, _, length = struct.unpack(">BBL", self.head)
+        if pdu_type not in range(1, 8) or length > _PDU_LIMIT:
+            raise ProtocolError(f"not a DICOM upper-layer PDU (type 0x{pdu_type:02X}, "
+                                f"length {length})")
+        if len(self.buf) < length:
+            self.buf = bytearray(max(length, 2 * len(self.buf)))
+        view = memoryview(self.buf)[:length]
+        _recv_into(self.sock, view)
+        return pdu_type, view
+
+
+class ProtocolError(Exception):
+    """The peer broke the DICOM upper-layer protocol."""
+
+
+def _abort_pdu(source: int = 2, reason: int = 0) -> bytes:
+    return struct.pack(">BBLBBBB", 0x07, 0, 4, 0, 0, source, reason)
+
+
+_RELEASE_RP = struct.pack(">BBLL", 0x06, 0, 4, 0)
+
+
+# --- command sets (implicit VR little endian, group 0000) -------------------------------
+
+_UI_TAGS = {0x0002, 0x0003, 0x1000, 0x1001, 0x0600, 0x1030}  # UI / AE-valued command elements
+
+
+def _parse_command(raw: bytes) -> dict[int, Any]:
+    """The elements of a command set: ``{element number: value}``."""
+    out: dict[int, Any] = {}
+    pos, end = 0, len(raw)
+    while pos + 8 <= end:
+        group, elem, length = struct.unpack_from("<HHL", raw, pos)
+        pos += 8
+        value = raw[pos:pos + length]
+        pos += length
+        if group != 0:
+            continue
+        if length == 2 and elem not in _UI_TAGS:
+            out[elem] = struct.unpack("<H", value)[0]
+        elif length == 4 and elem == 0x0000:
+            out[elem] = struct.unpack("<L", value)[0]
+        else:
+            out[elem] = bytes(value).rstrip(b"\0 ").decode("ascii", "replace")
+    return out
+
+
+def _element(elem: int, value: int | str, vr: str) -> bytes:
+    if vr == "US":
+        return struct.pack("<HHLH", 0, elem, 2, value)
+    data = str(value).encode("ascii")
+    if len(data) % 2:
+        data += b"\0" if vr == "UI" else b" "
+    return struct.pack("<HHL", 0, elem, len(data)) + data
+
+
+def _command(*elements: tuple[int, int | str, str]) -> bytes:
+    body = b"".join(_element(e, v, vr) for e, v, vr in sorted(elements))
+    return struct.pack("<HHLL", 0, 0, 4, len(body)) + body
+
+
+def _file_meta(sop_class: str, sop_uid: str, ts: str, source_aet: str) -> bytes:
+    """Preamble, ``DICM`` and the group 0002 file meta (explicit VR little endian)."""
+    def el(elem: int, vr: bytes, data: bytes, pad: bytes) -> bytes:
+        if len(data) % 2:
+            data += pad
+        if vr == b"OB":
+            return struct.pack("<HH2sHL", 2, elem, vr, 0, len(data)) + data
+        return struct.pack("<HH2sH", 2, elem, vr, len(data)) + data
+
+    items = (el(0x0001, b"OB", b"\x00\x01", b"")
+             + el(0x0002, b"UI", sop_class.encode(), b"\0")
+             + el(0x0003, b"UI", sop_uid.encode(), b"\0")
+             + el(0x0010, b"UI", ts.encode(), b"\0")
+             + el(0x0012, b"UI", _IMPL_UID.encode(), b"\0")
+             + el(0x0013, b"SH", _IMPL_VERSION.encode(), b" ")
+             + (el(0x0016, b"AE", source_aet.encode("ascii", "replace"), b" ")
+                if source_aet else b""))
+    return b"\x00" * 128 + b"DICM" + struct.pack("<HH2sHL", 2, 0, b"UL", 4, len(items)) \
+        + items
+
+
+def file_meta(sop_class: str, sop_uid: str, ts: str, source_aet: str = "") -> bytes:
+    """The bytes that make a received dataset a DICOM file (preamble + file meta)."""
+    return _file_meta(sop_class, sop_uid, ts, source_aet)
+
+
+# --- the association loop -----------------------------------------------------------------
+
+
+class _Session:
+    """Runs one association on a connected socket."""
+
+    def __init__(self, acceptor: Acceptor, sock: socket.socket, peer: tuple[str, int]):
+        self.acc, self.sock = acceptor, sock
+        self.assoc = Association(peer=peer)
+        self.reader = _Reader(sock)
+        self.released = False
+        self.reason = ""
+
+    def run(self) -> None:
+        sock = self.sock
+        sock.settimeout(self.acc.network_timeout)
+        established = False
+        try:
+            pdu_type, body = self.reader.read()
+            if pdu_type != 0x01:
+                raise ProtocolError(f"expected an A-ASSOCIATE-RQ, got PDU type {pdu_type}")
+            established = self._associate(bytes(body))
+            if established:
+                self._data_phase()
+        except ProtocolError as exc:
+            self.reason = f"protocol error: {exc}"
+            log.warning("association from %s: %s", self.assoc.peer[0], exc)
+            self._send_quietly(_abort_pdu(2, 0))
+        except TimeoutError:
+            self.reason = f"timed out after {self.acc.network_timeout:g} s of silence"
+            self._send_quietly(_abort_pdu(2, 0))
+        except (ConnectionError, OSError) as exc:
+            self.reason = self.reason or f"connection lost ({exc})"
+        finally:
+            if established:
+                try:
+                    self.acc.service.closed(self.assoc, self.released,
+                                            self.reason or "connection lost")
+                except Exception:  # noqa: BLE001
+                    log.exception("closing an association failed")
+
+    def _send_quietly(self, data: bytes) -> None:
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            pass
+
+    # --- association establishment ---------------------------------------------------------
+    def _associate(self, body: bytes) -> bool:
+        from pynetdicom.pdu import A_ASSOCIATE_AC, A_ASSOCIATE_RJ, A_ASSOCIATE_RQ
+        from pynetdicom.pdu_primitives import (
+            A_ASSOCIATE,
+            ImplementationClassUIDNotification,
+            ImplementationVersionNameNotification,
+            MaximumLengthNotification,
+            SCP_SCU_RoleSelectionNegotiation,
+        )
+        from pynetdicom.presentation import negotiate_as_acceptor
+
+        pdu = A_ASSOCIATE_RQ()
+        try:
+            pdu.decode(struct.pack(">BBL", 1, 0, len(body)) + body)
+            rq = pdu.to_primitive()
+        except Exception as exc:  # noqa: BLE001
+            raise ProtocolError(f"unreadable A-ASSOCIATE-RQ: {exc}") from None
+        a = self.assoc
+        a.calling = str(rq.calling_ae_title or "").strip()
+        a.called = str(rq.called_ae_title or "").strip()
+        roles: dict[str, tuple[Any, Any]] = {}
+        for item in rq.user_information:
+            if isinstance(item, MaximumLengthNotification):
+                a.max_send = int(item.maximum_length_received or 0)
+            elif isinstance(item, SCP_SCU_RoleSelectionNegotiation):
+                roles[str(item.sop_class_uid)] = (item.scu_role, item.scp_role)
+        why = "too many associations at once" if self.acc.at_limit() else \
+            self.acc.service.accept(a)
+        if why is not None:
+            rj = A_ASSOCIATE()
+            rj.result, rj.result_source = 0x01, 0x01
+            rj.diagnostic = 0x03 if "calling" in why else (0x07 if "called" in why else 0x01)
+            if why.startswith("too many"):
+                rj.result, rj.result_source, rj.diagnostic = 0x02, 0x03, 0x02
+            out = A_ASSOCIATE_RJ()
+            out.from_primitive(rj)
+            self.sock.sendall(out.encode())
+            log.info("rejected an association from %s: %s", a.calling, why)
+            return False
+        result, ac_roles = negotiate_as_acceptor(
+            rq.presentation_context_definition_list, self.acc.contexts, roles or None)
+        for cx in result:
+            if cx.result == 0x00:
+                a.contexts[int(cx.context_id)] = (str(cx.abstract_syntax),
+                                                  str(cx.transfer_syntax[0]))
+        ac = A_ASSOCIATE()
+        ac.application_context_name = UID("1.2.840.10008.3.1.1.1")
+        ac.calling_ae_title, ac.called_ae_title = rq.calling_ae_title, rq.called_ae_title
+        ac.result, ac.result_source = 0x00, 0x01
+        ac.presentation_context_definition_results_list = result
+        ml = MaximumLengthNotification()
+        ml.maximum_length_received = MAX_PDU
+        ic = ImplementationClassUIDNotification()
+        ic.implementation_class_uid = UID(_IMPL_UID)
+        iv = ImplementationVersionNameNotification()
+        iv.implementation_version_name = _IMPL_VERSION
+        ac.user_information = [ml, ic, iv, *ac_roles]
+        out = A_ASSOCIATE_AC()
+        out.from_primitive(ac)
+        self.sock.sendall(out.encode())
+        return True
+
+    # --- data phase ------------------------------------------------------------------------
+    def _data_phase(self) -> None:
+        sock, read = self.sock, self.reader.read
+        command = bytearray()
+        dataset = bytearray()
+        cmd: dict[int, Any] | None = None
+        cx_id = 0
+        while True:
+            pdu_type, body = read()
+            if pdu_type == 0x05:  # A-RELEASE-RQ
+                sock.sendall(_RELEASE_RP)
+                self.released = True
+                return
+            if pdu_type == 0x07:  # A-ABORT
+                self.reason = "was aborted by the peer"
+                return
+            if pdu_type != 0x04:
+                raise ProtocolError(f"unexpected PDU type {pdu_type} during the data phase")
+            pos, end = 0, len(body)
+            while pos < end:
+                if pos + 6 > end:
+                    raise ProtocolError("truncated PDV item")
+                length, pcid, header = struct.unpack_from(">LBB", body, pos)
+                if length < 2 or pos + 4 + length > end:
+                    raise ProtocolError(f"PDV item of length {length} overruns its PDU")
+                payload = body[pos + 6:pos + 4 + length]
+                pos += 4 + length
+                if pcid not in self.assoc.contexts:
+                    raise ProtocolError(f"PDV on presentation context {pcid}, which was "
+                                        "not accepted")
+                if header & 0x01:  # command
+                    if cmd is not None:
+                        raise ProtocolError("a new command before the last one's dataset")
+                    command += payload
+                    if header & 0x02:
+                        cmd = _parse_command(bytes(command))
+                        command.clear()
+                        cx_id = pcid
+                        if cmd.get(0x0800, _NO_DATASET) == _NO_DATASET:
+                            self._dispatch(cx_id, cmd, None)
+                            cmd = None
+                else:
+                    if cmd is None:
+                        raise ProtocolError("a dataset without its command")
+                    dataset += payload
+                    if header & 0x02:
+                        self._dispatch(cx_id, cmd, dataset)
+                        cmd, dataset = None, bytearray()
+
+    def _send_message(self, cx_id: int, command: bytes, dataset: bytes | None = None) -> None:
+        """Send a message as P-DATA-TF PDUs within the peer's maximum length."""
+        limit = self.assoc.max_send or (1 << 30)
+        step = max(limit - 6, 2)
+        out = bytearray()
+        for data, ctrl in ((command, 0x01), (dataset, 0x00)):
+            if data is None:
+                continue
+            for i in range(0, max(len(data), 1), step):
+                chunk = data[i:i + step]
+                last = 0x02 if i + step >= len(data) else 0x00
+                item = struct.pack(">LBB", len(chunk) + 2, cx_id, ctrl | last) + chunk
+                out += struct.pack(">BBL", 0x04, 0, len(item)) + item
+        self.sock.sendall(out)
+
+    def _dispatch(self, cx_id: int, cmd: dict[int, Any], dataset: bytearray | None) -> None:
+        field_ = cmd.get(0x0100)
+        msg_id = cmd.get(0x0110, 0)
+        sop_class, ts = self.assoc.contexts[cx_id]
+        if field_ == C_STORE_RQ:
+            sop_uid = str(cmd.get(0x1000, ""))
+            try:
+                status = self.acc.service.store(self.assoc, ts,
+                                                str(cmd.get(0x0002) or sop_class), sop_uid,
+                                                dataset if dataset is not None else bytearray())
+            except Exception:  # noqa: BLE001 - a failing handler answers, not aborts
+                log.exception("storing %s failed", sop_uid)
+                status = 0xA700
+            self.assoc.instances += 1
+            self._send_message(cx_id, _command(
+                (0x0002, str(cmd.get(0x0002) or sop_class), "UI"), (0x0100, C_STORE_RSP, "US"),
+                (0x0120, msg_id, "US"), (0x0800, _NO_DATASET, "US"), (0x0900, status, "US"),
+                (0x1000, sop_uid, "UI")))
+        elif field_ == C_ECHO_RQ:
+            self._send_message(cx_id, _command(
+                (0x0002, _VERIFICATION, "UI"), (0x0100, C_ECHO_RSP, "US"),
+                (0x0120, msg_id, "US"), (0x0800, _NO_DATASET, "US"), (0x0900, 0, "US")))
+        elif field_ == C_FIND_RQ:
+            self._find(cx_id, cmd, dataset)
+        elif field_ == C_CANCEL_RQ:
+            pass  # nothing is running: one operation at a time
+        else:
+            rsp = (field_ or 0) | 0x8000
+            self._send_message(cx_id, _command(
+                (0x0002, sop_class, "UI"), (0x0100, rsp, "US"), (0x0120, msg_id, "US"),
+                (0x0800, _NO_DATASET, "US"), (0x0900, 0x0211, "US")))  # unrecognised op
+
+    def _find(self, cx_id: int, cmd: dict[int, Any], dataset: bytearray | None) -> None:
+        from pynetdicom.dsutils import decode, encode
+
+        sop_class, ts = self.assoc.contexts[cx_id]
+        uid = UID(ts)
+        msg_id = cmd.get(0x0110, 0)
+
+        def respond(status: int, ident: Any) -> None:
+            data = encode(ident, uid.is_implicit_VR, uid.is_little_endian) \
+                if ident is not None else None
+            self._send_message(cx_id, _command(
+                (0x0002, sop_class, "UI"), (0x0100, C_FIND_RSP, "US"),
+                (0x0120, msg_id, "US"),
+                (0x0800, _NO_DATASET if data is None else 0x0000, "US"),
+                (0x0900, status, "US")), data)
+
+        try:
+            query = decode(BytesIO(bytes(dataset or b"")), uid.is_implicit_VR,
+                           uid.is_little_endian)
+        except Exception as exc:  # noqa: BLE001
+            log.warning("unreadable C-FIND identifier from %s: %s", self.assoc.calling, exc)
+            respond(0xC310, None)  # unable to process
+            return
+        final = 0x0000
+        try:
+            for status, ident in self.acc.service.find(self.assoc, sop_class, query):
+                if status in (0xFF00, 0xFF01):
+                    if self._cancelled():
+                        final = 0xFE00
+                        break
+                    respond(status, ident)
+                else:
+                    final = status
+                    break
+        except Exception:  # noqa: BLE001
+            log.exception("answering a C-FIND failed")
+            final = 0xC311
+        respond(final, None)
+
+    def _cancelled(self) -> bool:
+        """Has the peer sent a C-CANCEL (or anything) meanwhile? (non-blocking peek)"""
+        self.sock.setblocking(False)
+        try:
+            return bool(self.sock.recv(1, socket.MSG_PEEK))
+        except (BlockingIOError, InterruptedError):
+            return False
+        finally:
+            self.sock.settimeout(self.acc.network_timeout)
+
+
+# --- the server -------------------------------------------------------------------------------
+
+
+class _Handler(socketserver.BaseRequestHandler):
+    server: _Server
+
+    def handle(self) -> None:
+        acc = self.server.acceptor
+        sock = nodelay(self.request)
+        session = _Session(acc, sock, self.client_address)
+        with acc._lock:
+            acc._sessions.add(session)
+        try:
+            session.run()
+        finally:
+            with acc._lock:
+                acc._sessions.discard(session)
+
+
+class _Server(socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    block_on_close = False
+    acceptor: Acceptor
+
+
+class Acceptor:
+    """Listen on ``(host, port)`` and run every association through ``service``.
+
+    Parameters
+    ----------
+    service
+        The :class:`Service`.
+    contexts
+        The supported presentation contexts (pynetdicom ``PresentationContext`` objects).
+    max_associations
+        Associations beyond this many at once are rejected (local limit exceeded).
+    network_timeout
+        Seconds of silence after which an association is aborted.
+    """
+
+    def __init__(self, service: Service, host: str, port: int, contexts: list[Any], *,
+                 max_associations: int = 32, network_timeout: float = 60.0) -> None:
+        self.service = service
+        self.contexts = contexts
+        self.max_associations = max_associations
+        self.network_timeout = network_timeout
+        self._lock = threading.Lock()
+        self._sessions: set[_Session] = set()
+        self._server = _Server((host, port), _Handler)
+        self._server.acceptor = self
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        return int(self._server.server_address[1])
+
+    def at_limit(self) -> bool:
+        return len(self._sessions) > self.max_associations
+
+    def start(self) -> Acceptor:
+        self._thread = threading.Thread(target=self._server.serve_forever,
+                                        kwargs={"poll_interval": 0.2}, daemon=True,
+                                        name=f"nora-node-{self.port}")
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop listening; open associations are cut (their service sees ``closed``)."""
+        self._server.shutdown()
+        self._server.server_close()
+        with self._lock:
+            sessions = list(self._sessions)
+        for s in sessions:
+            s.reason = "was cut by the node's stop"
+            try:
+                s.sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        if self._thread is not None:
+            self._thread.join(5)
+        deadline = 50
+        while self._sessions and deadline:  # let their service calls finish
+            threading.Event().wait(0.1)
+            deadline -= 1
+
+
+def storage_contexts(answer_find: bool = True) -> list[Any]:
+    """Every standard storage SOP class in every transfer syntax pynetdicom knows, plus
+    Verification and (``answer_find``) Patient/Study Root C-FIND."""
+    from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
+    from pynetdicom.presentation import build_context
+    from pynetdicom.sop_class import (
+        PatientRootQueryRetrieveInformationModelFind,
+        StudyRootQueryRetrieveInformationModelFind,
+    )
+
+    out = [build_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+           for cx in AllStoragePresentationContexts]
+    out.append(build_context(_VERIFICATION, ALL_TRANSFER_SYNTAXES))
+    if answer_find:
+        out += [build_context(PatientRootQueryRetrieveInformationModelFind,
+                              ALL_TRANSFER_SYNTAXES),
+                build_context(StudyRootQueryRetrieveInformationModelFind,
+                              ALL_TRANSFER_SYNTAXES)]
+    return out
