@@ -75,3 +75,14 @@ def test_nibabel_reads_it(tmp_path):
     gzip_file(tmp_path / "a.nii", tmp_path / "a.nii.gz")
     os.remove(tmp_path / "a.nii")
     assert np.array_equal(np.asanyarray(nib.load(tmp_path / "a.nii.gz").dataobj), arr)
+
+
+def test_standard_library_fallback_writes_the_same_format(tmp_path, monkeypatch):
+    from nora_lab.archive.dicom import _compress
+
+    monkeypatch.setattr(_compress, "_engine", zlib)
+    data = _payload(2 * BLOCK + 99)
+    src = tmp_path / "x.nii"
+    src.write_bytes(data)
+    gzip_file(src, tmp_path / "x.nii.gz")
+    assert gzip.decompress((tmp_path / "x.nii.gz").read_bytes()) == data
