@@ -26,14 +26,16 @@ __all__ = ["PacsNode", "LocalNode", "PacsConfig", "pacs_config", "get_node", "ec
 
 _WHERE = {
     "PacsNode": "nodes", "LocalNode": "nodes", "PacsConfig": "nodes", "pacs_config": "nodes",
-    "get_node": "nodes", "echo": "find", "find": "find", "find_patients": "find",
-    "find_studies": "find", "find_series": "find", "find_instances": "find",
-    "sequences": "find", "pull": "retrieve", "push": "store", "push_study": "store",
+    "get_node": "nodes", "echo": "query", "find": "query", "find_patients": "query",
+    "find_studies": "query", "find_series": "query", "find_instances": "query",
+    "sequences": "query", "pull": "retrieve", "push": "store", "push_study": "store",
     "DicomNode": "scp", "Incoming": "incoming",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
-    from nora_lab.archive.pacs.find import (
+    from nora_lab.archive.pacs.incoming import Incoming
+    from nora_lab.archive.pacs.nodes import LocalNode, PacsConfig, PacsNode, get_node, pacs_config
+    from nora_lab.archive.pacs.query import (
         echo,
         find,
         find_instances,
@@ -42,8 +44,6 @@ if TYPE_CHECKING:  # pragma: no cover
         find_studies,
         sequences,
     )
-    from nora_lab.archive.pacs.incoming import Incoming
-    from nora_lab.archive.pacs.nodes import LocalNode, PacsConfig, PacsNode, get_node, pacs_config
     from nora_lab.archive.pacs.retrieve import pull
     from nora_lab.archive.pacs.scp import DicomNode
     from nora_lab.archive.pacs.store import push, push_study

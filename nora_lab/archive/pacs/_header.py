@@ -138,9 +138,9 @@ def _slow(data: bytes, transfer_syntax: str) -> tuple[str, str]:
         study = str(ds[_STUDY].value or "").strip("\0 ") if _STUDY in ds else ""
         series = str(ds[_SERIES].value or "").strip("\0 ") if _SERIES in ds else ""
     except Exception as exc:  # noqa: BLE001 - any parse failure is the same outcome
-        raise HeaderError(f"not a readable DICOM dataset in {ts.name}: "
-                          f"{type(exc).__name__}: {exc}") from None
+        raise HeaderError(f"not a DICOM dataset we can file: unreadable in {ts.name} "
+                          f"({type(exc).__name__}: {exc})") from None
     if not study or not series:
-        raise HeaderError("the dataset has no "
+        raise HeaderError("not a DICOM dataset we can file: it has no "
                           + ("StudyInstanceUID" if not study else "SeriesInstanceUID"))
     return study, series

@@ -94,7 +94,7 @@ def _criteria(items: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace, archive: Any) -> bool:
     """Carry out the PACS flags given; True when one was."""
-    from nora_lab.archive.pacs import find as f
+    from nora_lab.archive.pacs import query as f
     from nora_lab.archive.pacs.nodes import pacs_config
     from nora_lab.errors import ConfigError
 
@@ -153,7 +153,7 @@ def _pull(args: argparse.Namespace, archive: Any, cfg: Any) -> None:
     elif args.uids:
         studies = args.uids
     else:
-        from nora_lab.archive.pacs.find import find_series
+        from nora_lab.archive.pacs.query import find_series
 
         series = find_series(args.pacs_pull, config=cfg, **criteria)
         if series.empty:

@@ -35,9 +35,9 @@ from pynetdicom.sop_class import (
 )
 
 from nora_lab.archive.pacs._assoc import association, resolve, status_text
-from nora_lab.archive.pacs.find import find_series
 from nora_lab.archive.pacs.incoming import Incoming, PendingSeries
 from nora_lab.archive.pacs.nodes import PacsConfig, PacsNode
+from nora_lab.archive.pacs.query import find_series
 from nora_lab.errors import ConfigError, PacsError, PermissionDenied
 
 __all__ = ["pull", "PLAN_COLUMNS", "RESULT_COLUMNS"]

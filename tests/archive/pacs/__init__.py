@@ -1,0 +1,1 @@
+"""PACS client and DICOM node tests (a package: module names stay unique)."""
