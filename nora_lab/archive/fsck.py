@@ -4,6 +4,8 @@ Finds rows whose file is missing, files no row knows, content that no longer mat
 recorded SHA-256, and temporary files left by an interrupted write. With ``repair=True``
 rows without files are dropped, unknown files are registered, and temporary files are
 removed; checksum mismatches are only reported (the archive cannot know which is right).
+Hidden folders at the top of a project (``.nora-import``, ``.nora``) are the import's and
+the batch layer's work areas and are not checked.
 """
 
 from __future__ import annotations
@@ -79,6 +81,10 @@ def fsck(project: Project, *, checksums: bool = True, repair: bool = False) -> F
     on_disk: set[Path] = set()
     if project.root.exists():
         for dirpath, dirnames, filenames in os.walk(project.root):
+            if dirpath == str(project.root):
+                # hidden folders at the top are the layers' work areas (.nora-import, .nora)
+                dirnames[:] = [d for d in dirnames
+                               if not d.startswith(".") or d.startswith(TMP_PREFIX)]
             for d in [d for d in dirnames if d.startswith(TMP_PREFIX)]:
                 rep.temp_files.append(str(Path(dirpath) / d))
                 dirnames.remove(d)
