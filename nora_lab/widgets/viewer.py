@@ -203,6 +203,7 @@ class Viewer(anywidget.AnyWidget):
     def __init__(self, *sources: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, **kwargs: Any):
         self._data: dict[str, VolumeData | MeshData | TractData] = {}
         self._frontend_ready = False
+        self._deriving = False
         self._chunk_bytes = int(chunk_bytes)
         self._draw_handlers = CallbackDispatcher()
         self.bytes_sent = 0
@@ -545,10 +546,9 @@ class Viewer(anywidget.AnyWidget):
 
     # ------------------------------------------------------------ internals: sync
 
-    def _from_frontend(self, name: str | None = None) -> bool:
-        """True while handling a state update that came from the page (for ``name``)."""
-        lock = getattr(self, "_property_lock", None) or {}
-        return bool(lock) if name is None else name in lock
+    def _from_frontend(self, name: str) -> bool:
+        """True while handling an update of ``name`` that came from the page."""
+        return name in (getattr(self, "_property_lock", None) or {})
 
     def _bump(self) -> None:
         self.seq = self.seq + 1
@@ -556,9 +556,9 @@ class Viewer(anywidget.AnyWidget):
     @t.observe("layers", "position", "window", "view_layout", "slice_types", "mosaic", "height",
                "active_viewport", "drawing", "draw_target")
     def _python_change(self, change: t.Bunch) -> None:
-        # Changes made by the page, and what Python derives from them while handling
-        # them (the layer's stored window), were drawn already: no new seq to ack.
-        if not self._from_frontend():
+        # Changes made by the page, and what Python derives from them (the layer's
+        # stored window), are drawn already: no new seq to acknowledge.
+        if not (self._from_frontend(change.name) or self._deriving):
             self._bump()
 
     @t.validate("view_layout")
@@ -598,8 +598,12 @@ class Viewer(anywidget.AnyWidget):
     def _window_changed(self, change: t.Bunch) -> None:
         bg = self._active_background()
         if bg is not None and list(bg["window"] or []) != list(change.new):
-            self.layers = [{**s, "window": list(change.new)} if s["id"] == bg["id"] else s
-                           for s in self.layers]
+            self._deriving = self._from_frontend("window")
+            try:
+                self.layers = [{**s, "window": list(change.new)} if s["id"] == bg["id"] else s
+                               for s in self.layers]
+            finally:
+                self._deriving = False
 
     @t.observe("active_viewport")
     def _active_changed(self, change: t.Bunch) -> None:

@@ -371,3 +371,19 @@ def test_close_layer_and_clear(volume):
     assert len(v.layers) == 1 and len(v._data) == 1
     v.clear()
     assert v.layers == [] and v._data == {}
+
+
+def test_python_reacting_to_the_page_still_gets_its_changes_acknowledged(volume):
+    """An observer of a page-made change (here: ack) that moves the crosshair must get a
+    new seq, or nothing would ever acknowledge its redraw (a chain of moves would stall)."""
+    v = Viewer(volume)
+    moved = []
+
+    def chain(change):
+        if not moved:
+            moved.append(v.seq)
+            v.position = (1.0, 1.0, 1.0)
+
+    v.observe(chain, "ack")
+    v.set_state({"ack": v.seq})
+    assert v.seq == moved[0] + 1

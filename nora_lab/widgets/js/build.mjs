@@ -19,8 +19,35 @@ hash.update(readFileSync(join(here, 'package-lock.json')))
 const digest = hash.digest('hex')
 const niivue = JSON.parse(readFileSync(join(here, 'node_modules/@niivue/niivue/package.json'))).version
 
+// One patch to Niivue, applied at bundle time (the build fails if it no longer applies):
+// refreshLayers() recomputes a 3-D gradient texture (a blur and a Sobel pass over every
+// voxel) whenever the background changes, e.g. on every window change, although only
+// gradient-lit or gradient-opacity volume rendering reads it. Compute it only then
+// (setVolumeRenderIllumination / setGradientOpacity refresh the layer and so still get
+// it). On a CPU renderer this is most of the time to open a 512x512x400 CT.
+const GRADIENT_FROM = `    if (layer === 0) {
+      this.volumeTexture = outTexture;
+      this.gradientTexture = gradientGL({`
+const GRADIENT_TO = `    if (layer === 0) {
+      this.volumeTexture = outTexture;
+    }
+    if (layer === 0 && (this.gradientTextureAmount > 0 || this.opts.gradientOpacity > 0 || this.renderGradientValues)) {
+      this.gradientTexture = gradientGL({`
+const patchNiivue = {
+  name: 'nora-niivue-patch',
+  setup (b) {
+    b.onLoad({ filter: /@niivue[\\/]niivue[\\/]build[\\/]niivue[\\/]index\.js$/ }, (args) => {
+      const text = readFileSync(args.path, 'utf8')
+      const n = text.split(GRADIENT_FROM).length - 1
+      if (n !== 1) throw new Error(`nora-niivue-patch: expected the gradient call once in ${args.path}, found ${n}; review the patch for this Niivue version`)
+      return { contents: text.replace(GRADIENT_FROM, GRADIENT_TO), loader: 'js' }
+    })
+  }
+}
+
 const result = await build({
   metafile: true,
+  plugins: [patchNiivue],
   entryPoints: [join(srcDir, 'viewer.js')],
   bundle: true,
   format: 'esm',

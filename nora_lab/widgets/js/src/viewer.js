@@ -35,6 +35,13 @@ class Store {
     this.transfers = new Map() // id -> {version, kind, buf, parts, received, diffs}
     this.views = new Set()
     this.dirty = new Set() // volume ids whose voxels changed (mask diffs)
+    this.timings = {} // id -> {begin, end, built} (ms, performance.now()) for benchmarks
+  }
+
+  mark (id, what) {
+    this.timings[id] = this.timings[id] || {}
+    this.timings[id][what] = performance.now()
+    for (const v of this.views) v.root.dataset.timings = JSON.stringify(this.timings)
   }
 
   have () {
@@ -76,6 +83,7 @@ class Store {
       this.transfers.delete(msg.id)
       return
     }
+    this.mark(msg.id, 'begin')
     this.transfers.set(msg.id, {
       version: msg.version,
       kind: msg.kind,
@@ -98,6 +106,7 @@ class Store {
     const t = this.transfers.get(msg.id)
     if (!t || t.version !== msg.version) return
     this.transfers.delete(msg.id)
+    this.mark(msg.id, 'end')
     const part = (name) => t.parts.find((p) => p.name === name)
     const spec = this.spec(msg.id) || { name: msg.id, role: 'overlay' }
     let item
@@ -118,6 +127,7 @@ class Store {
     const old = this.items.get(msg.id)
     if (old && old.version > item.version) return
     this.items.set(msg.id, item)
+    this.mark(msg.id, 'built')
     for (const d of t.diffs) this.applyDiff(item, d.msg, d.dv)
     this.notify()
   }
@@ -221,7 +231,7 @@ class Viewport {
         logLevel: 'error',
         loadingText: '',
         dragAndDropEnabled: false,
-        multiplanarShowRender: SHOW_RENDER.ALWAYS
+        multiplanarShowRender: SHOW_RENDER.AUTO
       })
       await nv.attachToCanvas(this.canvas)
       nv.setMouseEventConfig({
@@ -231,7 +241,9 @@ class Viewport {
       })
       const draw = nv.drawScene.bind(nv)
       nv.drawScene = () => {
+        const t0 = performance.now()
         const r = draw()
+        this.div.dataset.drawMs = String(Math.round(performance.now() - t0))
         this.frames += 1
         this.div.dataset.frame = String(this.frames)
         this.view.frames += 1
@@ -404,11 +416,7 @@ class View {
           needGL = true
         }
       }
-      if (needGL) {
-        nv.updateGLVolume()
-        needDraw = false
-      }
-      // crosshair: the one world position shared by all viewports
+      // crosshair: the one world position shared by all viewports (needs only the NVImages)
       if (nv.volumes.length && pos) {
         const cur = vp.mm()
         if (Math.hypot(cur[0] - pos[0], cur[1] - pos[1], cur[2] - pos[2]) > 1e-4) {
@@ -416,7 +424,13 @@ class View {
           needDraw = true
         }
       }
-      if (needDraw || needGL) nv.drawScene()
+      if (needGL) {
+        const t0 = performance.now()
+        nv.updateGLVolume() // draws the scene too
+        vp.div.dataset.glMs = String(Math.round(performance.now() - t0))
+      } else if (needDraw) {
+        nv.drawScene()
+      }
     }
     this.updateStatus(layers, pos)
     if (!this.store.pending(layers)) this.acknowledge()
@@ -424,8 +438,17 @@ class View {
 
   acknowledge () {
     const seq = this.model.get('seq')
+    if (seq === this.lastAck) {
+      this.root.dataset.ack = String(seq)
+      return
+    }
+    // Wait until the GPU has really drawn: drawing only queues commands, and on a CPU
+    // renderer (SwiftShader) the pixels of a large volume appear seconds later.
+    const px = new Uint8Array(4)
+    for (const vp of this.viewports) {
+      if (vp.nv && vp.div.style.display !== 'none') vp.nv.gl.readPixels(0, 0, 1, 1, vp.nv.gl.RGBA, vp.nv.gl.UNSIGNED_BYTE, px)
+    }
     this.root.dataset.ack = String(seq)
-    if (seq === this.lastAck) return
     this.lastAck = seq
     this.model.set('ack', seq)
     this.model.set('frame', this.frames)
