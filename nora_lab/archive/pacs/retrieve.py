@@ -27,7 +27,7 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 from pydicom.dataset import Dataset
-from pynetdicom import ALL_TRANSFER_SYNTAXES, build_role, evt
+from pynetdicom import build_role, evt
 from pynetdicom.sop_class import (
     StudyRootQueryRetrieveInformationModelFind,
     StudyRootQueryRetrieveInformationModelGet,
@@ -329,6 +329,26 @@ def _receiver(project: Any, cfg: PacsConfig, node: PacsNode, stack: ExitStack) -
     return temp
 
 
+_MAX_CX = 126  # presentation contexts besides the C-GET model's
+#: transfer syntaxes offered for C-GET, each in a context of its own: the peer sends every
+#: instance as stored when one of them matches (a single context would make it transcode)
+_GET_SYNTAXES = (
+    "1.2.840.10008.1.2.1", "1.2.840.10008.1.2", "1.2.840.10008.1.2.4.70",
+    "1.2.840.10008.1.2.4.57", "1.2.840.10008.1.2.4.80", "1.2.840.10008.1.2.4.81",
+    "1.2.840.10008.1.2.4.90", "1.2.840.10008.1.2.4.91", "1.2.840.10008.1.2.5",
+    "1.2.840.10008.1.2.4.50", "1.2.840.10008.1.2.4.51", "1.2.840.10008.1.2.1.99",
+    "1.2.840.10008.1.2.2",
+)
+
+
+def _get_contexts(classes: list[str]) -> list[tuple[str, list[str]]]:
+    """One context per (SOP class, transfer syntax), as many syntaxes as fit in 126."""
+    if not classes:
+        return []
+    per = max(1, min(len(_GET_SYNTAXES), _MAX_CX // len(classes)))
+    return [(c, [ts]) for c in classes[:_MAX_CX] for ts in _GET_SYNTAXES[:per]]
+
+
 def _bar(progress: bool, total: int) -> Any:
     if not progress:
         return None
@@ -380,9 +400,9 @@ class _Runner:
             ext, handlers = [], []
         else:
             model = StudyRootQueryRetrieveInformationModelGet
-            classes = sorted({c for it in items for c in it.sop_classes})[:120]
-            contexts = [model, *((c, ALL_TRANSFER_SYNTAXES) for c in classes)]
-            ext = [build_role(c, scp_role=True) for c in classes]
+            classes = sorted({c for it in items for c in it.sop_classes})
+            contexts = [model, *_get_contexts(classes)]
+            ext = [build_role(c, scp_role=True) for c in classes[:_MAX_CX]]
             handlers = [(evt.EVT_C_STORE, self._on_get_store)]
         try:
             with association(self.node, self.cfg, contexts, ext_neg=ext,
@@ -466,13 +486,22 @@ class _Runner:
                     f"incoming area: {type(exc).__name__}: {exc}"
                 it.seconds = time.perf_counter() - t0
             return
-        by_uid = {s.series_uid: s for s in report.series}
+        by_uid: dict[str, list[Any]] = {}
+        for s in report.series:
+            by_uid.setdefault(s.series_uid, []).append(s)
         for it in ready:
-            s = by_uid.get(it.uid)
-            if s is None:
-                it.status, it.reason = "failed", "the import found no DICOM image in it"
+            found = by_uid.get(it.uid, [])
+            if not found:
+                it.status = "failed"
+                it.reason = "the import found no DICOM image in it" + (
+                    f" ({report.skipped[0].reason})" if report.skipped else "")
             else:
-                it.status = {"converted": "imported"}.get(s.status, s.status)
-                it.psid, it.folder = s.psid, s.series_folder
-                it.reason = "; ".join(s.problems)
+                statuses = {s.status for s in found}
+                it.status = "imported" if statuses <= {"converted", "already imported"} \
+                    and "converted" in statuses else \
+                    ("already imported" if statuses == {"already imported"} else
+                     "failed" if statuses == {"failed"} else "partial")
+                it.psid = found[0].psid
+                it.folder = ",".join(dict.fromkeys(s.series_folder for s in found))
+                it.reason = "; ".join(p for s in found for p in s.problems)
             it.seconds = time.perf_counter() - t0
