@@ -1,0 +1,281 @@
+"""Files of a project: atomic adds, registration, deletion (a mixin of :class:`Project`).
+
+Every write goes to a temporary name in the target folder; the rename onto the real name
+happens inside the transaction that adds the row, so rows and files commit together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from nora_lab.archive import _db
+from nora_lab.archive import _schema as t
+from nora_lab.archive._ids import check_id
+from nora_lab.archive._tags import clean_tags
+from nora_lab.archive.layout import TMP_PREFIX, inside, sha256, temp_beside
+from nora_lab.archive.patterns import check_relpath
+from nora_lab.errors import AlreadyExistsError, ArchiveError, NotFoundError
+
+
+def _split_rel(relpath: str) -> tuple[str, str]:
+    series, _, name = relpath.rpartition("/")
+    return series, name
+
+
+def _sidecar_of(src: Path) -> Path | None:
+    name = src.name
+    for ext in (".nii.gz", ".nii", ".mgz", ".mgh", ".nrrd", ".nhdr"):
+        if name.lower().endswith(ext):
+            cand = src.with_name(name[: -len(ext)] + ".json")
+            return cand if cand.exists() else None
+    return None
+
+
+def _guess_filetype(path: Path) -> str:
+    try:
+        from nora_lab.archive.filetypes import filetype
+    except ImportError:  # the DICOM-import layer ships the content sniffer
+        return "other"
+    return filetype(path)
+
+
+class FilesMixin:
+    """Adding, registering and deleting files."""
+
+    def add_file(self, src: str | os.PathLike, psid: str, relpath: str, *,
+                 tags: Iterable[str] = (), meta: Mapping[str, Any] | None = None,
+                 move: bool = False, overwrite: bool = False) -> Path:
+        """Copy (or move) a file into a study atomically and register it.
+
+        Parameters
+        ----------
+        src
+            The file to add.
+        psid
+            The study, ``"<subject>#<study>"``; it must exist (:meth:`add_study`).
+        relpath
+            Where it goes inside the study folder, e.g. ``"3_t1/t1.nii.gz"``.
+        tags
+            File tags to add.
+        meta
+            Per-file metadata; by default the JSON sidecar next to ``src`` (same stem,
+            ``.json``) if there is one.
+        move
+            Move instead of copy.
+        overwrite
+            Replace an existing file of that name (else re-adding identical content is
+            a no-op and different content raises).
+
+        Returns
+        -------
+        Path
+            The absolute path of the file in the archive.
+
+        Raises
+        ------
+        UnsafePathError
+            If ``relpath`` would leave the study folder.
+        AlreadyExistsError
+            If a different file of that name exists and ``overwrite`` is false.
+        """
+        self._require("editor", "adding a file")
+        src = Path(src)
+        if not src.is_file():
+            raise NotFoundError(f"cannot add {src}: no such file")
+        if meta is None and (sc := _sidecar_of(src)) is not None:
+            try:
+                meta = json.loads(sc.read_text())
+            except (ValueError, OSError) as exc:
+                raise ArchiveError(f"{sc}: sidecar is not valid JSON ({exc})") from exc
+
+        def place(tmp: Path) -> None:
+            if move:
+                try:
+                    os.link(src, tmp)
+                except OSError:
+                    shutil.copyfile(src, tmp)
+            else:
+                shutil.copyfile(src, tmp)
+
+        dest = self._store(psid, relpath, place, tags=tags, meta=meta, overwrite=overwrite)
+        if move and src.exists() and src.resolve() != dest:
+            src.unlink()
+        return dest
+
+    def add_bytes(self, data: bytes, psid: str, relpath: str, *, tags: Iterable[str] = (),
+                  meta: Mapping[str, Any] | None = None, overwrite: bool = False) -> Path:
+        """Write bytes as a file of the study (atomically) and register it."""
+        self._require("editor", "adding a file")
+        return self._store(psid, relpath, lambda tmp: tmp.write_bytes(data), tags=tags,
+                           meta=meta, overwrite=overwrite)
+
+    def add_json(self, obj: Any, psid: str, relpath: str, *, tags: Iterable[str] = (),
+                 overwrite: bool = True) -> Path:
+        """Write a JSON document into the study (e.g. ``annotations/points.json``)."""
+        data = json.dumps(obj, indent=1, sort_keys=True).encode()
+        return self.add_bytes(data, psid, relpath, tags=tags, overwrite=overwrite)
+
+    def add_image(self, img: Any, psid: str, relpath: str, *, tags: Iterable[str] = (),
+                  meta: Mapping[str, Any] | None = None, overwrite: bool = False) -> Path:
+        """Save a nibabel image into the study (atomically; format from the file name)."""
+        import nibabel as nib
+
+        self._require("editor", "adding an image")
+        suffix = "".join(Path(relpath).suffixes[-2:]) or ".nii.gz"
+
+        def place(tmp: Path) -> None:
+            # nibabel picks the format from the extension: save under it, then rename
+            real = tmp.with_name(tmp.name + suffix)
+            nib.save(img, real)
+            os.replace(real, tmp)
+
+        return self._store(psid, relpath, place, tags=tags, meta=meta, overwrite=overwrite)
+
+    def _store(self, psid: str, relpath: str, place, *, tags: Iterable[str],
+               meta: Mapping[str, Any] | None, overwrite: bool) -> Path:
+        relpath = check_relpath(relpath, what="file name")
+        study_dir = self.study_dir(psid)
+        dest = inside(study_dir, relpath)
+        series, name = _split_rel(relpath)
+        tags = clean_tags(tags)
+        with _db.read(self._engine) as conn:
+            srow = self._study_row(conn, psid)
+        with temp_beside(dest) as tmp:
+            place(tmp)
+            digest = sha256(tmp)
+            size = tmp.stat().st_size
+            ftype = _guess_filetype(tmp) if not name.lower().endswith(".json") else "json"
+            f = t.files
+            with _db.write(self._engine) as conn:
+                existing = conn.execute(sa.select(f.c.id, f.c.sha256).where(
+                    f.c.study == srow.id, f.c.series == series, f.c.name == name)).first()
+                if existing is not None and not overwrite:
+                    if existing.sha256 != digest:
+                        raise AlreadyExistsError(
+                            f"{dest} exists with different content (pass overwrite=True)")
+                    fid = existing.id  # same content again: nothing to do but the tags
+                else:
+                    values = {"project_id": self.pk, "study": srow.id, "series": series,
+                              "name": name, "path_lc": relpath.lower(), "filetype": ftype,
+                              "size": size, "sha256": digest,
+                              "meta": dict(meta) if meta else None}
+                    if existing is not None:
+                        conn.execute(sa.update(f).where(f.c.id == existing.id).values(**values))
+                        fid = existing.id
+                    else:
+                        fid = conn.execute(sa.insert(f).values(**values)
+                                           .returning(f.c.id)).scalar_one()
+                    os.replace(tmp, dest)  # the file takes its name inside the transaction
+                _db.insert_ignore(conn, t.file_tags, [{"file": fid, "tag": g} for g in tags])
+        return dest
+
+    def _locate(self, path: str | os.PathLike) -> tuple[str, str]:
+        """An absolute archive path → (psid, relpath)."""
+        p = Path(path).resolve() if os.path.isabs(path) else None
+        root = self.root.resolve()
+        if p is None or root not in p.parents:
+            raise NotFoundError(f"{path}: not a file of project {self.name!r} (under {root})")
+        parts = p.relative_to(root).parts
+        if len(parts) < 3:
+            raise NotFoundError(f"{path}: expected <root>/<subject>/<study>/<file>")
+        return f"{parts[0]}#{parts[1]}", "/".join(parts[2:])
+
+    def _file_ids(self, conn: sa.Connection, targets: Iterable[str | int | os.PathLike]) -> list[int]:
+        ids = []
+        f = t.files
+        for x in targets:
+            if isinstance(x, int):
+                ids.append(x)
+                continue
+            psid, rel = self._locate(x)
+            srow = self._study_row(conn, psid)
+            series, name = _split_rel(rel)
+            fid = conn.execute(sa.select(f.c.id).where(
+                f.c.study == srow.id, f.c.series == series, f.c.name == name)).scalar()
+            if fid is None:
+                raise NotFoundError(f"{x}: not registered in project {self.name!r}")
+            ids.append(fid)
+        return ids
+
+    def remove_file(self, target: str | os.PathLike | int, relpath: str | None = None) -> None:
+        """Delete one file and its row: ``remove_file(abs_path)`` or ``(psid, relpath)``."""
+        self._require("editor", "deleting a file")
+        if relpath is not None:
+            target = self.study_dir(str(target)) / check_relpath(relpath)
+        with _db.write(self._engine) as conn:
+            (fid,) = self._file_ids(conn, [target])
+            row = conn.execute(sa.select(t.files.c.study, t.files.c.series, t.files.c.name)
+                               .where(t.files.c.id == fid)).one()
+            conn.execute(sa.delete(t.files).where(t.files.c.id == fid))
+            path = self._abs_path(conn, row.study, row.series, row.name)
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def _abs_path(self, conn: sa.Connection, study_pk: int, series: str, name: str) -> Path:
+        s, sub = t.studies, t.subjects
+        r = conn.execute(sa.select(sub.c.subject_id, s.c.study_id).join(
+            sub, sub.c.id == s.c.subject).where(s.c.id == study_pk)).one()
+        return self.root / r.subject_id / r.study_id / (f"{series}/{name}" if series else name)
+
+    def delete_study(self, psid: str) -> None:
+        """Delete a study: its rows and its folder, together."""
+        self._require("editor", "deleting a study")
+        with _db.read(self._engine) as conn:
+            pk = self._study_row(conn, psid).id
+        self._delete_tree(self.study_dir(psid), t.studies, pk)
+
+    def delete_subject(self, subject_id: str) -> None:
+        """Delete a subject with all its studies, rows and folders."""
+        self._require("editor", "deleting a subject")
+        with _db.read(self._engine) as conn:
+            pk = self._subject_pk(conn, subject_id)
+        self._delete_tree(self.root / check_id(subject_id, "subject id"), t.subjects, pk)
+
+    def _delete_tree(self, folder: Path | None, table: sa.Table | None = None,
+                     pk: int | None = None) -> None:
+        """Move ``folder`` aside, delete the rows, then the folder (or move it back)."""
+        folder = folder or self.root
+        trash = None
+        if folder.exists():
+            trash = folder.parent / f"{TMP_PREFIX}trash-{uuid.uuid4().hex}"
+            os.rename(folder, trash)
+        try:
+            if table is not None:
+                with _db.write(self._engine) as conn:
+                    conn.execute(sa.delete(table).where(table.c.id == pk))
+        except BaseException:
+            if trash is not None:
+                os.rename(trash, folder)
+            raise
+        if trash is not None:
+            shutil.rmtree(trash, ignore_errors=True)
+
+    def file_meta(self, path: str | os.PathLike) -> dict[str, Any]:
+        """The JSON metadata stored for one file."""
+        with _db.read(self._engine) as conn:
+            (fid,) = self._file_ids(conn, [path])
+            return conn.execute(sa.select(t.files.c.meta).where(t.files.c.id == fid)).scalar() or {}
+
+    def register(self, path: str | os.PathLike, *, tags: Iterable[str] = (),
+                 meta: Mapping[str, Any] | None = None) -> Path:
+        """Register a file that a job already wrote inside a study folder."""
+        self._require("editor", "registering a file")
+        psid, rel = self._locate(path)
+        src = Path(path)
+        if not src.is_file():
+            raise NotFoundError(f"cannot register {src}: no such file")
+        data_path = src
+
+        def place(tmp: Path) -> None:
+            os.link(data_path, tmp)  # same folder: a hard link, then renamed onto itself
+
+        return self._store(psid, rel, place, tags=tags, meta=meta, overwrite=True)
