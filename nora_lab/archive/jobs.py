@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterable, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,7 +45,7 @@ _CHUNK = 500
 
 
 def _now() -> datetime:
-    return datetime.now(timezone.utc).replace(tzinfo=None)
+    return datetime.now(UTC).replace(tzinfo=None)
 
 
 def launcher_id() -> str:
@@ -155,6 +155,14 @@ def start(project: Project, job_id: int, *, worker: str, max_attempts: int = 2) 
     """
     j = t.jobs
     with _db.write(project.archive.engine) as conn:
+        # the common case in one statement: an active row with attempts left
+        attempts = conn.execute(sa.update(j).where(
+            j.c.id == job_id, j.c.project_id == project.pk, j.c.state.in_(ACTIVE),
+            j.c.attempts < max_attempts).values(
+            state="r", started=_now(), ended=None, worker=worker, attempts=j.c.attempts + 1)
+            .returning(j.c.attempts)).scalar()
+        if attempts is not None:
+            return "run", attempts
         row = conn.execute(sa.select(j.c.state, j.c.attempts, j.c.worker, j.c.error).where(
             j.c.id == job_id, j.c.project_id == project.pk)).first()
         if row is None:
@@ -170,10 +178,7 @@ def start(project: Project, job_id: int, *, worker: str, max_attempts: int = 2) 
                 error=f"gave up after {row.attempts} attempts: the worker was lost each time "
                       f"(last: {row.worker}){why}"))
             return "exhausted", row.attempts
-        attempts = row.attempts + 1
-        conn.execute(sa.update(j).where(j.c.id == job_id).values(
-            state="r", started=_now(), ended=None, worker=worker, attempts=attempts))
-    return "run", attempts
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def progress(project: Project, job_id: int, *, command: str) -> None:

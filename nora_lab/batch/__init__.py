@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from nora_lab.batch.config import settings
     from nora_lab.batch.debugging import debug
     from nora_lab.batch.jobs import Job
-    from nora_lab.batch.submit import DryRun, dry_run, launch
     from nora_lab.batch.registry import get_job, register_job, registered_jobs
     from nora_lab.batch.run import BatchRun
+    from nora_lab.batch.submit import DryRun, dry_run, launch
 
 
 def __getattr__(name: str) -> Any:

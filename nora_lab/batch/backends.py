@@ -85,12 +85,30 @@ def job_script(cfg: Mapping[str, Any], resources: Mapping[str, Any] | None = Non
     return cls.job_cls("tcp://<scheduler>:8786", name="dask-worker", **kwargs).job_script()
 
 
+def _local_size(kwargs: dict[str, Any], n_units: int) -> tuple[int, int]:
+    """(workers, threads per worker): one study per core at a time, by default.
+
+    Threads (``processes: false``, the default) suit batches: every job runs in its own
+    process anyway, and in-process workers start at once and talk to the scheduler
+    without serialization. With ``processes: true``: one single-threaded worker per core.
+    """
+    cores = os.cpu_count() or 1
+    n = kwargs.pop("n_workers", None)
+    threads = kwargs.pop("threads_per_worker", None)
+    if kwargs.get("processes", False):
+        n, threads = n or cores, threads or 1
+    else:
+        n, threads = n or 1, threads or cores
+    n = max(1, min(int(n), n_units))
+    return n, max(1, min(int(threads), -(-n_units // n)))
+
+
 def make_cluster(cfg: Mapping[str, Any], *, n_units: int,
                  resources: Mapping[str, Any] | None = None,
                  log_directory: Path | None = None) -> Any:
     """Start the configured cluster, sized for ``n_units`` units.
 
-    ``local``: a LocalCluster with up to ``n-workers`` (default: one per core) workers.
+    ``local``: a LocalCluster running one study per core at a time (see :func:`_local_size`).
     ``slurm``/``sge``: a dask-jobqueue cluster, adaptive between ``minimum-jobs`` and
     ``maximum-jobs`` (at most one job per unit), or scaled to that many jobs.
 
@@ -107,9 +125,9 @@ def make_cluster(cfg: Mapping[str, Any], *, n_units: int,
         Path(log_directory).mkdir(parents=True, exist_ok=True)
     with dask.config.set({"distributed.scheduler.allowed-failures": failures}):
         if backend == "local":
-            n = kwargs.pop("n_workers", None) or os.cpu_count() or 1
+            n, threads = _local_size(kwargs, n_units)
             kwargs.setdefault("silence_logs", logging.ERROR)
-            return cls(n_workers=max(1, min(int(n), n_units)), **kwargs)
+            return cls(n_workers=n, threads_per_worker=threads, **kwargs)
         cluster = cls(**kwargs)
     top = max(1, min(int(sec.get("maximum-jobs") or 1), n_units))
     try:

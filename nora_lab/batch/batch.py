@@ -22,8 +22,8 @@ from nora_lab.errors import BatchError
 
 if TYPE_CHECKING:
     from nora_lab.archive import Project
-    from nora_lab.batch.submit import DryRun
     from nora_lab.batch.run import BatchRun
+    from nora_lab.batch.submit import DryRun
 
 __all__ = ["Batch", "FORMAT", "LEVELS", "RESOURCE_KEYS"]
 

@@ -72,9 +72,10 @@ class BatchRun:
         try:
             from distributed import as_completed
 
-            for fut in as_completed(self._futures, loop=self.client.loop):
+            for fut, result in as_completed(self._futures, loop=self.client.loop,
+                                            with_results=True, raise_errors=False):
                 job_id = self._ids.get(fut.key)
-                state = self._record(fut, job_id)
+                state = self._record(fut, result, job_id)
                 with self._lock:
                     self._counts[state] += 1
             states.fail_active(self.project, "the batch run ended but this unit never reported "
@@ -88,18 +89,15 @@ class BatchRun:
             self._close()
             self._done.set()
 
-    def _record(self, fut: Any, job_id: int | None) -> str:
-        status = fut.status
-        if status == "finished":
-            return str(fut.result().get("state", "e"))
-        if status == "cancelled":
+    def _record(self, fut: Any, result: Any, job_id: int | None) -> str:
+        if isinstance(result, dict):
+            return str(result.get("state", "e"))
+        if fut.status == "cancelled":
             reason = "cancelled (its future was cancelled)"
+        elif isinstance(result, BaseException):
+            reason = _describe(result)
         else:
-            try:
-                exc = fut.exception()
-            except Exception as err:  # noqa: BLE001
-                exc = err
-            reason = _describe(exc) if exc is not None else f"ended as {status}"
+            reason = f"ended as {fut.status}: {result!r}"
         if job_id is not None:
             states.fail_active(self.project, reason, ids=[job_id])
             return states.state(self.project, job_id) or "e"

@@ -181,11 +181,13 @@ def _run_steps(task: UnitTask, proj: Any, fh: Any, attempt: int) -> tuple[str, s
         for path, data in cmd.files.items():
             path.write_bytes(data)
         texts.append(f"# --- job {spec.index}/{n}: {spec.job.label} ---\n{cmd.text}")
-        states.progress(proj, task.job_id, command="\n".join(texts))
         _prepare(step)
         fh.write(f"# {_stamp()} {label}: {' '.join(cmd.argv)}\n".encode())
         t0 = time.perf_counter()
-        rc, how = _execute(cmd.argv, fh, step.cwd, env, task, proj)
+        command = "\n".join(texts)
+        rc, how = _execute(cmd.argv, fh, step.cwd, env, task, proj,
+                           lambda command=command: states.progress(proj, task.job_id,
+                                                                   command=command))
         fh.write(f"# {label}: exit {rc} after {time.perf_counter() - t0:.2f}s\n".encode())
         if how == "killed":
             return "k", f"killed during {label}"
@@ -221,8 +223,12 @@ def _prepare(step: ResolvedStep) -> None:
 
 
 def _execute(argv: list[str], fh: Any, cwd: Path | None, env: dict[str, str], task: UnitTask,
-             proj: Any) -> tuple[int, str]:
-    """Run one job's process; returns (exit status, "ok" | "killed" | "lost")."""
+             proj: Any, still_running: Any = None) -> tuple[int, str]:
+    """Run one job's process; returns (exit status, "ok" | "killed" | "lost").
+
+    ``still_running()`` is called once if the process outlives a first short wait (to
+    record the command of a job that takes a while, without a write for short jobs).
+    """
     try:
         proc = subprocess.Popen(argv, stdout=fh, stderr=subprocess.STDOUT,
                                 stdin=subprocess.DEVNULL, cwd=cwd, env=env,
@@ -231,7 +237,9 @@ def _execute(argv: list[str], fh: Any, cwd: Path | None, env: dict[str, str], ta
         fh.write(f"# cannot start {argv[0]}: {exc}\n".encode())
         return 127, "ok"
     with _Exit(proc) as exited:
-        while not exited.wait(task.poll):
+        if not exited.wait(min(0.2, task.poll)) and still_running is not None:
+            still_running()
+        while proc.poll() is None and not exited.wait(task.poll):
             if states.state(proj, task.job_id) == "k":
                 _terminate(proc, task.grace)
                 return proc.returncode, "killed"

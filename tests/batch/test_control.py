@@ -53,7 +53,7 @@ def test_a_job_terminated_from_outside_is_retried_once_then_an_error(project, lo
 def test_a_lost_local_worker_is_replaced_and_its_study_retried(project):
     psids = make_studies(project, 2)
     b = Batch("slow", [Job.bash("sleep 3; echo ok > $o1", o1="ok.txt")])
-    run = launch(b, project, n_workers=2)
+    run = launch(b, project, n_workers=2, processes=True)
     _until(lambda: (run.states()["state"] == "r").sum() == 2, what="both running")
     victim = run.states().iloc[0]
     wpids = run.client.run(os.getpid)

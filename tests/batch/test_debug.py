@@ -30,7 +30,7 @@ def test_the_debug_notebook_resolves_every_variable(project, tmp_path):
     assert "job2_n1 = 2" in src and f"job3_dst = '{d}/derived/size.json'" in src
     code = "\n".join(c.source for c in nb.cells)
     assert "%%bash\ncp $f1 $o1" in code and "from batchjobs import report_size" in code
-    assert f"os.environ.update({{'NORA_ROOT'" in code and f"'NORA_PSID': '{psids[1]}'" in code
+    assert "os.environ.update({'NORA_ROOT'" in code and f"'NORA_PSID': '{psids[1]}'" in code
 
 
 def test_a_debug_notebook_runs_the_jobs_of_the_study(project, tmp_path):
