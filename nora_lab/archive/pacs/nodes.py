@@ -184,7 +184,7 @@ class PacsConfig:
         self.path = Path(path) if path else config_path()
         shipped = _read(_SHIPPED)
         user = _read(self.path)
-        self._user_local = dict(user.get("local") or {})
+        self._user_local = {**(user.get("local") or {}), **local}
         self.local: LocalNode = _make(LocalNode, f"{self.path}: local",
                                       {**(shipped.get("local") or {}), **self._user_local,
                                        **local})
