@@ -13,6 +13,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -21,6 +22,16 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 SLURM_SCRIPTS = REPO / "scripts" / "slurm"
+
+
+def wait_until(pred, timeout: float = 60.0, what: str = "condition") -> None:
+    """Poll ``pred()`` until true; fail naming ``what`` after ``timeout`` seconds."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if pred():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 def make_studies(project, n: int, *, failing: tuple[int, ...] = (), content: bytes = b"hello"):

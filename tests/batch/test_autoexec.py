@@ -85,3 +85,20 @@ def test_launch_autoexec_from_the_cli(auto, archive, url, tmp_path, monkeypatch,
     assert "2 done" in capsys.readouterr().out
     assert main(["--launch_autoexec", psids[0]]) == 1
     assert "--launch_autoexec needs a project" in capsys.readouterr().err
+
+
+def test_a_real_dicom_import_autoexecutes_through_the_importer_hook(auto, tmp_path, shared_data):
+    from nora_lab.archive.dicom import import_dicom, importer
+
+    _mode(tmp_path, "inline")
+    Batch("auto", [Job.bash("ls $f1 > $o1", f1="*.nii", o1="auto/niftis.txt TAG(auto)")]).save(auto)
+    importer.on_study_imported.append(on_study_imported)  # the one line the app adds
+    try:
+        report = import_dicom(auto, shared_data / "dicom" / "dcm_qa_nih" / "In" / "20180918Si",
+                              progress=False)
+    finally:
+        importer.on_study_imported.remove(on_study_imported)
+    assert report.studies == ["DEV#1"] and not report.warnings, report.warnings
+    assert jobs.table(auto)[["unit", "state"]].values.tolist() == [["DEV#1", "d"]]
+    listed = (auto.study_dir("DEV#1") / "auto/niftis.txt").read_text().split()
+    assert len(listed) >= 3 and all(p.endswith((".nii", ".nii.gz")) for p in listed)

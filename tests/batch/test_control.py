@@ -3,21 +3,11 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
-from conftest import make_studies
+from conftest import make_studies, wait_until
 
 from nora_lab.batch import Arg, Batch, Job, dry_run, launch
-
-
-def _until(pred, timeout=60.0, what="condition"):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_killing_a_batch_stops_its_processes_and_marks_every_job(project, local_cluster, tmp_path):
@@ -27,7 +17,7 @@ def test_killing_a_batch_stops_its_processes_and_marks_every_job(project, local_
     b = Batch("long", [Job.bash(f"echo $$ > {pids}/$(basename $PWD)-$(basename $(dirname $PWD)); "
                                 "sleep 120")])
     run = launch(b, project, cluster=local_cluster, poll_interval=0.2)
-    _until(lambda: len(list(pids.iterdir())) == 2, what="two jobs running")
+    wait_until(lambda: len(list(pids.iterdir())) == 2, what="two jobs running")
     assert run.kill() == 3
     run.wait(timeout=60, progress=False)
     st = run.states()
@@ -35,7 +25,7 @@ def test_killing_a_batch_stops_its_processes_and_marks_every_job(project, local_
     assert st["error"].str.startswith("killed by alice").all()
     for f in pids.iterdir():  # the job's processes are gone
         pid = int(f.read_text())
-        _until(lambda pid=pid: not Path(f"/proc/{pid}").exists() or
+        wait_until(lambda pid=pid: not Path(f"/proc/{pid}").exists() or
                Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", 15, f"pid {pid} gone")
     assert "killed during job 1" in "".join(run.log(u) for u in run.logs if Path(run.logs[u]).exists())
 
@@ -54,7 +44,7 @@ def test_a_lost_local_worker_is_replaced_and_its_study_retried(project):
     psids = make_studies(project, 2)
     b = Batch("slow", [Job.bash("sleep 3; echo ok > $o1", o1="ok.txt")])
     run = launch(b, project, n_workers=2, processes=True)
-    _until(lambda: (run.states()["state"] == "r").sum() == 2, what="both running")
+    wait_until(lambda: (run.states()["state"] == "r").sum() == 2, what="both running")
     victim = run.states().iloc[0]
     wpids = run.client.run(os.getpid)
     name = victim.worker.split()[1]

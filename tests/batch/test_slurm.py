@@ -6,21 +6,11 @@
 from __future__ import annotations
 
 import subprocess
-import time
 
 import pytest
-from conftest import make_studies
+from conftest import make_studies, wait_until
 
 from nora_lab.batch import Batch, Job, dry_run, launch
-
-
-def _until(pred, timeout, what):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
 
 
 @pytest.mark.slurm
@@ -29,7 +19,7 @@ def test_scancel_of_a_worker_mid_batch_retries_its_study(project, slurm, tmp_pat
     b = Batch("sleepy", [Job.bash("sleep 3; echo done > $o1", name="nap", o1="derived/nap.txt")])
     run = launch(b, project, **slurm.options(tmp_path, maximum_jobs=2))
     try:
-        _until(lambda: (run.states()["state"] == "r").sum() >= 2, 180, "two studies running")
+        wait_until(lambda: (run.states()["state"] == "r").sum() >= 2, 180, "two studies running")
         victim = run.states().query("state == 'r'").iloc[0]
         slurm_job = victim.worker.split("slurm:")[1]
         assert any(line.split()[0] == slurm_job for line in slurm.squeue())
@@ -50,7 +40,7 @@ def test_scancel_of_a_worker_mid_batch_retries_its_study(project, slurm, tmp_pat
     assert (others["state"] == "d").all(), others[["state", "error"]]
     assert sum((project.study_dir(p) / "derived/nap.txt").exists() for p in psids) >= 7
     # the run's cluster is closed: no worker job is left running in Slurm
-    _until(lambda: not [j for j in slurm.squeue() if " RUNNING " in f" {j} "], 60,
+    wait_until(lambda: not [j for j in slurm.squeue() if " RUNNING " in f" {j} "], 60,
            "the worker jobs to end")
 
 
