@@ -222,9 +222,10 @@ def _node(action: str, rest: list[str], args: argparse.Namespace, archive: Any,
         print(report, flush=True)
 
     node.on_import.append(show)
+    node.start()
     s = node.settings
     routes = ", ".join(f"{k}->{v}" for k, v in s.projects.items())
-    print(f"DICOM node {s.aet} on {s.host}:{s.port}: importing into "
+    print(f"DICOM node {s.aet} on {s.host}:{node.port}: importing into "
           f"{s.project or '-'}{' (' + routes + ')' if routes else ''} after "
           f"{s.quiet_period:g} s without arrivals; incoming {node.incoming.root}", flush=True)
     node.serve_forever()
