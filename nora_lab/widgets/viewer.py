@@ -164,7 +164,13 @@ class Viewer(anywidget.AnyWidget):
         Value of the active viewport's background under the crosshair (read only).
     window : (level, width)
         Window of the active viewport's background.
-    view_layout, slice_types, mosaic, active_viewport, drawing, height.
+    view_layout, slice_types, mosaic, active_viewport, drawing, height
+        Layout, per-viewport slice type, mosaic string (Niivue syntax, e.g.
+        ``"A -20 0 20; C 0"``), the viewport keys and windows act on, ROI edit
+        mode, height in CSS pixels.
+    radiological : bool
+        Radiological convention (patient's right on the screen's left);
+        default neurological.
     ack, frame
         Written by the front end: the last ``seq`` fully drawn, frames drawn.
 
@@ -189,6 +195,7 @@ class Viewer(anywidget.AnyWidget):
     window_presets = t.Dict(_presets.CT_WINDOW_PRESETS).tag(sync=True)
     active_viewport = t.Int(0).tag(sync=True)
     drawing = t.Bool(False).tag(sync=True)
+    radiological = t.Bool(False).tag(sync=True)
     draw_target = t.Unicode("").tag(sync=True)
     seq = t.Int(0).tag(sync=True)
     ack = t.Int(-1).tag(sync=True)
@@ -554,7 +561,7 @@ class Viewer(anywidget.AnyWidget):
         self.seq = self.seq + 1
 
     @t.observe("layers", "position", "window", "view_layout", "slice_types", "mosaic", "height",
-               "active_viewport", "drawing", "draw_target")
+               "active_viewport", "drawing", "draw_target", "radiological")
     def _python_change(self, change: t.Bunch) -> None:
         # Changes made by the page, and what Python derives from them (the layer's
         # stored window), are drawn already: no new seq to acknowledge.

@@ -20,7 +20,10 @@ from .conftest import pixel_stats
 
 pytestmark = pytest.mark.browser
 
-READY = "() => { const r = document.querySelector('.nora-viewer'); return r && +r.dataset.ack > 0 && +r.dataset.layers >= 2 }"
+# all three viewers of the notebook acknowledged a drawn frame with their layers
+READY = """() => { const rs = [...document.querySelectorAll('.nora-viewer')];
+                   return rs.length === 3 && rs.every(r => +r.dataset.ack > 0)
+                          && rs.map(r => +r.dataset.layers).join() === '2,4,1'; }"""
 
 
 @pytest.fixture(scope="module")
@@ -53,8 +56,8 @@ def wait_python_change(page, before: str, timeout=30_000) -> None:
         "b => document.querySelector('.nora-python-state').innerText !== b", arg=before, timeout=timeout)
 
 
-def canvas(page):
-    return page.locator(".nora-viewer .nora-vp canvas").first
+def canvas(page, viewer=0, viewport=0):
+    return page.locator(".nora-viewer").nth(viewer).locator(".nora-vp canvas").nth(viewport)
 
 
 def test_notebook_runs_without_errors(lab, page):
@@ -113,7 +116,7 @@ def test_preset_key_changes_the_window_in_python(lab, page):
     # the key went to the viewer, not to JupyterLab's notebook shortcuts (1 = heading!)
     kinds = page.eval_on_selector_all(".jp-Notebook .jp-Cell",
                                       "els => els.map(e => e.classList.contains('jp-MarkdownCell'))")
-    assert kinds == [True, False, False, True, False, True, False]
+    assert kinds == [True, False, False, True, False, True, False, True, False, False]
 
 
 def test_pen_stroke_goes_to_the_kernel_and_the_mask_diff_comes_back(lab, page):
@@ -146,3 +149,41 @@ def _rgb(png: bytes):
     from PIL import Image
 
     return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+def test_2x2_layout_draws_four_viewports_with_surface_and_fibers(lab, page):
+    root = page.locator(".nora-viewer").nth(1)
+    assert root.get_attribute("data-layout") == "2x2"
+    shots = [pixel_stats(lab.shot(canvas(page, 1, i), f"viewer_2x2_vp{i}.png")) for i in range(4)]
+    for i, st in enumerate(shots):
+        assert st["unique_colors"] > 50 and st["frac_non_dominant"] > 0.05, (i, st)
+    render = np.asarray(_rgb(lab.shot(canvas(page, 1, 3), "viewer_2x2_render.png"))).astype(int)
+    cyan = (render[..., 2] > 150) & (render[..., 1] > 150) & (render[..., 0] < 100)
+    assert cyan.sum() > 50, "the cyan lesion surface is not in the 3-D viewport"
+    # fibers are coloured by direction: strongly saturated pixels in the axial view
+    axial = np.asarray(_rgb(canvas(page, 1, 0).screenshot())).astype(int)
+    saturation = axial.max(-1) - axial.min(-1)
+    assert (saturation > 120).sum() > 100, "no fibers drawn over the axial slice"
+
+
+def test_the_crosshair_is_shared_by_all_viewports(page):
+    root = page.locator(".nora-viewer").nth(1)
+    box = canvas(page, 1, 1).bounding_box()  # coronal viewport
+    before = root.get_attribute("data-position")
+    canvas(page, 1, 1).click(position={"x": box["width"] * 0.4, "y": box["height"] * 0.45})
+    page.wait_for_function("b => document.querySelectorAll('.nora-viewer')[1].dataset.position !== b", arg=before)
+    page.wait_for_timeout(500)
+    pos = json.loads(root.get_attribute("data-position"))
+    for i in range(4):  # every viewport's crosshair sits at the same world position
+        mm = json.loads(root.locator(".nora-vp").nth(i).get_attribute("data-mm"))
+        assert mm == pytest.approx(pos, abs=0.02), (i, mm, pos)
+    assert pos[1] != json.loads(before)[1] or pos[2] != json.loads(before)[2]
+
+
+def test_mosaic_shows_many_slices(lab, page):
+    from scipy import ndimage
+
+    img = np.asarray(_rgb(lab.shot(canvas(page, 2, 0), "viewer_mosaic.png"))).astype(int)
+    head = img.sum(-1) > 60
+    _, n = ndimage.label(ndimage.binary_opening(head, iterations=2))
+    assert n >= 6, f"expected a mosaic of slices, found {n} separate images"

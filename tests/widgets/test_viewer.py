@@ -88,6 +88,7 @@ def test_a_new_background_replaces_the_old_one_and_others_overlay(volume, affine
     assert (a.role, b.role) == ("background", "overlay")
     assert b.colormap == "warm" and a.colormap == "gray"
     c = v.open(volume, affine=affine, name="c", role="background")
+    assert c.role == "background"
     assert [s["name"] for s in v.layers] == ["b", "c"]
     assert a.id not in v._data
 

@@ -176,7 +176,12 @@ class Store {
       it.props = key
       if (spec.role === 'mask') {
         const [r, g, b] = spec.color || [255, 0, 0]
-        vol.setColormapLabel({ R: [0, r], G: [0, g], B: [0, b], A: [0, 255], I: [0, 1], labels: ['', spec.name] })
+        // outline: both labels transparent, and Niivue's atlas outline paints the voxels
+        // on either side of the ROI's border opaque in the ROI's colour
+        const lut = spec.outline
+          ? { R: [r, r], G: [g, g], B: [b, b], A: [0, 0] }
+          : { R: [0, r], G: [0, g], B: [0, b], A: [0, 255] }
+        vol.setColormapLabel({ ...lut, I: [0, 1], labels: ['', spec.name] })
       } else if (spec.colormap && vol.colormap !== spec.colormap) {
         vol.colormap = spec.colormap
       }
@@ -246,6 +251,7 @@ class Viewport {
         this.div.dataset.drawMs = String(Math.round(performance.now() - t0))
         this.frames += 1
         this.div.dataset.frame = String(this.frames)
+        if (nv.volumes.length) this.div.dataset.mm = JSON.stringify(this.mm().map((x) => Math.round(x * 100) / 100))
         this.view.frames += 1
         this.view.root.dataset.frame = String(this.view.frames)
         return r
@@ -362,11 +368,13 @@ class View {
       // slice type / mosaic
       const st = sliceTypes[vp.index] || 'multiplanar'
       const mosaic = st === 'mosaic' ? m.get('mosaic') : ''
-      const sliceKey = `${st}|${mosaic}`
+      const radiological = !!m.get('radiological')
+      const sliceKey = `${st}|${mosaic}|${radiological}`
       if (sliceKey !== vp.sliceKey) {
         vp.sliceKey = sliceKey
         nv.opts.sliceMosaicString = mosaic
         nv.opts.sliceType = SLICE[st] ?? SLICE_TYPE.MULTIPLANAR
+        nv.opts.isRadiologicalConvention = radiological
         needGL = true
       }
       // volumes, in role order
