@@ -1,7 +1,7 @@
 """A batch: a linear series of jobs run for every selected study (or subject) independently.
 
 >>> b = Batch("copy_t1", [Job.bash("cp $f1 $o1", f1="t1*/s0*.nii", o1="derived/t1.nii")])
->>> Batch.from_json(b.to_json()) == b
+>>> Batch.from_json(b.to_json()).to_dict() == b.to_dict()
 True
 
 Saved per project in the archive's JSON store (``project.put_json("batch", name, …)``);

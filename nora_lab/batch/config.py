@@ -21,7 +21,7 @@ import yaml
 from nora_lab import config as nora_config
 from nora_lab.errors import ConfigError
 
-__all__ = ["settings", "BACKENDS", "user_config_path"]
+__all__ = ["settings", "BACKENDS", "user_config_path", "queue_name"]
 
 BACKENDS = ("local", "slurm", "sge")
 _SHIPPED = Path(__file__).with_name("batch.yaml")

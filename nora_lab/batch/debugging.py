@@ -106,16 +106,19 @@ def _job_cells(i: int, step: ResolvedStep | None, names: Mapping[str, str], job:
     return cells
 
 
-def debug(batch: Batch | Mapping[str, Any] | str, project: Project, study: str, *,
-          path: str | os.PathLike | None = None) -> Path:
+def debug(batch: Batch | Mapping[str, Any] | str | Any, project: Project | str,
+          study: str | None = None, *, path: str | os.PathLike | None = None) -> Path:
     """Write a notebook that runs the batch's jobs for one study, cell by cell.
+
+    ``debug(run, "P007#S1")`` for a :class:`~nora_lab.batch.BatchRun`, or
+    ``debug(batch, project, "P007#S1")``.
 
     Parameters
     ----------
     batch
-        A :class:`Batch`, its JSON form, or the name of a saved batch.
+        A :class:`Batch`, its JSON form, the name of a saved batch, or a BatchRun.
     project
-        The project.
+        The project (for a BatchRun: the study).
     study
         The PSID (the subject id for subject-level batches).
     path
@@ -126,8 +129,13 @@ def debug(batch: Batch | Mapping[str, Any] | str, project: Project, study: str, 
     Path
         The notebook written.
     """
+    from nora_lab.batch.run import BatchRun
     from nora_lab.batch.submit import as_batch, log_folder
 
+    if isinstance(batch, BatchRun):
+        batch, project, study = batch.batch, batch.project, str(project)
+    if study is None or isinstance(project, str):
+        raise TypeError("debug(batch, project, study) or debug(run, study)")
     b = as_batch(batch, project).validate()
     unit = _unit(b.level, study)
     if unit.psid:

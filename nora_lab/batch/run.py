@@ -1,9 +1,9 @@
 """A launched batch: its Dask futures, a thread that records their ends, and controls.
 
 >>> run = launch(batch, proj, filters={"subject": "P0"})   # doctest: +SKIP
->>> run.wait()                 # a tqdm progress bar in notebooks and terminals
->>> run.states()               # the jobs table rows of this run (q/r/e/d/k)
->>> run.kill()                 # every job of the run that is still queued or running
+>>> run.wait()       # a tqdm progress bar                    # doctest: +SKIP
+>>> run.states()     # this run's rows of the jobs table      # doctest: +SKIP
+>>> run.kill()       # all its queued and running jobs        # doctest: +SKIP
 
 The scheduler lives in the launching process: a run ends when all its units reported,
 then the cluster it started is closed. Units that never reported (their workers died
@@ -197,7 +197,7 @@ class BatchRun:
         """Write a notebook to step through the batch for one unit (see :func:`debug`)."""
         from nora_lab.batch.debugging import debug
 
-        return debug(self.batch, self.project, unit, **kwargs)
+        return debug(self, unit, **kwargs)
 
     def __repr__(self) -> str:
         c = ", ".join(f"{states.STATES[k]} {v}" for k, v in sorted(self.counts().items()))

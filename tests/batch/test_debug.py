@@ -81,3 +81,11 @@ def test_notebook_jobs_run_with_papermill_per_study(project, tmp_path, local_clu
     executed = nbformat.read(str(run.logs[psids[0]]).replace(".log", ".1.ipynb"), as_version=4)
     assert "size 15" in str(executed.cells[-1].outputs)
     assert project.files("nb/*")["tags"].tolist() == [["nb"], ["nb"]]
+
+
+def test_a_run_debugs_its_failing_study(project, local_cluster, tmp_path):
+    psids = make_studies(project, 2, failing=(1,))
+    run = launch(three_job_batch(), project, cluster=local_cluster, wait=True, progress=False)
+    path = debug(run, psids[1], path=tmp_path / "failing.ipynb")
+    assert "job2_f1 = " in _params(nbformat.read(path, as_version=4))
+    assert run.debug(psids[0]).name == "S1.debug.ipynb"

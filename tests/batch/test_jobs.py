@@ -138,3 +138,13 @@ def test_resolved_scripts_set_their_variables():
     assert v.python_block({"f1": ["/x"], "f2": ["/a", "/b"], "n1": 2.5}) == \
         "f1 = '/x'\nf2 = ['/a', '/b']\nn1 = 2.5"
     assert v.python_text("open($f1); print(${o1})") == "open(f1); print(o1)"
+
+
+def test_the_docstring_examples_run():
+    import doctest
+    import importlib
+
+    for name in ("args", "batch", "jobs", "registry", "variables", "run", "submit", "config"):
+        mod = importlib.import_module(f"nora_lab.batch.{name}")
+        res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
+        assert res.failed == 0, f"nora_lab.batch.{name}: {res.failed} docstring example(s) failed"
