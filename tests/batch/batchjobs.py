@@ -30,3 +30,11 @@ def three_job_batch(name: str = "three") -> Batch:
         Job.builtin("report_size", name="size", src="derived/summary.json",
                     dst="derived/size.json TAG(sized,final)", factor=0.5),
     ])
+
+
+@register_job("write_many", args={"outdir": "PATHOUT", "mode": "OPTION(fast|exact)"})
+def write_many(outdir: str, mode: str, flag: bool = False, count: int = 2) -> None:
+    """Write ``count`` files into ``outdir``."""
+    for i in range(int(count)):
+        with open(os.path.join(outdir, f"{mode}{i}.txt"), "w") as fh:
+            fh.write(f"{flag}")

@@ -56,6 +56,7 @@ def test_a_project_without_autoexec_does_nothing(project):
     assert jobs.table(project).empty
 
 
+@pytest.mark.slow
 def test_detached_autoexec_drains_the_imported_studies_in_the_background(auto, tmp_path):
     _mode(tmp_path, "detached")
     psids = make_studies(auto, 3)

@@ -26,6 +26,7 @@ def backend_options(request, tmp_path):
     return request.getfixturevalue("slurm").options(tmp_path)
 
 
+@pytest.mark.slow
 def test_three_job_batch_over_20_studies_one_failing(project, backend_options):
     psids = make_studies(project, 20, failing=(FAILING,))
     bad = psids[FAILING]

@@ -91,3 +91,15 @@ def test_jobs_tag_their_outputs_with_the_nora_command(project, local_cluster):
     assert run.counts() == {"d": 1}, run.log(psid)
     assert sorted(project.files("derived/hi*")["tags"].iloc[0]) == ["mine", "viacli"]
     assert str(project.study_dir(psid) / "extra.txt") in run.log(psid)  # $NORA_PSID is set
+
+
+def test_pathout_folders_are_registered_with_their_tags(project, local_cluster):
+    (psid,) = make_studies(project, 1)
+    b = Batch("many", [Job.builtin("write_many", outdir="results/many TAG(many)", mode="exact",
+                                   flag=True, count=3)])
+    run = launch(b, project, cluster=local_cluster, wait=True, progress=False)
+    assert run.counts() == {"d": 1}, run.errors()
+    files = project.files("results/many/*")
+    assert files["name"].tolist() == ["exact0.txt", "exact1.txt", "exact2.txt"]
+    assert files["tags"].tolist() == [["many"]] * 3
+    assert (project.study_dir(psid) / "results/many/exact0.txt").read_text() == "True"
