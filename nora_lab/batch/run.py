@@ -98,10 +98,13 @@ class BatchRun:
             reason = _describe(result)
         else:
             reason = f"ended as {fut.status}: {result!r}"
-        if job_id is not None:
+        if job_id is None:
+            return "e"
+        if type(result).__name__ == "JobLost":  # its own words, on the last attempt
+            states.finish(self.project, job_id, "e", error=f"retried, then: {result}")
+        else:
             states.fail_active(self.project, reason, ids=[job_id])
-            return states.state(self.project, job_id) or "e"
-        return "e"
+        return states.state(self.project, job_id) or "e"
 
     def _close(self) -> None:
         owns_client, owns_cluster = self._owns

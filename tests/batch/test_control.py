@@ -36,6 +36,7 @@ def test_a_job_terminated_from_outside_is_retried_once_then_an_error(project, lo
     run = launch(b, project, cluster=local_cluster, wait=True, progress=False)
     row = run.states().iloc[0]
     assert row.state == "e" and row.attempts == 2
+    assert row.error.startswith("retried, then: attempt 2 on ")
     assert "job 1 (victim) was terminated by SIGTERM" in row.error
     assert run.log(psid).count("# nora_lab batch 'selfterm'") == 2  # both attempts, one log
 
