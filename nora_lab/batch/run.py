@@ -92,6 +92,8 @@ class BatchRun:
     def _record(self, fut: Any, result: Any, job_id: int | None) -> str:
         if isinstance(result, dict):
             return str(result.get("state", "e"))
+        if isinstance(result, tuple) and len(result) == 3 and isinstance(result[1], BaseException):
+            result = result[1]  # as_completed(raise_errors=False): (type, exception, traceback)
         if fut.status == "cancelled":
             reason = "cancelled (its future was cancelled)"
         elif isinstance(result, BaseException):
