@@ -4,8 +4,8 @@
 TRK), a nibabel image, a GIFTI image, a nibabel tractogram, a numpy array
 (with an affine), or a ``(vertices, faces)`` pair, and returns
 
-* :class:`VolumeData` – a 3-D voxel array in Fortran (x-fastest) order, its
-  4×4 voxel→world (RAS mm) affine and a NIfTI-1 header to send with it;
+* :class:`VolumeData` – a 3-D voxel array (C or Fortran order, not copied),
+  its 4×4 voxel→world (RAS mm) affine and a NIfTI-1 header to send with it;
 * :class:`MeshData` – float32 vertices (world mm) and uint32 triangles;
 * :class:`TractData` – float32 streamline points (RAS mm) and uint32 offsets.
 
@@ -68,9 +68,20 @@ def as_affine(affine: Any, what: str = "array") -> np.ndarray:
     return a
 
 
+# wire voxel (c, b, a) -> user voxel (a, b, c): a C-ordered array travels as its transpose
+_REVERSE_AXES = np.array([[0, 0, 1, 0], [0, 1, 0, 0], [1, 0, 0, 0], [0, 0, 0, 1]], dtype=np.float64)
+
+
 @dataclass
 class VolumeData:
-    """A 3-D volume ready to send: ``data[i, j, k]``, Fortran order."""
+    """A 3-D volume ready to send: ``data[i, j, k]`` in the user's index order.
+
+    ``data`` is C- or Fortran-contiguous and never copied for the wire: NIfTI wants
+    x fastest, so a Fortran array is sent as it is, and a C array as its transpose
+    (a view) with the affine's voxel axes reversed to match – the same image in
+    world space. :meth:`wire` gives that pair; voxel indices the user sees (bbox,
+    pen events) stay in ``data``'s order.
+    """
 
     name: str
     data: np.ndarray
@@ -88,15 +99,31 @@ class VolumeData:
     def nbytes(self) -> int:
         return NIFTI_HEADER_BYTES + int(self.data.nbytes)
 
+    @property
+    def transposed(self) -> bool:
+        """True when the wire carries ``data.T`` (``data`` is C-ordered)."""
+        return not self.data.flags.f_contiguous
+
+    def wire(self) -> tuple[np.ndarray, np.ndarray]:
+        """(Fortran-ordered voxels, their affine) as sent; views, no copies."""
+        if self.transposed:
+            return self.data.T, self.affine @ _REVERSE_AXES
+        return self.data, self.affine
+
+    def wire_bbox(self, box: list[tuple[int, int]]) -> list[tuple[int, int]]:
+        """A bounding box in ``data``'s index order, in wire order."""
+        return box[::-1] if self.transposed else box
+
     def header_bytes(self, label: bool = False) -> bytes:
         """The NIfTI-1 header (352 bytes) that precedes the voxels on the wire."""
         import nibabel as nib
 
+        arr, affine = self.wire()
         hdr = nib.Nifti1Header()
-        hdr.set_data_dtype(self.data.dtype)
-        hdr.set_data_shape(self.data.shape)
-        hdr.set_qform(self.affine, code=1)
-        hdr.set_sform(self.affine, code=1)
+        hdr.set_data_dtype(arr.dtype)
+        hdr.set_data_shape(arr.shape)
+        hdr.set_qform(affine, code=1)
+        hdr.set_sform(affine, code=1)
         hdr.set_slope_inter(self.slope, self.inter)
         hdr["vox_offset"] = NIFTI_HEADER_BYTES
         if label:
@@ -108,7 +135,7 @@ class VolumeData:
     def parts(self, label: bool = False) -> list[tuple[str, np.ndarray]]:
         """Byte views (no copy of the voxels) in wire order: header, voxels."""
         head = np.frombuffer(self.header_bytes(label), dtype=np.uint8)
-        return [("header", head), ("voxels", _bytes_view(self.data))]
+        return [("header", head), ("voxels", _bytes_view(self.wire()[0]))]
 
     def voxel_of(self, mm: Any) -> tuple[int, int, int] | None:
         """Nearest voxel index of a world point, or None outside the volume."""
@@ -138,7 +165,7 @@ class VolumeData:
 
     def auto_window(self) -> tuple[float, float]:
         """(level, width) of the robust 2 %–98 % range, from ≤ ~1 M sampled voxels."""
-        flat = self.data.reshape(-1, order="F")
+        flat = self.data.ravel(order="K")  # a view: the array is C- or F-contiguous
         step = max(1, flat.size // 1_000_000)
         sample = np.asarray(flat[::step], dtype=np.float64)
         sample = sample[np.isfinite(sample)]
@@ -250,7 +277,9 @@ def volume_from_array(
     if isinstance(a, np.ma.MaskedArray):
         a = a.filled(0)
     a = _as_3d(np.asarray(a), origin)
-    a = np.asfortranarray(_wire_dtype(a, origin))
+    a = _wire_dtype(a, origin)
+    if not (a.flags.f_contiguous or a.flags.c_contiguous):
+        a = np.asfortranarray(a)
     aff = as_affine(np.eye(4) if affine is None else affine, origin)
     slope = 1.0 if not np.isfinite(slope) or slope == 0 else float(slope)
     inter = 0.0 if not np.isfinite(inter) else float(inter)

@@ -353,12 +353,14 @@ class Viewer(anywidget.AnyWidget):
             raise ImagingError(f"update_mask on {spec['name']!r}: values have shape {vals.shape}, bbox needs {want}")
         sl = tuple(slice(a, b) for a, b in box)
         data.data[sl] = vals != 0
-        patch = np.asfortranarray(data.data[sl], dtype=np.uint8)
         self._bump()
         if self._frontend_ready:
-            buf = patch.reshape(-1, order="F")
+            # x fastest in wire order: Fortran order of the patch, or C order if sent transposed
+            order = "C" if data.transposed else "F"
+            buf = np.asarray(data.data[sl], dtype=np.uint8).ravel(order=order)
             self.send({"type": "mask_diff", "id": spec["id"], "version": spec["version"],
-                       "bbox": [v for ab in box for v in ab], "seq": self.seq}, [memoryview(buf)])
+                       "bbox": [v for ab in data.wire_bbox(box) for v in ab], "seq": self.seq},
+                      [memoryview(buf)])
             self.bytes_sent += buf.nbytes
 
     def close_layer(self, layer: Layer | str) -> None:

@@ -107,6 +107,38 @@ class FakeFrontend:
         return bytes(buf), {p["name"]: p for p in parts}
 
 
+    def image(self, layer_id):
+        """The layer as the page holds it: the NIfTI sent, with every mask diff applied the
+        way viewer.js applies them (x fastest, in the wire's index order)."""
+        import nibabel as nib
+
+        blob, _ = self.assemble(layer_id)
+        img = nib.Nifti1Image.from_bytes(blob)
+        arr = np.asarray(img.dataobj).copy()
+        nx, ny = arr.shape[:2]
+        flat = arr.reshape(-1, order="F")
+        for c, b in self.messages:
+            if c["type"] == "mask_diff" and c["id"] == layer_id:
+                x0, x1, y0, y1, z0, z1 = c["bbox"]
+                src = np.frombuffer(bytes(b[0]), np.uint8)
+                w, s = x1 - x0, 0
+                for z in range(z0, z1):
+                    for y in range(y0, y1):
+                        d = x0 + y * nx + z * nx * ny
+                        flat[d: d + w] = src[s: s + w]
+                        s += w
+        return nib.Nifti1Image(flat.reshape(arr.shape, order="F"), img.affine)
+
+
+def assert_same_image(a, b):
+    """Same voxels in the same world places, whatever the voxel axis order."""
+    import nibabel as nib
+
+    ca, cb = nib.as_closest_canonical(a), nib.as_closest_canonical(b)
+    np.testing.assert_allclose(ca.affine, cb.affine, atol=1e-5)
+    np.testing.assert_array_equal(np.asarray(ca.dataobj), np.asarray(cb.dataobj))
+
+
 @pytest.fixture
 def frontend():
     return FakeFrontend

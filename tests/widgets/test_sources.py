@@ -11,7 +11,7 @@ import pytest
 from nora_lab.errors import ImagingError, NoraError
 from nora_lab.widgets._sources import MeshData, TractData, VolumeData, load
 
-from .conftest import streamlines, tetrahedron
+from .conftest import assert_same_image, streamlines, tetrahedron
 
 
 @pytest.mark.parametrize("fmt", ["nii", "nii.gz", "mgz", "mgh", "nrrd"])
@@ -61,7 +61,8 @@ def test_wide_integers_that_do_not_fit_16_bits_become_float32():
 
 
 def test_header_describes_the_voxels(volume, affine):
-    v = load(volume, affine=affine)
+    v = load(np.asfortranarray(volume), affine=affine)
+    assert not v.transposed
     blob = v.header_bytes()
     assert len(blob) == 352
     hdr = nib.Nifti1Header.from_fileobj(io.BytesIO(blob))
@@ -70,6 +71,19 @@ def test_header_describes_the_voxels(volume, affine):
     assert int(hdr["vox_offset"]) == 352
     label = nib.Nifti1Header.from_fileobj(io.BytesIO(v.header_bytes(label=True)))
     assert label.get_intent()[0] == "label"
+
+
+def test_c_ordered_arrays_travel_transposed_without_a_copy(volume, affine):
+    """NIfTI wants x fastest; a C array is that for its transpose, so it is sent as the
+    transpose with the voxel axes of the affine reversed: the same image in world space."""
+    v = load(volume, affine=affine)
+    assert v.transposed and np.shares_memory(v.data, volume)
+    wire, wire_affine = v.wire()
+    assert wire.flags.f_contiguous and wire.shape == volume.shape[::-1]
+    hdr = nib.Nifti1Header.from_fileobj(io.BytesIO(v.header_bytes()))
+    assert hdr.get_data_shape() == volume.shape[::-1]
+    assert_same_image(nib.Nifti1Image(np.asarray(wire), wire_affine), nib.Nifti1Image(volume, affine))
+    assert v.wire_bbox([(1, 2), (3, 4), (5, 6)]) == [(5, 6), (3, 4), (1, 2)]
 
 
 def test_2d_arrays_get_one_slice_and_singleton_4d_is_squeezed():
