@@ -104,3 +104,15 @@ def test_pathout_folders_are_registered_with_their_tags(project, local_cluster):
     assert files["name"].tolist() == ["exact0.txt", "exact1.txt", "exact2.txt"]
     assert files["tags"].tolist() == [["many"]] * 3
     assert (project.study_dir(psid) / "results/many/exact0.txt").read_text() == "True"
+
+
+def test_a_study_that_kills_its_worker_twice_is_an_error_with_the_reason(project):
+    psids = make_studies(project, 2)
+    b = Batch("crash", [Job.bash('if [ "$NORA_PSID" = P001#S1 ]; then kill -9 $PPID; fi; '
+                                 "echo ok > $o1", name="crash", o1="ok.txt")])
+    run = launch(b, project, n_workers=1, processes=True, wait=True, progress=False)
+    st = run.states().set_index("unit")
+    assert st.loc[psids[0], "state"] == "d"
+    bad = st.loc[psids[1]]
+    assert bad.state == "e" and bad.attempts == 2
+    assert "the worker running it was lost 2 times (KilledWorker" in bad.error
