@@ -103,6 +103,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--exportmeta", nargs=2, metavar=("FILEPATTERN", "JSONNAME"),
                    help="exports meta data of JSON files matching JSONNAME in the studies "
                         "having files matching FILEPATTERN, as CSV")
+    o.add_argument("--dryrun", action="store_true",
+                   help="show what would be done (batch launches, PACS pulls) without doing it")
     o.add_argument("--keys", metavar="KEYS",
                    help="with --exportmeta: comma-separated dot-separated key sequences "
                         "(first key: the JSON file's name; '*' wildcards)")
@@ -112,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Other layers' command-line modules. Each defines ``add_arguments(parser)`` and
 #: ``run(args, archive) -> bool`` (True when it did something). Keep them light to import.
-LAYER_CLIS = ("nora_lab.archive.dicom.cli", "nora_lab.batch.cli")
+LAYER_CLIS = ("nora_lab.archive.dicom.cli", "nora_lab.archive.pacs.cli", "nora_lab.batch.cli")
 
 
 def _layer_modules() -> list:

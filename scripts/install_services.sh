@@ -12,6 +12,7 @@ for pkg in \
     postgresql      `# the shared archive database (tests run every archive test on it)` \
     chromium        `# widgets are tested in real JupyterLab, headless` \
     slurmctld slurmd slurm-client munge  `# a real single-node Slurm for the batch tests` \
+    orthanc dcmtk   `# a real PACS and dcmtk's tools as DICOM peers` \
     ; do
   have_pkg "$pkg" || need+=("$pkg")
 done

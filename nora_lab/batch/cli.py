@@ -33,9 +33,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--launchfile", metavar="FILE", help="launches the batch in a JSON file")
     g.add_argument("--throwerror", action="store_true",
                    help="with --launch/--launchfile: exit with an error if a study failed")
-    g.add_argument("--dryrun", action="store_true",
-                   help="with --launch/--launchfile: print the resolved commands per study and "
-                        "the cluster job script instead of running")
+    if "--dryrun" not in parser._option_string_actions:  # shared with other layers
+        g.add_argument("--dryrun", action="store_true",
+                       help="with --launch/--launchfile: print the resolved commands per study "
+                            "and the cluster job script instead of running")
     g.add_argument("--launch_autoexec", nargs="*", metavar="PSID",
                    help="runs the project's autoexec batch on the studies (none given: the "
                         "studies queued by imports)")
