@@ -42,3 +42,19 @@ def test_import_is_light():
                           "('pandas','sqlalchemy','dask','nibabel','pydicom')))"],
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_test_modules_have_unique_names():
+    """pytest imports a test module by its name below the first folder that is not a
+    package: two such `test_cli.py` would shadow each other."""
+    from collections import Counter
+
+    def import_name(path):
+        parts = [path.stem]
+        while (path.parent / "__init__.py").exists():
+            path = path.parent
+            parts.insert(0, path.name)
+        return ".".join(parts)
+
+    names = Counter(import_name(p) for p in (TOP / "tests").rglob("test_*.py"))
+    assert [n for n, c in names.items() if c > 1] == []
