@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
 import shutil
 import sys
 import tempfile
@@ -194,7 +195,8 @@ def main(sizes=("256x256x200", "512x512x400"), timeout: float = 900) -> int:
             page.screenshot(path=str(artifacts / "bench_viewer.png"))
             lab.close(page)
             browser.close()
-            print(f"# bench_viewer: {time.time() - t:.0f} s in the page; {page_note(lab)}", file=sys.stderr)
+            print(f"# bench_viewer: {time.time() - t:.0f} s in the page; {page_note(lab)}; "
+                  f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", file=sys.stderr)
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)

@@ -11,9 +11,10 @@ TRK), a nibabel image, a GIFTI image, a nibabel tractogram, a numpy array
 
 Voxels keep their stored dtype where the front end can take it (uint8,
 int16, uint16, float32; wider integers shrink to int16/uint16 when their
-range allows, else become float32, as do float64 and float16); scaled integer images (CT with a slope)
-stay integer and carry the slope in the header. Nothing here imports
-widgets, so it is testable on its own. Bad input raises
+range allows, else become float32, as do float64 and float16); scaled
+integer images (CT with a slope) stay integer and carry the slope in the
+header. Surfaces and fibers live in :mod:`nora_lab.widgets._meshes`.
+Nothing here imports widgets, so it is testable on its own. Bad input raises
 :class:`nora_lab.errors.ImagingError` naming the file (or object) and the
 problem.
 """
@@ -28,6 +29,9 @@ from typing import Any
 import numpy as np
 
 from nora_lab.errors import ImagingError
+
+from ._meshes import MeshData, TractData, mesh_from_arrays, mesh_from_gifti, tract_from_streamlines
+from ._transfer import bytes_view
 
 __all__ = ["VolumeData", "MeshData", "TractData", "load", "as_affine", "VOLUME_SUFFIXES"]
 
@@ -135,7 +139,7 @@ class VolumeData:
     def parts(self, label: bool = False) -> list[tuple[str, np.ndarray]]:
         """Byte views (no copy of the voxels) in wire order: header, voxels."""
         head = np.frombuffer(self.header_bytes(label), dtype=np.uint8)
-        return [("header", head), ("voxels", _bytes_view(self.wire()[0]))]
+        return [("header", head), ("voxels", bytes_view(self.wire()[0]))]
 
     def voxel_of(self, mm: Any) -> tuple[int, int, int] | None:
         """Nearest voxel index of a world point, or None outside the volume."""
@@ -179,55 +183,6 @@ class VolumeData:
         lo, hi = lo * self.slope + self.inter, hi * self.slope + self.inter
         lo, hi = min(lo, hi), max(lo, hi)
         return float((lo + hi) / 2.0), float(hi - lo)
-
-
-@dataclass
-class MeshData:
-    """A triangulated surface in world mm."""
-
-    name: str
-    vertices: np.ndarray  # (N, 3) float32
-    faces: np.ndarray  # (M, 3) uint32
-    origin: str = "array"
-    kind: str = field(default="mesh", init=False)
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.vertices.nbytes + self.faces.nbytes)
-
-    def parts(self, label: bool = False) -> list[tuple[str, np.ndarray]]:
-        return [("vertices", _bytes_view(self.vertices)), ("faces", _bytes_view(self.faces))]
-
-
-@dataclass
-class TractData:
-    """Streamlines: all points (RAS mm) and where each streamline starts."""
-
-    name: str
-    points: np.ndarray  # (N, 3) float32
-    offsets: np.ndarray  # (S + 1,) uint32; streamline s is points[offsets[s]:offsets[s+1]]
-    origin: str = "array"
-    kind: str = field(default="tract", init=False)
-
-    @property
-    def nbytes(self) -> int:
-        return int(self.points.nbytes + self.offsets.nbytes)
-
-    @property
-    def n_streamlines(self) -> int:
-        return int(self.offsets.size - 1)
-
-    def parts(self, label: bool = False) -> list[tuple[str, np.ndarray]]:
-        return [("points", _bytes_view(self.points)), ("offsets", _bytes_view(self.offsets))]
-
-
-def _bytes_view(a: np.ndarray) -> np.ndarray:
-    """A flat uint8 view of a C- or F-contiguous array, in its memory order."""
-    order = "F" if (a.flags.f_contiguous and not a.flags.c_contiguous) else "C"
-    flat = a.reshape(-1, order=order)
-    if not np.shares_memory(flat, a) and a.size > 1:  # pragma: no cover - guarded by callers
-        raise AssertionError("array is not contiguous")
-    return flat.view(np.uint8)
 
 
 # ---------------------------------------------------------------- volumes
@@ -328,49 +283,6 @@ def _load_nrrd(path: Path, name: str | None) -> VolumeData:
     return volume_from_array(data, _nrrd_affine(header, path), name or _stem(path), str(path))
 
 
-# ---------------------------------------------------------------- meshes and tracts
-
-
-def mesh_from_arrays(vertices: Any, faces: Any, name: str, origin: str) -> MeshData:
-    v = np.ascontiguousarray(np.asarray(vertices, dtype=np.float32))
-    f = np.asarray(faces)
-    if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0:
-        raise ImagingError(f"cannot display {origin}: vertices must be an (N, 3) array, got {v.shape}")
-    if f.ndim != 2 or f.shape[1] != 3 or f.dtype.kind not in "iu":
-        raise ImagingError(f"cannot display {origin}: faces must be an (M, 3) integer array, got {f.shape} {f.dtype}")
-    if f.size and (f.min() < 0 or f.max() >= len(v)):
-        raise ImagingError(f"cannot display {origin}: a face refers to a vertex outside 0..{len(v) - 1}")
-    return MeshData(name=name, vertices=v, faces=np.ascontiguousarray(f, dtype=np.uint32), origin=origin)
-
-
-def _from_gifti(img: Any, name: str, origin: str) -> MeshData:
-    kinds = {nda.intent for nda in img.darrays}
-    import nibabel as nib
-
-    pointset = nib.nifti1.intent_codes["NIFTI_INTENT_POINTSET"]
-    triangle = nib.nifti1.intent_codes["NIFTI_INTENT_TRIANGLE"]
-    if pointset not in kinds or triangle not in kinds:
-        raise ImagingError(
-            f"cannot open {origin}: the GIFTI file holds no surface (needs a POINTSET and a "
-            "TRIANGLE data array; per-vertex data files are not surfaces)"
-        )
-    verts = next(d.data for d in img.darrays if d.intent == pointset)
-    faces = next(d.data for d in img.darrays if d.intent == triangle)
-    return mesh_from_arrays(verts, faces, name, origin)
-
-
-def _from_streamlines(streamlines: Any, name: str, origin: str) -> TractData:
-    pts = np.ascontiguousarray(np.asarray(streamlines.get_data(), dtype=np.float32))
-    lengths = getattr(streamlines, "_lengths", None)
-    if lengths is None or len(lengths) != len(streamlines):  # pragma: no cover - old nibabel
-        lengths = np.fromiter((len(s) for s in streamlines), dtype=np.int64)
-    offsets = np.zeros(len(lengths) + 1, dtype=np.uint32)
-    np.cumsum(lengths, out=offsets[1:])
-    if len(lengths) == 0:
-        raise ImagingError(f"cannot display {origin}: it holds no streamlines")
-    return TractData(name=name, points=pts, offsets=offsets, origin=origin)
-
-
 # ---------------------------------------------------------------- entry point
 
 
@@ -387,9 +299,9 @@ def _load_path(path: Path, name: str | None) -> VolumeData | MeshData | TractDat
         if suffix in (".nii", ".nii.gz", ".img", ".hdr", ".mgh", ".mgz"):
             return _from_spatial_image(nib.load(str(path)), nm, str(path))
         if suffix == ".gii":
-            return _from_gifti(nib.load(str(path)), nm, str(path))
+            return mesh_from_gifti(nib.load(str(path)), nm, str(path))
         if suffix in TRACT_SUFFIXES:
-            return _from_streamlines(nib.streamlines.load(str(path)).streamlines, nm, str(path))
+            return tract_from_streamlines(nib.streamlines.load(str(path)).streamlines, nm, str(path))
     except ImagingError:
         raise
     except Exception as exc:  # nibabel/pynrrd say what is wrong; we add the file name
@@ -421,11 +333,11 @@ def load(source: Any, affine: Any = None, name: str | None = None) -> VolumeData
     from nibabel.streamlines.tractogram_file import TractogramFile
 
     if isinstance(source, nib.gifti.GiftiImage):
-        return _from_gifti(source, name or "surface", "GIFTI image")
+        return mesh_from_gifti(source, name or "surface", "GIFTI image")
     if isinstance(source, TractogramFile):
-        return _from_streamlines(source.streamlines, name or "fibers", "tractogram")
+        return tract_from_streamlines(source.streamlines, name or "fibers", "tractogram")
     if isinstance(source, nib.streamlines.Tractogram):
-        return _from_streamlines(source.streamlines, name or "fibers", "tractogram")
+        return tract_from_streamlines(source.streamlines, name or "fibers", "tractogram")
     if isinstance(source, nib.spatialimages.SpatialImage):
         if affine is not None:
             raise ImagingError("a nibabel image brings its own affine; do not pass affine=")

@@ -27,10 +27,19 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-__all__ = ["DEFAULT_CHUNK_BYTES", "layout_parts", "payload_messages"]
+__all__ = ["DEFAULT_CHUNK_BYTES", "bytes_view", "layout_parts", "payload_messages", "send_payload"]
 
 DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024
 _ALIGN = 8
+
+
+def bytes_view(a: np.ndarray) -> np.ndarray:
+    """A flat uint8 view of a C- or F-contiguous array, in its memory order."""
+    order = "F" if (a.flags.f_contiguous and not a.flags.c_contiguous) else "C"
+    flat = a.reshape(-1, order=order)
+    if not np.shares_memory(flat, a) and a.size > 1:  # pragma: no cover - guarded by callers
+        raise AssertionError("array is not contiguous")
+    return flat.view(np.uint8)
 
 
 def layout_parts(parts: list[tuple[str, np.ndarray]]) -> tuple[list[dict], int]:

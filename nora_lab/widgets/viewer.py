@@ -21,7 +21,12 @@ no renderer – while this module controls exactly:
   has drawn) and ``frame``, and writes ``data-frame``/``data-ack`` on the DOM.
 
 The JS source is ``nora_lab/widgets/js/src/viewer.js``; rebuild the bundle
-with ``npm --prefix nora_lab/widgets/js ci && npm --prefix nora_lab/widgets/js run build``.
+with ``npm --prefix nora_lab/widgets/js ci && npm --prefix nora_lab/widgets/js run build``
+(``js/build.mjs``: esbuild, one ES module, the bundled packages' licences
+appended, a hash of the sources in its first line that a test checks). The
+build applies one patch to Niivue: its background refresh skips the 3-D
+gradient pass unless gradient-lit rendering is on – unused work that was most
+of the time to open a large CT on a CPU renderer.
 
 Mouse and keys (as in NORA)
 ---------------------------
@@ -34,8 +39,6 @@ edit (then left button draws, right erases; strokes go to :meth:`on_draw`).
 
 from __future__ import annotations
 
-import difflib
-import itertools
 import math
 import uuid
 from collections.abc import Callable, Sequence
@@ -51,95 +54,14 @@ from nora_lab.errors import ImagingError
 
 from . import _presets
 from ._events import DrawEvent
+from ._layers import MESH_ROLES, ROLES, Layer, check_changes, check_window, new_spec, viewports
 from ._sources import MeshData, TractData, VolumeData, load, volume_from_array
 from ._transfer import DEFAULT_CHUNK_BYTES, send_payload
 
 __all__ = ["Viewer", "Layer"]
 
 _STATIC = Path(__file__).parent / "static"
-ROLES = ("background", "overlay", "mask")
-_MESH_ROLES = {"mesh": "surface", "tract": "fibers"}
-_DEFAULT_COLORMAP = {"background": "gray", "overlay": "warm"}
-_NAMED_COLORS = {
-    "red": (255, 0, 0), "green": (0, 200, 0), "blue": (0, 90, 255), "yellow": (255, 230, 0),
-    "cyan": (0, 230, 230), "magenta": (255, 0, 255), "orange": (255, 140, 0), "white": (255, 255, 255),
-}
-_ids = itertools.count(1)
 _COMM = object()  # marks ipywidgets' own call of Widget.open()
-
-
-def _color(value: Any, what: str) -> list[int]:
-    if isinstance(value, str):
-        if value.lower() not in _NAMED_COLORS:
-            raise ImagingError(f"unknown color {value!r} for {what}; use one of {sorted(_NAMED_COLORS)} or (r, g, b)")
-        return list(_NAMED_COLORS[value.lower()])
-    rgb = [int(round(float(c))) for c in value]
-    if len(rgb) != 3 or any(c < 0 or c > 255 for c in rgb):
-        raise ImagingError(f"color for {what} must be (r, g, b) in 0..255, got {value!r}")
-    return rgb
-
-
-def _check_window(window: Any, what: str) -> list[float]:
-    try:
-        level, width = (float(x) for x in window)
-    except (TypeError, ValueError):
-        raise ImagingError(f"window for {what} must be (level, width), got {window!r}") from None
-    if not (math.isfinite(level) and math.isfinite(width)) or width <= 0:
-        raise ImagingError(f"window for {what} must have a finite level and a width > 0, got {window!r}")
-    return [level, width]
-
-
-class Layer:
-    """Handle on one layer of a :class:`Viewer`, returned by :meth:`Viewer.open`.
-
-    Setting ``colormap``, ``opacity``, ``visible``, ``outline``, ``color`` or
-    ``window`` updates every viewport that shows the layer.
-    """
-
-    def __init__(self, viewer: Viewer, layer_id: str):
-        self._viewer = viewer
-        self.id = layer_id
-
-    def _spec(self) -> dict:
-        return self._viewer._spec(self.id)
-
-    name = property(lambda self: self._spec()["name"])
-    kind = property(lambda self: self._spec()["kind"])
-    role = property(lambda self: self._spec()["role"])
-    viewports = property(lambda self: tuple(self._spec()["viewports"]))
-
-    @property
-    def data(self) -> VolumeData | MeshData | TractData:
-        """The layer's arrays as held by the kernel (what was sent)."""
-        return self._viewer._data[self.id]
-
-    def _prop(name: str):  # noqa: N805 - small property factory
-        def get(self):
-            return self._spec()[name]
-
-        def set_(self, value):
-            self._viewer._set_props(self.id, **{name: value})
-
-        return property(get, set_)
-
-    colormap = _prop("colormap")
-    opacity = _prop("opacity")
-    visible = _prop("visible")
-    outline = _prop("outline")
-    color = _prop("color")
-    window = _prop("window")
-    del _prop
-
-    def close(self) -> None:
-        """Remove the layer from the viewer."""
-        self._viewer.close_layer(self.id)
-
-    def __repr__(self) -> str:
-        try:
-            s = self._spec()
-        except KeyError:
-            return f"<Layer {self.id} (closed)>"
-        return f"<Layer {s['name']!r} {s['kind']} {s['role']} viewports={s['viewports']}>"
 
 
 class Viewer(anywidget.AnyWidget):
@@ -274,7 +196,7 @@ class Viewer(anywidget.AnyWidget):
         """
         if source is _COMM:  # ipywidgets' Widget.open(): open the comm (called by __init__)
             return super().open()
-        vps = self._viewports(viewport)
+        vps = viewports(viewport)
         data = load(source, affine=affine, name=name)
         if data.kind == "volume":
             if role is None:
@@ -285,13 +207,13 @@ class Viewer(anywidget.AnyWidget):
                 return self.set_mask(data, name=data.name, viewport=vps, color=color or "red",
                                      opacity=0.5 if opacity is None else opacity, outline=outline)
         else:
-            if role not in (None, _MESH_ROLES[data.kind]):
+            if role not in (None, MESH_ROLES[data.kind]):
                 raise ImagingError(
                     f"{data.name} is a {'surface' if data.kind == 'mesh' else 'fiber set'}; "
                     f"it cannot be opened as {role!r}"
                 )
-            role = _MESH_ROLES[data.kind]
-        spec = self._new_spec(data, role, vps, colormap=colormap, opacity=opacity,
+            role = MESH_ROLES[data.kind]
+        spec = new_spec(data, role, vps, colormap=colormap, opacity=opacity,
                               window=window, outline=outline, color=color, visible=visible)
         return self._add(data, spec)
 
@@ -316,7 +238,7 @@ class Viewer(anywidget.AnyWidget):
         if data.kind != "volume":
             raise ImagingError(f"mask {name!r} must be a volume, got a {data.kind}")
         data = volume_from_array(data.data != 0, data.affine, name, data.origin)
-        vps = self._viewports(viewport)
+        vps = viewports(viewport)
         old = next((s for s in self.layers if s["role"] == "mask" and s["name"] == name), None)
         if old is not None:
             self._data[old["id"]] = data
@@ -325,7 +247,7 @@ class Viewer(anywidget.AnyWidget):
             self._send_layer(old["id"])
             self.draw_target = old["id"]
             return Layer(self, old["id"])
-        spec = self._new_spec(data, "mask", vps, colormap=None, opacity=opacity, window=None,
+        spec = new_spec(data, "mask", vps, colormap=None, opacity=opacity, window=None,
                               outline=outline, color=color, visible=True)
         layer = self._add(data, spec)
         self.draw_target = layer.id
@@ -405,50 +327,6 @@ class Viewer(anywidget.AnyWidget):
 
     # ------------------------------------------------------------ internals: specs
 
-    def _viewports(self, viewport: Any) -> list[int]:
-        n = _presets.MAX_VIEWPORTS
-        if isinstance(viewport, str):
-            if viewport != "all":
-                raise ImagingError(f"viewport must be an index 0..{n - 1}, a list of them or 'all', got {viewport!r}")
-            return list(range(n))
-        vps = [viewport] if isinstance(viewport, (int, np.integer)) else list(viewport)
-        if not vps or any(not isinstance(v, (int, np.integer)) or not 0 <= v < n for v in vps):
-            raise ImagingError(f"viewport must be an index 0..{n - 1}, a list of them or 'all', got {viewport!r}")
-        return sorted({int(v) for v in vps})
-
-    def _new_spec(self, data, role, vps, *, colormap, opacity, window, outline, color, visible) -> dict:
-        spec = {
-            "id": f"L{next(_ids)}", "name": data.name, "kind": data.kind, "role": role,
-            "viewports": vps, "version": 1, "nbytes": data.nbytes, "visible": bool(visible),
-            "opacity": float(1.0 if opacity is None else opacity), "outline": bool(outline),
-            "colormap": "", "color": None, "window": None, "auto_window": None,
-        }
-        if not 0.0 <= spec["opacity"] <= 1.0:
-            raise ImagingError(f"opacity for {data.name} must be within 0..1, got {opacity!r}")
-        if data.kind == "volume":
-            spec.update(shape=list(data.shape), dtype=str(data.data.dtype),
-                        affine=data.affine.ravel().tolist())
-            if role == "mask":
-                spec["color"] = _color(color if color is not None else "red", data.name)
-            else:
-                spec["colormap"] = self._check_colormap(colormap or _DEFAULT_COLORMAP[role], data.name)
-                spec["auto_window"] = list(data.auto_window())
-                spec["window"] = _check_window(window, data.name) if window is not None else spec["auto_window"]
-        elif data.kind == "mesh":
-            spec["color"] = _color(color if color is not None else (230, 200, 160), data.name)
-        elif color is not None:
-            spec["color"] = _color(color, data.name)
-        return spec
-
-    @staticmethod
-    def _check_colormap(name: str, what: str) -> str:
-        known = _presets.colormaps()
-        if name not in known:
-            close = difflib.get_close_matches(name, known, n=3)
-            hint = f" (did you mean {', '.join(close)}?)" if close else ""
-            raise ImagingError(f"unknown colormap {name!r} for {what}{hint}; known: {', '.join(known)}")
-        return name
-
     def _add(self, data, spec: dict) -> Layer:
         first_volume = data.kind == "volume" and not any(s["kind"] == "volume" for s in self.layers)
         with self.hold_sync():
@@ -472,25 +350,7 @@ class Viewer(anywidget.AnyWidget):
         return Layer(self, spec["id"])
 
     def _set_props(self, layer_id: str, **changes: Any) -> None:
-        spec = self._spec(layer_id)
-        name = spec["name"]
-        if "colormap" in changes:
-            if spec["kind"] != "volume" or spec["role"] == "mask":
-                raise ImagingError(f"{name} has no colormap (set its color instead)")
-            changes["colormap"] = self._check_colormap(changes["colormap"], name)
-        if "opacity" in changes:
-            changes["opacity"] = float(changes["opacity"])
-            if not 0.0 <= changes["opacity"] <= 1.0:
-                raise ImagingError(f"opacity for {name} must be within 0..1, got {changes['opacity']!r}")
-        if "color" in changes:
-            changes["color"] = _color(changes["color"], name)
-        if "window" in changes:
-            if spec["kind"] != "volume" or spec["role"] == "mask":
-                raise ImagingError(f"{name} has no window (only background and overlay volumes do)")
-            changes["window"] = _check_window(changes["window"], name)
-        for key in ("visible", "outline"):
-            if key in changes:
-                changes[key] = bool(changes[key])
+        changes = check_changes(self._spec(layer_id), changes)
         self.layers = [{**s, **changes} if s["id"] == layer_id else s for s in self.layers]
         bg = self._active_background()
         if "window" in changes and bg is not None and bg["id"] == layer_id:
@@ -585,7 +445,7 @@ class Viewer(anywidget.AnyWidget):
 
     @t.validate("window")
     def _valid_window(self, proposal: t.Bunch) -> tuple[float, float]:
-        return tuple(_check_window(proposal.value, "the viewer"))
+        return tuple(check_window(proposal.value, "the viewer"))
 
     @t.validate("active_viewport")
     def _valid_active(self, proposal: t.Bunch) -> int:

@@ -1,0 +1,187 @@
+"""Layers of the viewer: the JSON spec each one has in ``Viewer.layers``, its
+validation, and :class:`Layer`, the handle ``Viewer.open`` returns.
+
+A spec is small JSON (name, role, viewports, colormap, opacity, window, ...);
+the voxels, vertices and points travel separately as binary messages
+(:mod:`nora_lab.widgets._transfer`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import itertools
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from nora_lab.errors import ImagingError
+
+from . import _presets
+from ._sources import MeshData, TractData, VolumeData
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .viewer import Viewer
+
+__all__ = ["Layer", "ROLES", "MESH_ROLES", "new_spec", "check_changes", "check_window", "viewports"]
+
+ROLES = ("background", "overlay", "mask")
+MESH_ROLES = {"mesh": "surface", "tract": "fibers"}
+DEFAULT_COLORMAP = {"background": "gray", "overlay": "warm"}
+_NAMED_COLORS = {
+    "red": (255, 0, 0), "green": (0, 200, 0), "blue": (0, 90, 255), "yellow": (255, 230, 0),
+    "cyan": (0, 230, 230), "magenta": (255, 0, 255), "orange": (255, 140, 0), "white": (255, 255, 255),
+}
+_ids = itertools.count(1)
+
+
+def color_rgb(value: Any, what: str) -> list[int]:
+    """A colour name (``"red"``, ``"yellow"``, ...) or (r, g, b) in 0..255, as a list."""
+    if isinstance(value, str):
+        if value.lower() not in _NAMED_COLORS:
+            raise ImagingError(f"unknown color {value!r} for {what}; use one of {sorted(_NAMED_COLORS)} or (r, g, b)")
+        return list(_NAMED_COLORS[value.lower()])
+    rgb = [int(round(float(c))) for c in value]
+    if len(rgb) != 3 or any(c < 0 or c > 255 for c in rgb):
+        raise ImagingError(f"color for {what} must be (r, g, b) in 0..255, got {value!r}")
+    return rgb
+
+
+def check_window(window: Any, what: str) -> list[float]:
+    """A window as ``[level, width]`` with a finite level and a positive width."""
+    try:
+        level, width = (float(x) for x in window)
+    except (TypeError, ValueError):
+        raise ImagingError(f"window for {what} must be (level, width), got {window!r}") from None
+    if not (math.isfinite(level) and math.isfinite(width)) or width <= 0:
+        raise ImagingError(f"window for {what} must have a finite level and a width > 0, got {window!r}")
+    return [level, width]
+
+
+def check_colormap(name: str, what: str) -> str:
+    """A colormap Niivue knows; the error suggests close names."""
+    known = _presets.colormaps()
+    if name not in known:
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f" (did you mean {', '.join(close)}?)" if close else ""
+        raise ImagingError(f"unknown colormap {name!r} for {what}{hint}; known: {', '.join(known)}")
+    return name
+
+
+def check_changes(spec: dict, changes: dict) -> dict:
+    """Validate and normalise property changes of an existing layer."""
+    name = spec["name"]
+    changes = dict(changes)
+    if "colormap" in changes:
+        if spec["kind"] != "volume" or spec["role"] == "mask":
+            raise ImagingError(f"{name} has no colormap (set its color instead)")
+        changes["colormap"] = check_colormap(changes["colormap"], name)
+    if "opacity" in changes:
+        changes["opacity"] = float(changes["opacity"])
+        if not 0.0 <= changes["opacity"] <= 1.0:
+            raise ImagingError(f"opacity for {name} must be within 0..1, got {changes['opacity']!r}")
+    if "color" in changes:
+        changes["color"] = color_rgb(changes["color"], name)
+    if "window" in changes:
+        if spec["kind"] != "volume" or spec["role"] == "mask":
+            raise ImagingError(f"{name} has no window (only background and overlay volumes do)")
+        changes["window"] = check_window(changes["window"], name)
+    for key in ("visible", "outline"):
+        if key in changes:
+            changes[key] = bool(changes[key])
+    return changes
+
+
+def viewports(viewport: Any) -> list[int]:
+    """Normalise ``viewport=``: an index, a list of them, or ``"all"``."""
+    n = _presets.MAX_VIEWPORTS
+    if isinstance(viewport, str):
+        if viewport != "all":
+            raise ImagingError(f"viewport must be an index 0..{n - 1}, a list of them or 'all', got {viewport!r}")
+        return list(range(n))
+    vps = [viewport] if isinstance(viewport, (int, np.integer)) else list(viewport)
+    if not vps or any(not isinstance(v, (int, np.integer)) or not 0 <= v < n for v in vps):
+        raise ImagingError(f"viewport must be an index 0..{n - 1}, a list of them or 'all', got {viewport!r}")
+    return sorted({int(v) for v in vps})
+
+
+def new_spec(
+    data: VolumeData | MeshData | TractData, role: str, vps: list[int], *, colormap: str | None,
+    opacity: float | None, window: Any, outline: bool, color: Any, visible: bool,
+) -> dict:
+    """The ``layers`` entry (JSON) describing a new layer; validates its display properties."""
+    spec = {
+        "id": f"L{next(_ids)}", "name": data.name, "kind": data.kind, "role": role,
+        "viewports": vps, "version": 1, "nbytes": data.nbytes, "visible": bool(visible),
+        "opacity": float(1.0 if opacity is None else opacity), "outline": bool(outline),
+        "colormap": "", "color": None, "window": None, "auto_window": None,
+    }
+    if not 0.0 <= spec["opacity"] <= 1.0:
+        raise ImagingError(f"opacity for {data.name} must be within 0..1, got {opacity!r}")
+    if data.kind == "volume":
+        spec.update(shape=list(data.shape), dtype=str(data.data.dtype),
+                    affine=data.affine.ravel().tolist())
+        if role == "mask":
+            spec["color"] = color_rgb(color if color is not None else "red", data.name)
+        else:
+            spec["colormap"] = check_colormap(colormap or DEFAULT_COLORMAP[role], data.name)
+            spec["auto_window"] = list(data.auto_window())
+            spec["window"] = check_window(window, data.name) if window is not None else spec["auto_window"]
+    elif data.kind == "mesh":
+        spec["color"] = color_rgb(color if color is not None else (230, 200, 160), data.name)
+    elif color is not None:
+        spec["color"] = color_rgb(color, data.name)
+    return spec
+
+
+class Layer:
+    """Handle on one layer of a :class:`Viewer`, returned by :meth:`Viewer.open`.
+
+    Setting ``colormap``, ``opacity``, ``visible``, ``outline``, ``color`` or
+    ``window`` updates every viewport that shows the layer.
+    """
+
+    def __init__(self, viewer: Viewer, layer_id: str):
+        self._viewer = viewer
+        self.id = layer_id
+
+    def _spec(self) -> dict:
+        return self._viewer._spec(self.id)
+
+    name = property(lambda self: self._spec()["name"])
+    kind = property(lambda self: self._spec()["kind"])
+    role = property(lambda self: self._spec()["role"])
+    viewports = property(lambda self: tuple(self._spec()["viewports"]))
+
+    @property
+    def data(self) -> VolumeData | MeshData | TractData:
+        """The layer's arrays as held by the kernel (what was sent)."""
+        return self._viewer._data[self.id]
+
+    def _prop(name: str):  # noqa: N805 - small property factory
+        def get(self):
+            return self._spec()[name]
+
+        def set_(self, value):
+            self._viewer._set_props(self.id, **{name: value})
+
+        return property(get, set_)
+
+    colormap = _prop("colormap")
+    opacity = _prop("opacity")
+    visible = _prop("visible")
+    outline = _prop("outline")
+    color = _prop("color")
+    window = _prop("window")
+    del _prop
+
+    def close(self) -> None:
+        """Remove the layer from the viewer."""
+        self._viewer.close_layer(self.id)
+
+    def __repr__(self) -> str:
+        try:
+            s = self._spec()
+        except KeyError:
+            return f"<Layer {self.id} (closed)>"
+        return f"<Layer {s['name']!r} {s['kind']} {s['role']} viewports={s['viewports']}>"
