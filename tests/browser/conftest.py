@@ -174,6 +174,7 @@ class Lab:
         self.browser = browser
         self.artifacts = artifacts
         self.console: list[str] = []
+        self.external_requests: list[str] = []  # anything not served by our Lab (CDNs, ...)
 
     def open_notebook(self, name: str, viewport=(1300, 2400)):
         """Open ``name`` with a fresh kernel; wait until the kernel is idle."""
@@ -182,6 +183,8 @@ class Lab:
                                        device_scale_factor=1)
         page = ctx.new_page()
         page.on("console", lambda m: self.console.append(f"[{m.type}] {m.text}"[:500]))
+        page.on("request", lambda r: None if r.url.startswith((self.server.url, "data:", "blob:"))
+                else self.external_requests.append(r.url))
         page.on("pageerror", lambda e: self.console.append(f"[pageerror] {e} {getattr(e, 'stack', '')}"[:1500]))
         # ?reset: do not restore tabs of an earlier workspace
         page.goto(f"{self.server.url}/lab/tree/{name}?reset", wait_until="domcontentloaded")

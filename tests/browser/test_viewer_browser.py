@@ -65,6 +65,7 @@ def test_notebook_runs_without_errors(lab, page):
     root = page.locator(".nora-viewer").first
     assert root.get_attribute("data-error") is None
     assert not [line for line in lab.console if "[pageerror]" in line], lab.console
+    assert lab.external_requests == []  # everything, Niivue included, comes from the package
 
 
 def test_viewer_draws_the_volume_with_webgl2(lab, page):
