@@ -142,12 +142,16 @@ class Incoming:
 
     # --- holds --------------------------------------------------------------------------
     def hold(self, project: str, study_uid: str, series_uid: str, reason: str) -> None:
-        """Keep a series out of imports until it is released."""
+        """Keep a series out of imports until it is released (reasons accumulate)."""
         folder = self.series_dir(project, study_uid, series_uid)
         folder.mkdir(parents=True, exist_ok=True)
-        info = {"reason": reason, "since": time.strftime("%Y-%m-%d %H:%M:%S"),
-                "study_uid": study_uid, "series_uid": series_uid}
-        _atomic_write(folder / HELD, [json.dumps(info).encode()])
+        with self._lock:
+            reasons = _held_reasons(folder)
+            if reason not in reasons:
+                reasons.append(reason)
+            info = {"reasons": reasons, "since": time.strftime("%Y-%m-%d %H:%M:%S"),
+                    "study_uid": study_uid, "series_uid": series_uid}
+            _atomic_write(folder / HELD, [json.dumps(info).encode()])
 
     def release(self, project: str, study_uid: str, series_uid: str | None = None) -> int:
         """Lift the hold of a series (or of every series of the study); how many."""
@@ -346,13 +350,19 @@ def _read_journal(path: Path) -> tuple[dict[str, Any], list[tuple[str, str, str]
     return info, series
 
 
-def _held_reason(folder: Path) -> str | None:
+def _held_reasons(folder: Path) -> list[str]:
     try:
-        return json.loads((folder / HELD).read_text()).get("reason") or "held"
+        info = json.loads((folder / HELD).read_text())
     except FileNotFoundError:
-        return None
+        return []
     except (OSError, ValueError):
-        return "held (unreadable marker)"
+        return ["held (unreadable marker)"]
+    return list(info.get("reasons") or ([info["reason"]] if info.get("reason") else ["held"]))
+
+
+def _held_reason(folder: Path) -> str | None:
+    reasons = _held_reasons(folder)
+    return "; then ".join(reasons) if reasons else None
 
 
 def _sop_of(path: str) -> str | None:

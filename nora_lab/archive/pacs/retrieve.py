@@ -450,6 +450,8 @@ class _Runner:
 
     def _finish(self, items: list[_Item], t0: float) -> None:
         name = self.project.name
+        if self.method == "move" and self.receiver is not None:
+            self.receiver.settle([it.uid for it in items])
         ready: list[_Item] = []
         for it in items:
             folder = self.incoming.series_dir(name, it.study, it.uid)

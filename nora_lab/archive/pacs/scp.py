@@ -228,6 +228,19 @@ class DicomNode:
         return False
 
     # --- pulls --------------------------------------------------------------------------
+    def settle(self, series_uids: list[str], timeout: float = 10.0) -> bool:
+        """Wait until no open association is writing to these series (a pull's sender
+        may still be finishing, or its cut connection not yet noticed)."""
+        wanted = {safe_uid(u) for u in series_uids}
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < timeout:
+            busy = any(safe_uid(ser) in wanted for j in list(self._journals.values())
+                       for _p, _s, ser in list(j.series))
+            if not busy:
+                return True
+            time.sleep(0.02)
+        return False
+
     @contextmanager
     def claim(self, series_uids: list[str], project: str) -> Iterator[None]:
         """Route these series to ``project`` and keep them from the quiet-period import
