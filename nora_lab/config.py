@@ -19,7 +19,7 @@ import yaml
 
 from nora_lab.errors import ConfigError
 
-__all__ = ["nora_home", "load_config", "current_user", "default_db_url", "default_root"]
+__all__ = ["nora_home", "read_yaml_mapping", "load_config", "current_user", "default_db_url", "default_root"]
 
 
 def nora_home() -> Path:
@@ -27,15 +27,14 @@ def nora_home() -> Path:
     return Path(os.environ.get("NORA_HOME") or Path.home() / ".nora_lab").expanduser().resolve()
 
 
-def load_config(home: Path | None = None) -> dict[str, Any]:
-    """Read ``<home>/config.yaml``; an absent file is an empty configuration.
+def read_yaml_mapping(path: Path) -> dict[str, Any]:
+    """Read a YAML file holding a mapping; an absent file is an empty mapping.
 
     Raises
     ------
     ConfigError
-        If the file exists but is not a YAML mapping.
+        If the file exists but is not valid YAML or not a mapping.
     """
-    path = (home or nora_home()) / "config.yaml"
     if not path.exists():
         return {}
     try:
@@ -45,6 +44,11 @@ def load_config(home: Path | None = None) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of settings, found {type(data).__name__}")
     return data
+
+
+def load_config(home: Path | None = None) -> dict[str, Any]:
+    """Read ``<home>/config.yaml`` (see :func:`read_yaml_mapping`)."""
+    return read_yaml_mapping((home or nora_home()) / "config.yaml")
 
 
 def current_user() -> str:

@@ -71,9 +71,14 @@ class Compiler:
             return sa.exists(sa.select(sa.literal(1)).select_from(f.join(ft, ft.c.file == f.c.id))
                              .where(self._study_of(f.c.study), like(ft.c.tag, v)))
         if k == "JOB":
+            # a study's own jobs, and the subject-level jobs of its subject (study NULL)
             j = t.jobs
-            return sa.exists(sa.select(sa.literal(1)).where(
-                self._study_of(j.c.study), j.c.state.in_(sorted(set(v)))))
+            states = j.c.state.in_(sorted(set(v)))
+            subject_jobs = sa.and_(j.c.study.is_(None), j.c.subject == self._subject_col())
+            own = self._study_of(j.c.study) if self.level == "study" else sa.or_(
+                self._study_of(j.c.study), j.c.subject == self.sub.c.id)
+            return sa.or_(sa.exists(sa.select(sa.literal(1)).where(own, states)),
+                          sa.exists(sa.select(sa.literal(1)).where(subject_jobs, states)))
         if k == "SDESC":
             if self.level == "study":
                 return like(self.s.c.description, v)

@@ -54,14 +54,7 @@ def _merge(base: dict[str, Any], over: dict[str, Any], where: str) -> dict[str, 
 
 def _user() -> dict[str, Any]:
     path = user_config_path()
-    if not path.exists():
-        return {}
-    try:
-        data = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path}: not valid YAML ({exc})") from exc
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping, found {type(data).__name__}")
+    data = nora_config.read_yaml_mapping(path)
     data = data.get("batch", data)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: 'batch' must be a mapping of settings")

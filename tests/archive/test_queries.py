@@ -76,6 +76,13 @@ def test_job_states(proj, archive):
         conn.execute(sa.insert(t.jobs).values(project_id=proj.pk, study=pk, name="x", state="e"))
     assert psids(proj.studies({"subject": "JOB:e"})) == ["Carl#S2"]
     assert psids(proj.studies({"subject": "JOB:qr"})) == []
+    # a subject-level job (no study) marks every study of its subject
+    with _db.write(archive.engine) as conn:
+        spk = proj._study_row(conn, "Anna#S1").subject
+        conn.execute(sa.insert(t.jobs).values(project_id=proj.pk, subject=spk, name="y", state="r"))
+    assert psids(proj.studies({"subject": "JOB:r"})) == ["Anna#S1"]
+    assert list(proj.subjects({"subject": "JOB:r"})["subject"]) == ["Anna"]
+    assert list(proj.subjects({"subject": "JOB:e"})["subject"]) == ["Carl"]
 
 
 def test_columns_combine_with_and(proj):

@@ -54,9 +54,25 @@ from nora_lab.errors import NoraError, PermissionDenied
 __all__ = ["import_dicom", "on_study_imported", "import_options", "load_policy"]
 
 #: Called as ``hook(project, psid)`` for every study that received new files, after the
-#: import committed them (the batch layer registers NORA's auto-exec here). A hook's
-#: exception is reported in ``report.warnings``, never raised.
+#: import committed them. A hook's exception is reported in ``report.warnings``, never
+#: raised. Installed packages add hooks through the entry-point group
+#: ``nora_lab.study_imported`` (the batch layer registers NORA's auto-exec there, so the
+#: archive never imports the layers above it).
 on_study_imported: list[Callable[[Any, str], Any]] = []
+
+HOOK_GROUP = "nora_lab.study_imported"
+
+
+def study_imported_hooks() -> list[Callable[[Any, str], Any]]:
+    """:data:`on_study_imported` plus the hooks installed packages declare, each once."""
+    from importlib.metadata import entry_points
+
+    hooks = list(on_study_imported)
+    for ep in entry_points(group=HOOK_GROUP):
+        fn = ep.load()
+        if fn not in hooks:
+            hooks.append(fn)
+    return hooks
 
 #: Options of the import in progress that hooks may read (None outside the CLI), e.g. the
 #: CLI's ``{"autoexec_queue": "DEFAULT" | name | None, "handle_job_result": bool}``
@@ -170,8 +186,9 @@ def import_dicom(project: Any, source: str | os.PathLike[str] | Iterable[str | o
         if exts:
             keep_extras(project, found.others, exts, studies, targets, placed, report)
     report.series.sort(key=lambda s: (s.psid, s.series_number or 0, s.series_folder))
+    hooks = study_imported_hooks() if report.studies else []
     for psid in report.studies:
-        for hook in list(on_study_imported):
+        for hook in hooks:
             try:
                 hook(project, psid)
             except Exception as exc:  # noqa: BLE001 - a hook never breaks an import
