@@ -184,6 +184,16 @@ class Project(FilesMixin, TagsMixin, QueriesMixin, JsonStoreMixin):
         sid, stid = split_psid(psid)
         return self.root / check_id(sid, "subject id") / check_id(stid, "study id")
 
+    def import_dicom(self, source: Any, **options: Any) -> Any:
+        """Import DICOM (a folder, a zip or a list of files) into this project.
+
+        See :func:`nora_lab.archive.dicom.import_dicom` for the options; returns its
+        :class:`~nora_lab.archive.dicom.ImportReport`.
+        """
+        from nora_lab.archive.dicom import import_dicom
+
+        return import_dicom(self, source, **options)
+
     def identity(self, subject_id: str) -> dict[str, Any]:
         """The real identity recorded for a subject (needs the identity right)."""
         if not self.can_see_identity:
