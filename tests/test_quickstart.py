@@ -1,15 +1,10 @@
 """`make lab`'s path: the demo archive is built through the import, and the quickstart runs."""
 
-from pathlib import Path
-
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
 from nora_lab.archive import Archive
 from nora_lab.demo import main as build_demo
-
-NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "quickstart.ipynb"
+from nora_lab.testing.notebooks import run_notebook
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +29,4 @@ def test_building_the_demo_again_adds_nothing(demo_home):
 @pytest.mark.notebook
 def test_quickstart_notebook_runs_on_the_demo_archive(demo_home, monkeypatch):
     monkeypatch.setenv("NORA_HOME", str(demo_home))
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=180, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    assert "crosshair at" in str(outputs)
+    assert "crosshair at" in run_notebook("quickstart.ipynb")
