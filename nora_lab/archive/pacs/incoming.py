@@ -174,10 +174,16 @@ class Incoming:
         return Journal(self, calling, called)
 
     def recover(self) -> list[str]:
-        """Hold the series of associations a stopped node left open; their reasons."""
+        """Hold the series that associations of dead processes left open; the reasons.
+
+        A journal belongs to the process that wrote it; one whose process is gone (a
+        killed node, a killed pull) means its series may be incomplete.
+        """
         reasons = []
         for path in sorted((self.root / ".assoc").glob("*.open")):
             info, series = _read_journal(path)
+            if _alive(info):
+                continue
             reason = (f"the node stopped while receiving from {info.get('calling', '?')!r} "
                       f"(association begun {info.get('begun', '?')}); the series may be "
                       "incomplete — send it again, or release it")
@@ -187,6 +193,21 @@ class Incoming:
             with contextlib.suppress(FileNotFoundError):
                 path.unlink()
         return reasons
+
+    def busy(self) -> set[tuple[str, str]]:
+        """``(project, study folder)`` of every study a live association (of any process
+        sharing this area) is writing to; journals of dead processes become holds."""
+        out: set[tuple[str, str]] = set()
+        dead = False
+        for path in (self.root / ".assoc").glob("*.open"):
+            info, series = _read_journal(path)
+            if not _alive(info):
+                dead = True
+                continue
+            out |= {(p, safe_uid(s)) for p, s, _ in series}
+        if dead:
+            self.recover()
+        return out
 
     # --- what is waiting ----------------------------------------------------------------
     def series(self, project: str | None = None) -> list[PendingSeries]:
@@ -311,14 +332,23 @@ class Journal:
         if key in self.series:
             return
         self.series.add(key)
-        with open(self.path, "a") as fh:
-            if fh.tell() == 0:
-                fh.write(json.dumps({"calling": self.calling, "called": self.called,
-                                     "begun": self.begun}) + "\n")
-            fh.write(json.dumps(key) + "\n")
+        line = json.dumps(key) + "\n"
+        if len(self.series) == 1:  # header and first series appear at once (rename)
+            header = json.dumps({"calling": self.calling, "called": self.called,
+                                 "begun": self.begun, "pid": os.getpid(),
+                                 "start": _SELF_START}) + "\n"
+            _atomic_write(self.path, [(header + line).encode()])
+        else:
+            with open(self.path, "a") as fh:
+                fh.write(line)
 
     def studies(self) -> set[tuple[str, str]]:
         return {(p, safe_uid(s)) for p, s, _ in self.series}
+
+    def close(self) -> None:
+        """Remove the journal without touching holds (a pull decides those itself)."""
+        with contextlib.suppress(FileNotFoundError):
+            self.path.unlink()
 
     def finish(self, ok: bool, reason: str = "") -> None:
         """Released normally (lift holds) or not (hold every series it touched)."""
@@ -348,6 +378,36 @@ def _read_journal(path: Path) -> tuple[dict[str, Any], list[tuple[str, str, str]
             elif isinstance(item, list) and len(item) == 3:
                 series.append(tuple(item))
     return info, series
+
+
+def _proc_start(pid: int) -> str | None:
+    """The start time of process ``pid`` (Linux ``/proc``), to tell a reused pid apart."""
+    try:
+        with open(f"/proc/{pid}/stat") as fh:
+            return fh.read().rsplit(")", 1)[1].split()[19]
+    except (OSError, IndexError):
+        return None
+
+
+_SELF_START = _proc_start(os.getpid())
+
+
+def _alive(info: dict[str, Any]) -> bool:
+    """Is the process that wrote a journal still running? A journal without a readable
+    header (cut by a kill) counts as dead: its series are held."""
+    pid = info.get("pid")
+    if not isinstance(pid, int):
+        return False
+    if pid == os.getpid():
+        return info.get("start") in (None, _SELF_START)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    start = info.get("start")
+    return start is None or _proc_start(pid) in (None, start)
 
 
 def _held_reasons(folder: Path) -> list[str]:

@@ -403,7 +403,9 @@ class _Runner:
             classes = sorted({c for it in items for c in it.sop_classes})
             contexts = [model, *_get_contexts(classes)]
             ext = [build_role(c, scp_role=True) for c in classes[:_MAX_CX]]
-            handlers = [(evt.EVT_C_STORE, self._on_get_store)]
+            # other processes' nodes see these studies as busy while the C-GET runs
+            journal = self.incoming.journal(self.node.aet, self.cfg.calling_aet(self.node))
+            handlers = [(evt.EVT_C_STORE, lambda event: self._on_get_store(event, journal))]
         try:
             with association(self.node, self.cfg, contexts, ext_neg=ext,
                              handlers=handlers) as assoc:
@@ -413,11 +415,15 @@ class _Runner:
             for it in items:
                 if not it.reason:
                     it.reason = str(exc)
+        finally:
+            if self.method == "get":
+                journal.close()
 
-    def _on_get_store(self, event: Any) -> int:
+    def _on_get_store(self, event: Any, journal: Any) -> int:
         from nora_lab.archive.pacs._receive import receive
 
-        status, where = receive(self.incoming, event, lambda s, se: self.project.name)
+        status, where = receive(self.incoming, event, lambda s, se: self.project.name,
+                                journal.touch)
         if where is not None:
             self._tick()
         return status

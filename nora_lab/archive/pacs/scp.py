@@ -150,15 +150,15 @@ class DicomNode:
                               "local.project / local.projects in pacs.yaml")
         for name in names:
             self._project(name)
-        for reason in self.incoming.recover():
-            log.warning("held after a stop: %s", reason)
-        if s.autoexec:
-            _register_autoexec()
-        try:
+        try:  # bound and listening; connections wait until the recovery below is done
             server = Acceptor(self, s.host, s.port, storage_contexts(s.answer_find))
         except OSError as exc:
             raise PacsError(f"the DICOM node cannot listen on {s.host}:{s.port}: {exc} "
                             "(another node running? choose another port: --port)") from exc
+        for reason in self.incoming.recover():
+            log.warning("held after a stop: %s", reason)
+        if s.autoexec:
+            _register_autoexec()
         self._server = server.start()
         self._stop.clear()
         if self.auto_import:
@@ -341,7 +341,7 @@ class DicomNode:
         return proj
 
     def _busy(self) -> set[tuple[str, str]]:
-        busy: set[tuple[str, str]] = set()
+        busy = self.incoming.busy()  # open associations of every process using the area
         for j in list(self._journals.values()):
             busy |= j.studies()
         claimed = set(self._claims)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import io
 import os
+import subprocess
+import sys
 
 import pydicom
 import pytest
@@ -178,7 +180,13 @@ def test_incoming_writes_atomically_and_journals_hold_cut_series(tmp_path):
     assert [p.name for p in folder.iterdir()] == ["1.2.1.1.dcm"]
     assert (folder / "1.2.1.1.dcm").read_bytes() == b"abcdef"
     assert j.path.is_file()
+    assert inc.busy() == {("p", "1.2")}  # a live association: its study is not imported
+    assert inc.recover() == []  # nor held: its process is alive
     # a node killed here leaves the journal: the next start holds the series
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    header, *rest = j.path.read_text().splitlines(keepends=True)
+    j.path.write_text(header.replace(f'"pid": {os.getpid()}', f'"pid": {dead}') + "".join(rest))
     reasons = Incoming(tmp_path / "in").recover()
     assert len(reasons) == 1 and "node stopped while receiving from 'SCANNER'" in reasons[0]
     assert "may be incomplete" in inc.held("p", "1.2", "1.2.1")
