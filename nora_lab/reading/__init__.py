@@ -1,0 +1,36 @@
+"""NORA's reading tool: controlled reading studies with rater-agreement statistics.
+
+>>> from nora_lab.reading import Reading                     # doctest: +SKIP
+>>> r = Reading.create(proj, "lesions", config)              # project admin; see docs/reading-format.md
+>>> s = Reading.open(arc.project("demo"), "lesions").session("serious")
+>>> s.current, s.progress_text; s.submit({"lesion": "yes"})
+>>> from nora_lab.reading import agreement
+>>> agreement.agreement(r.results(), r.config.form)
+
+The notebook widget is :class:`nora_lab.widgets.reading.ReadingWidget`; the standalone
+app is :func:`serve` (``panel serve``). Names load lazily, so importing this package
+(as the archive's migrations do) stays cheap.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Reading", "ReadingConfig", "ReadingSession", "Form", "list_readings", "read_csv",
+           "serve", "app"]
+
+_LAZY = {"Reading": "readings", "list_readings": "readings", "ReadingConfig": "config",
+         "ReadingSession": "session", "Form": "forms", "read_csv": "results",
+         "serve": "panel_app", "app": "panel_app"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module 'nora_lab.reading' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
