@@ -32,23 +32,33 @@ from io import BytesIO
 from typing import Any, Protocol
 
 from pydicom.uid import UID
-from pynetdicom import PYNETDICOM_IMPLEMENTATION_UID as _IMPL_UID
 
+from nora_lab.archive.pacs._dimse import (
+    C_CANCEL_RQ,
+    C_ECHO_RQ,
+    C_ECHO_RSP,
+    C_FIND_RQ,
+    C_FIND_RSP,
+    C_STORE_RQ,
+    C_STORE_RSP,
+    IMPL_UID,
+    IMPL_VERSION,
+    MAX_PDU,
+    NO_DATASET,
+    RELEASE_RP,
+    VERIFICATION,
+    ProtocolError,
+    Reader,
+    abort_pdu,
+    parse_command,
+)
+from nora_lab.archive.pacs._dimse import command as build_command
 from nora_lab.archive.pacs._net import nodelay
 
-__all__ = ["Acceptor", "Association", "Service", "MAX_PDU"]
+__all__ = ["Acceptor", "Association", "Service", "storage_contexts"]
 
 log = logging.getLogger("nora_lab.pacs")
 
-MAX_PDU = 4 * 1024 * 1024  # the largest P-DATA-TF we ask peers to send
-_PDU_LIMIT = 256 * 1024 * 1024  # larger claimed lengths are protocol errors
-_VERIFICATION = "1.2.840.10008.1.1"
-_IMPL_VERSION = "NORA_LAB_0.1"
-C_STORE_RQ, C_STORE_RSP = 0x0001, 0x8001
-C_ECHO_RQ, C_ECHO_RSP = 0x0030, 0x8030
-C_FIND_RQ, C_FIND_RSP = 0x0020, 0x8020
-C_CANCEL_RQ = 0x0FFF
-_NO_DATASET = 0x0101
 
 
 class Service(Protocol):
@@ -82,115 +92,6 @@ class Association:
     instances: int = 0
 
 
-# --- PDU helpers -----------------------------------------------------------------------
-
-
-def _recv_into(sock: socket.socket, view: memoryview) -> None:
-    while view:
-        n = sock.recv_into(view)
-        if n == 0:
-            raise ConnectionError("the peer closed the connection")
-        view = view[n:]
-
-
-class _Reader:
-    """Reads PDUs into one reused buffer (a bigger one when a PDU needs it)."""
-
-    def __init__(self, sock: socket.socket) -> None:
-        self.sock = sock
-        self.head = memoryview(bytearray(6))
-        self.buf = bytearray(256 * 1024)
-
-    def read(self) -> tuple[int, memoryview]:
-        """``(PDU type, body)``; the body is valid until the next read."""
-        _recv_into(self.sock, self.head)
-        pdu_type, _, length = struct.unpack(">BBL", self.head)
-        if pdu_type not in range(1, 8) or length > _PDU_LIMIT:
-            raise ProtocolError(f"not a DICOM upper-layer PDU (type 0x{pdu_type:02X}, "
-                                f"length {length})")
-        if len(self.buf) < length:
-            self.buf = bytearray(max(length, 2 * len(self.buf)))
-        view = memoryview(self.buf)[:length]
-        _recv_into(self.sock, view)
-        return pdu_type, view
-
-
-class ProtocolError(Exception):
-    """The peer broke the DICOM upper-layer protocol."""
-
-
-def _abort_pdu(source: int = 2, reason: int = 0) -> bytes:
-    return struct.pack(">BBLBBBB", 0x07, 0, 4, 0, 0, source, reason)
-
-
-_RELEASE_RP = struct.pack(">BBLL", 0x06, 0, 4, 0)
-
-
-# --- command sets (implicit VR little endian, group 0000) -------------------------------
-
-_UI_TAGS = {0x0002, 0x0003, 0x1000, 0x1001, 0x0600, 0x1030}  # UI / AE-valued command elements
-
-
-def _parse_command(raw: bytes) -> dict[int, Any]:
-    """The elements of a command set: ``{element number: value}``."""
-    out: dict[int, Any] = {}
-    pos, end = 0, len(raw)
-    while pos + 8 <= end:
-        group, elem, length = struct.unpack_from("<HHL", raw, pos)
-        pos += 8
-        value = raw[pos:pos + length]
-        pos += length
-        if group != 0:
-            continue
-        if length == 2 and elem not in _UI_TAGS:
-            out[elem] = struct.unpack("<H", value)[0]
-        elif length == 4 and elem == 0x0000:
-            out[elem] = struct.unpack("<L", value)[0]
-        else:
-            out[elem] = bytes(value).rstrip(b"\0 ").decode("ascii", "replace")
-    return out
-
-
-def _element(elem: int, value: int | str, vr: str) -> bytes:
-    if vr == "US":
-        return struct.pack("<HHLH", 0, elem, 2, value)
-    data = str(value).encode("ascii")
-    if len(data) % 2:
-        data += b"\0" if vr == "UI" else b" "
-    return struct.pack("<HHL", 0, elem, len(data)) + data
-
-
-def _command(*elements: tuple[int, int | str, str]) -> bytes:
-    body = b"".join(_element(e, v, vr) for e, v, vr in sorted(elements))
-    return struct.pack("<HHLL", 0, 0, 4, len(body)) + body
-
-
-def _file_meta(sop_class: str, sop_uid: str, ts: str, source_aet: str) -> bytes:
-    """Preamble, ``DICM`` and the group 0002 file meta (explicit VR little endian)."""
-    def el(elem: int, vr: bytes, data: bytes, pad: bytes) -> bytes:
-        if len(data) % 2:
-            data += pad
-        if vr == b"OB":
-            return struct.pack("<HH2sHL", 2, elem, vr, 0, len(data)) + data
-        return struct.pack("<HH2sH", 2, elem, vr, len(data)) + data
-
-    items = (el(0x0001, b"OB", b"\x00\x01", b"")
-             + el(0x0002, b"UI", sop_class.encode(), b"\0")
-             + el(0x0003, b"UI", sop_uid.encode(), b"\0")
-             + el(0x0010, b"UI", ts.encode(), b"\0")
-             + el(0x0012, b"UI", _IMPL_UID.encode(), b"\0")
-             + el(0x0013, b"SH", _IMPL_VERSION.encode(), b" ")
-             + (el(0x0016, b"AE", source_aet.encode("ascii", "replace"), b" ")
-                if source_aet else b""))
-    return b"\x00" * 128 + b"DICM" + struct.pack("<HH2sHL", 2, 0, b"UL", 4, len(items)) \
-        + items
-
-
-def file_meta(sop_class: str, sop_uid: str, ts: str, source_aet: str = "") -> bytes:
-    """The bytes that make a received dataset a DICOM file (preamble + file meta)."""
-    return _file_meta(sop_class, sop_uid, ts, source_aet)
-
-
 # --- the association loop -----------------------------------------------------------------
 
 
@@ -200,7 +101,7 @@ class _Session:
     def __init__(self, acceptor: Acceptor, sock: socket.socket, peer: tuple[str, int]):
         self.acc, self.sock = acceptor, sock
         self.assoc = Association(peer=peer)
-        self.reader = _Reader(sock)
+        self.reader = Reader(sock)
         self.released = False
         self.reason = ""
 
@@ -218,10 +119,10 @@ class _Session:
         except ProtocolError as exc:
             self.reason = f"protocol error: {exc}"
             log.warning("association from %s: %s", self.assoc.peer[0], exc)
-            self._send_quietly(_abort_pdu(2, 0))
+            self._send_quietly(abort_pdu(2, 0))
         except TimeoutError:
             self.reason = f"timed out after {self.acc.network_timeout:g} s of silence"
-            self._send_quietly(_abort_pdu(2, 0))
+            self._send_quietly(abort_pdu(2, 0))
         except (ConnectionError, OSError) as exc:
             self.reason = self.reason or f"connection lost ({exc})"
         finally:
@@ -292,9 +193,9 @@ class _Session:
         ml = MaximumLengthNotification()
         ml.maximum_length_received = MAX_PDU
         ic = ImplementationClassUIDNotification()
-        ic.implementation_class_uid = UID(_IMPL_UID)
+        ic.implementation_class_uid = UID(IMPL_UID)
         iv = ImplementationVersionNameNotification()
-        iv.implementation_version_name = _IMPL_VERSION
+        iv.implementation_version_name = IMPL_VERSION
         ac.user_information = [ml, ic, iv, *ac_roles]
         out = A_ASSOCIATE_AC()
         out.from_primitive(ac)
@@ -311,7 +212,7 @@ class _Session:
         while True:
             pdu_type, body = read()
             if pdu_type == 0x05:  # A-RELEASE-RQ
-                sock.sendall(_RELEASE_RP)
+                sock.sendall(RELEASE_RP)
                 self.released = True
                 return
             if pdu_type == 0x07:  # A-ABORT
@@ -336,10 +237,10 @@ class _Session:
                         raise ProtocolError("a new command before the last one's dataset")
                     command += payload
                     if header & 0x02:
-                        cmd = _parse_command(bytes(command))
+                        cmd = parse_command(bytes(command))
                         command.clear()
                         cx_id = pcid
-                        if cmd.get(0x0800, _NO_DATASET) == _NO_DATASET:
+                        if cmd.get(0x0800, NO_DATASET) == NO_DATASET:
                             self._dispatch(cx_id, cmd, None)
                             cmd = None
                 else:
@@ -379,23 +280,23 @@ class _Session:
                 log.exception("storing %s failed", sop_uid)
                 status = 0xA700
             self.assoc.instances += 1
-            self._send_message(cx_id, _command(
+            self._send_message(cx_id, build_command(
                 (0x0002, str(cmd.get(0x0002) or sop_class), "UI"), (0x0100, C_STORE_RSP, "US"),
-                (0x0120, msg_id, "US"), (0x0800, _NO_DATASET, "US"), (0x0900, status, "US"),
+                (0x0120, msg_id, "US"), (0x0800, NO_DATASET, "US"), (0x0900, status, "US"),
                 (0x1000, sop_uid, "UI")))
         elif field_ == C_ECHO_RQ:
-            self._send_message(cx_id, _command(
-                (0x0002, _VERIFICATION, "UI"), (0x0100, C_ECHO_RSP, "US"),
-                (0x0120, msg_id, "US"), (0x0800, _NO_DATASET, "US"), (0x0900, 0, "US")))
+            self._send_message(cx_id, build_command(
+                (0x0002, VERIFICATION, "UI"), (0x0100, C_ECHO_RSP, "US"),
+                (0x0120, msg_id, "US"), (0x0800, NO_DATASET, "US"), (0x0900, 0, "US")))
         elif field_ == C_FIND_RQ:
             self._find(cx_id, cmd, dataset)
         elif field_ == C_CANCEL_RQ:
             pass  # nothing is running: one operation at a time
         else:
             rsp = (field_ or 0) | 0x8000
-            self._send_message(cx_id, _command(
+            self._send_message(cx_id, build_command(
                 (0x0002, sop_class, "UI"), (0x0100, rsp, "US"), (0x0120, msg_id, "US"),
-                (0x0800, _NO_DATASET, "US"), (0x0900, 0x0211, "US")))  # unrecognised op
+                (0x0800, NO_DATASET, "US"), (0x0900, 0x0211, "US")))  # unrecognised op
 
     def _find(self, cx_id: int, cmd: dict[int, Any], dataset: bytearray | None) -> None:
         from pynetdicom.dsutils import decode, encode
@@ -407,10 +308,10 @@ class _Session:
         def respond(status: int, ident: Any) -> None:
             data = encode(ident, uid.is_implicit_VR, uid.is_little_endian) \
                 if ident is not None else None
-            self._send_message(cx_id, _command(
+            self._send_message(cx_id, build_command(
                 (0x0002, sop_class, "UI"), (0x0100, C_FIND_RSP, "US"),
                 (0x0120, msg_id, "US"),
-                (0x0800, _NO_DATASET if data is None else 0x0000, "US"),
+                (0x0800, NO_DATASET if data is None else 0x0000, "US"),
                 (0x0900, status, "US")), data)
 
         try:
@@ -546,7 +447,7 @@ def storage_contexts(answer_find: bool = True) -> list[Any]:
 
     out = [build_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
            for cx in AllStoragePresentationContexts]
-    out.append(build_context(_VERIFICATION, ALL_TRANSFER_SYNTAXES))
+    out.append(build_context(VERIFICATION, ALL_TRANSFER_SYNTAXES))
     if answer_find:
         out += [build_context(PatientRootQueryRetrieveInformationModelFind,
                               ALL_TRANSFER_SYNTAXES),

@@ -139,10 +139,6 @@ def _studies(project: Any, with_sops: bool) -> list[_Study]:
     return out
 
 
-def _pn(ds: Dataset) -> Any:
-    return ds.get("PatientName")
-
-
 def answer_find(project: Any, query: Dataset) -> Iterator[Dataset]:
     """The C-FIND matches of ``query`` in ``project`` (one Dataset per match).
 

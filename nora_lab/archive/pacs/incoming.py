@@ -28,11 +28,8 @@ Rules that make it safe:
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import itertools
 import json
 import os
-import re
 import threading
 import time
 import uuid
@@ -42,19 +39,12 @@ from pathlib import Path
 from typing import Any
 
 from nora_lab.archive.layout import TMP_PREFIX
+from nora_lab.archive.pacs._files import atomic_write, safe_uid
+from nora_lab.archive.pacs._journal import Journal, alive, read_journal
 
 __all__ = ["Incoming", "Journal", "PendingSeries", "safe_uid"]
 
 HELD = ".held"
-_UID_RX = re.compile(r"^[0-9][0-9.]{0,127}$")
-
-
-def safe_uid(uid: str) -> str:
-    """A UID as a file name: itself when it is a plain UID, else ``x-<hash>``."""
-    uid = uid.strip("\0 ")
-    if _UID_RX.match(uid) and ".." not in uid:
-        return uid
-    return "x-" + hashlib.sha1(uid.encode("utf-8", "replace")).hexdigest()[:24]
 
 
 @dataclass
@@ -68,32 +58,6 @@ class PendingSeries:
     instances: int
     last_arrival: float
     held: str | None = None
-
-
-_TMP_IDS = itertools.count()
-_TMP_TAG = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
-
-
-def _atomic_write(dest: str | Path, parts: Iterable[Any]) -> None:
-    """Write ``parts`` to a temporary name beside ``dest``, then rename it into place."""
-    tmp = os.path.join(os.path.dirname(dest), f"{TMP_PREFIX}{_TMP_TAG}-{next(_TMP_IDS)}")
-    parts = list(parts)
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-    try:
-        try:
-            total = sum(len(memoryview(p).cast("B")) for p in parts)
-            written = os.writev(fd, parts)
-            if written != total:  # a short write: finish piece by piece
-                data = b"".join(bytes(p) for p in parts)[written:]
-                while data:
-                    data = data[os.write(fd, data):]
-        finally:
-            os.close(fd)
-        os.replace(tmp, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        raise
 
 
 class Incoming:
@@ -125,10 +89,10 @@ class Incoming:
         dest = os.path.join(folder, safe_uid(sop_uid) + ".dcm")
         parts = list(parts)
         try:
-            _atomic_write(dest, parts)
+            atomic_write(dest, parts)
         except FileNotFoundError:  # the importer removed the emptied folder meanwhile
             os.makedirs(folder, exist_ok=True)
-            _atomic_write(dest, parts)
+            atomic_write(dest, parts)
         return dest
 
     def reject(self, data: Iterable[Any], reason: str, calling: str = "") -> Path:
@@ -136,8 +100,8 @@ class Incoming:
         stamp = time.strftime("%Y%m%dT%H%M%S")
         base = self.root / ".rejected" / f"{stamp}-{safe_uid(calling) if calling else 'x'}" \
             f"-{uuid.uuid4().hex[:8]}"
-        _atomic_write(base.with_suffix(".bin"), data)
-        _atomic_write(base.with_suffix(".txt"), [f"from {calling!r}: {reason}\n".encode()])
+        atomic_write(base.with_suffix(".bin"), data)
+        atomic_write(base.with_suffix(".txt"), [f"from {calling!r}: {reason}\n".encode()])
         return base.with_suffix(".bin")
 
     # --- holds --------------------------------------------------------------------------
@@ -151,7 +115,7 @@ class Incoming:
                 reasons.append(reason)
             info = {"reasons": reasons, "since": time.strftime("%Y-%m-%d %H:%M:%S"),
                     "study_uid": study_uid, "series_uid": series_uid}
-            _atomic_write(folder / HELD, [json.dumps(info).encode()])
+            atomic_write(folder / HELD, [json.dumps(info).encode()])
 
     def release(self, project: str, study_uid: str, series_uid: str | None = None) -> int:
         """Lift the hold of a series (or of every series of the study); how many."""
@@ -181,8 +145,8 @@ class Incoming:
         """
         reasons = []
         for path in sorted((self.root / ".assoc").glob("*.open")):
-            info, series = _read_journal(path)
-            if _alive(info):
+            info, series = read_journal(path)
+            if alive(info):
                 continue
             reason = (f"the node stopped while receiving from {info.get('calling', '?')!r} "
                       f"(association begun {info.get('begun', '?')}); the series may be "
@@ -200,8 +164,8 @@ class Incoming:
         out: set[tuple[str, str]] = set()
         dead = False
         for path in (self.root / ".assoc").glob("*.open"):
-            info, series = _read_journal(path)
-            if not _alive(info):
+            info, series = read_journal(path)
+            if not alive(info):
                 dead = True
                 continue
             out |= {(p, safe_uid(s)) for p, s, _ in series}
@@ -312,102 +276,6 @@ class Incoming:
             with open(dest / "reason.txt", "a") as fh:
                 fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + "\n".join(lines) + "\n")
             self._made = {k: v for k, v in self._made.items() if v != str(folder)}
-
-
-class Journal:
-    """The series one association has written to (``.assoc/<id>.open``)."""
-
-    def __init__(self, incoming: Incoming, calling: str, called: str) -> None:
-        self.incoming = incoming
-        self.calling, self.called = calling, called
-        self.path = incoming.root / ".assoc" / f"{uuid.uuid4().hex}.open"
-        self.series: set[tuple[str, str, str]] = set()
-        self.instances = 0
-        self.begun = time.strftime("%Y-%m-%d %H:%M:%S")
-
-    def touch(self, project: str, study_uid: str, series_uid: str) -> None:
-        """Note that this association writes to a series (once per series)."""
-        key = (project, study_uid, series_uid)
-        self.instances += 1
-        if key in self.series:
-            return
-        self.series.add(key)
-        line = json.dumps(key) + "\n"
-        if len(self.series) == 1:  # header and first series appear at once (rename)
-            header = json.dumps({"calling": self.calling, "called": self.called,
-                                 "begun": self.begun, "pid": os.getpid(),
-                                 "start": _SELF_START}) + "\n"
-            _atomic_write(self.path, [(header + line).encode()])
-        else:
-            with open(self.path, "a") as fh:
-                fh.write(line)
-
-    def studies(self) -> set[tuple[str, str]]:
-        return {(p, safe_uid(s)) for p, s, _ in self.series}
-
-    def close(self) -> None:
-        """Remove the journal without touching holds (a pull decides those itself)."""
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-
-    def finish(self, ok: bool, reason: str = "") -> None:
-        """Released normally (lift holds) or not (hold every series it touched)."""
-        for project, study, ser in self.series:
-            if ok:
-                self.incoming.release(project, study, ser)
-            else:
-                self.incoming.hold(project, study, ser,
-                                   f"association from {self.calling!r} {reason or 'aborted'} "
-                                   f"after {self.instances} instance(s); the series may be "
-                                   "incomplete — send it again, or release it")
-        with contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
-
-
-def _read_journal(path: Path) -> tuple[dict[str, Any], list[tuple[str, str, str]]]:
-    info: dict[str, Any] = {}
-    series = []
-    with contextlib.suppress(OSError):
-        for n, line in enumerate(path.read_text().splitlines()):
-            try:
-                item = json.loads(line)
-            except ValueError:
-                continue  # a line cut by the kill
-            if n == 0 and isinstance(item, dict):
-                info = item
-            elif isinstance(item, list) and len(item) == 3:
-                series.append(tuple(item))
-    return info, series
-
-
-def _proc_start(pid: int) -> str | None:
-    """The start time of process ``pid`` (Linux ``/proc``), to tell a reused pid apart."""
-    try:
-        with open(f"/proc/{pid}/stat") as fh:
-            return fh.read().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-_SELF_START = _proc_start(os.getpid())
-
-
-def _alive(info: dict[str, Any]) -> bool:
-    """Is the process that wrote a journal still running? A journal without a readable
-    header (cut by a kill) counts as dead: its series are held."""
-    pid = info.get("pid")
-    if not isinstance(pid, int):
-        return False
-    if pid == os.getpid():
-        return info.get("start") in (None, _SELF_START)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass
-    start = info.get("start")
-    return start is None or _proc_start(pid) in (None, start)
 
 
 def _held_reasons(folder: Path) -> list[str]:

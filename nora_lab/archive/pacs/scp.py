@@ -23,7 +23,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from nora_lab.archive.pacs._acceptor import Acceptor, Association, file_meta, storage_contexts
+from nora_lab.archive.pacs._acceptor import Acceptor, Association, storage_contexts
+from nora_lab.archive.pacs._dimse import file_meta
 from nora_lab.archive.pacs._header import HeaderError, study_series_uids
 from nora_lab.archive.pacs._receive import OUT_OF_RESOURCES, REFUSED_NO_ROUTE, REFUSED_UNREADABLE
 from nora_lab.archive.pacs.incoming import Incoming, safe_uid

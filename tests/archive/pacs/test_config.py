@@ -14,7 +14,7 @@ from pydicom.dataset import Dataset
 from pydicom.filereader import _read_file_meta_info
 
 from nora_lab.archive.pacs import pacs_config
-from nora_lab.archive.pacs._acceptor import _command, _parse_command, file_meta
+from nora_lab.archive.pacs._dimse import command, file_meta, parse_command
 from nora_lab.archive.pacs._header import HeaderError, _slow, study_series_uids
 from nora_lab.archive.pacs.answer import match
 from nora_lab.archive.pacs.incoming import Incoming, safe_uid
@@ -153,10 +153,10 @@ def test_header_walk_agrees_with_pydicom():
 
 
 def test_command_sets_and_file_meta_round_trip(tmp_path):
-    raw = _command((0x0002, "1.2.840.10008.5.1.4.1.1.4", "UI"), (0x0100, 0x8001, "US"),
+    raw = command((0x0002, "1.2.840.10008.5.1.4.1.1.4", "UI"), (0x0100, 0x8001, "US"),
                    (0x0120, 7, "US"), (0x0800, 0x0101, "US"), (0x0900, 0, "US"),
                    (0x1000, "1.2.3.4", "UI"))
-    cmd = _parse_command(raw)
+    cmd = parse_command(raw)
     assert cmd[0x0000] == len(raw) - 12
     assert (cmd[0x0002], cmd[0x0100], cmd[0x0120], cmd[0x1000]) == \
         ("1.2.840.10008.5.1.4.1.1.4", 0x8001, 7, "1.2.3.4")

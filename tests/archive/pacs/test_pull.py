@@ -14,6 +14,7 @@ import pytest
 
 from nora_lab.archive.dicom import import_dicom
 from nora_lab.archive.pacs import DicomNode, find_series, pull, push, push_study
+from nora_lab.archive.pacs._plan import archived
 from nora_lab.errors import PacsError
 
 from .conftest import SI_EPI, TS
@@ -23,12 +24,6 @@ pytestmark = pytest.mark.pacs
 
 def _epi(cfg):
     return find_series("ORTHANC", config=cfg, series_description="EPI PE=*")
-
-
-def _archived(project):
-    from nora_lab.archive.pacs.retrieve import _archived as archived
-
-    return archived
 
 
 def test_dry_run_then_move_then_nothing_more(project, cfg):
@@ -83,7 +78,7 @@ def test_a_pull_skips_what_the_project_already_has(project, cfg):
     assert (plan.iloc[0].in_archive, plan.iloc[0].to_pull) == (1, 1)
     result = pull("ORTHANC", project, series=series, config=cfg, progress=False)
     assert (result.iloc[0].status, result.iloc[0].received) == ("imported", 1)
-    sops = _archived(project)(project, [series.iloc[0].SeriesInstanceUID])
+    sops = archived(project, [series.iloc[0].SeriesInstanceUID])
     assert len(sops[series.iloc[0].SeriesInstanceUID]) == 2
 
 
