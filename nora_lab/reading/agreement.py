@@ -19,6 +19,7 @@ krippendorff (alpha) and pingouin (ICC); this module only shapes the tables.
 from __future__ import annotations
 
 import itertools
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -160,6 +161,11 @@ def krippendorff_alpha(m: pd.DataFrame, level: str = "nominal",
     return float(krippendorff.alpha(reliability_data=data.T, level_of_measurement=level))
 
 
+#: Shrout & Fleiss names -> McGraw & Wong names (pingouin >= 0.7)
+_ICC_NAMES = {"ICC1": "ICC(1,1)", "ICC2": "ICC(A,1)", "ICC3": "ICC(C,1)",
+              "ICC1k": "ICC(1,k)", "ICC2k": "ICC(A,k)", "ICC3k": "ICC(C,k)"}
+
+
 def icc(m: pd.DataFrame, kind: str = "ICC2") -> float:
     """Intraclass correlation of numeric answers (pingouin), complete cases only.
 
@@ -176,8 +182,10 @@ def icc(m: pd.DataFrame, kind: str = "ICC2") -> float:
                                               var_name="rater", value_name="score")
     long.columns = ["target", "rater", "score"]
     long["rater"] = long["rater"].astype(str)
-    table = pingouin.intraclass_corr(long, targets="target", raters="rater", ratings="score")
-    row = table[table["Type"] == kind]
+    with warnings.catch_warnings():  # pingouin's own use of deprecated pandas keywords
+        warnings.simplefilter("ignore")
+        table = pingouin.intraclass_corr(long, targets="target", raters="rater", ratings="score")
+    row = table[table["Type"].isin([kind, _ICC_NAMES.get(kind, kind)])]
     if row.empty:
         raise ConfigError(f"ICC kind {kind!r}: use one of {list(table['Type'])}")
     return float(row["ICC"].iloc[0])
