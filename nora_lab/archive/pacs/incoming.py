@@ -174,8 +174,13 @@ class Incoming:
         return out
 
     # --- what is waiting ----------------------------------------------------------------
-    def series(self, project: str | None = None) -> list[PendingSeries]:
-        """Every series in the area (of one project, or all)."""
+    def series(self, project: str | None = None, *, count: bool = True
+               ) -> list[PendingSeries]:
+        """Every series in the area (of one project, or all).
+
+        ``count=False`` only tells empty from not (``instances`` 0 or 1): the import loop
+        asks every second and need not list every file of a large backlog.
+        """
         out = []
         projects = [self.root / project] if project else \
             [p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".")]
@@ -188,7 +193,7 @@ class Incoming:
                 for ser in sdir.iterdir():
                     if not ser.is_dir():
                         continue
-                    n = sum(1 for e in os.scandir(ser) if e.name.endswith(".dcm"))
+                    n = _count(ser) if count else _any(ser)
                     held = _held_reason(ser)
                     if not n and not held:
                         continue
@@ -217,7 +222,7 @@ class Incoming:
         """
         now = time.time() if now is None else now
         studies: dict[tuple[str, str], list[PendingSeries]] = {}
-        for s in self.series():
+        for s in self.series(count=False):
             studies.setdefault((s.project, s.study_uid), []).append(s)
         out = []
         for key, series in sorted(studies.items()):
@@ -276,6 +281,16 @@ class Incoming:
             with open(dest / "reason.txt", "a") as fh:
                 fh.write(time.strftime("%Y-%m-%d %H:%M:%S ") + "\n".join(lines) + "\n")
             self._made = {k: v for k, v in self._made.items() if v != str(folder)}
+
+
+def _count(folder: Path) -> int:
+    with os.scandir(folder) as it:
+        return sum(1 for e in it if e.name.endswith(".dcm"))
+
+
+def _any(folder: Path) -> int:
+    with os.scandir(folder) as it:
+        return int(any(e.name.endswith(".dcm") for e in it))
 
 
 def _held_reasons(folder: Path) -> list[str]:

@@ -211,7 +211,8 @@ class DicomNode:
     def release(self, study_uid: str, series_uid: str | None = None, *,
                 project: str | None = None) -> int:
         """Import a held series (or study) anyway at the next pass; how many released."""
-        projects = [project] if project else sorted({s.project for s in self.incoming.series()})
+        projects = [project] if project else \
+            sorted({s.project for s in self.incoming.series(count=False)})
         return sum(self.incoming.release(p, study_uid, series_uid) for p in projects)
 
     def import_now(self, *, wait_quiet: bool = False) -> list[Any]:
@@ -222,7 +223,7 @@ class DicomNode:
         """Wait until nothing but held series waits in the incoming area (tests, notebooks)."""
         t0 = time.monotonic()
         while time.monotonic() - t0 < timeout:
-            if not self._open and all(s.held for s in self.incoming.series()):
+            if not self._open and all(s.held for s in self.incoming.series(count=False)):
                 with self._import_lock:
                     return True
             time.sleep(0.05)
@@ -347,7 +348,7 @@ class DicomNode:
             busy |= j.studies()
         claimed = set(self._claims)
         if claimed:
-            for s in self.incoming.series():
+            for s in self.incoming.series(count=False):
                 if s.series_uid in {safe_uid(c) for c in claimed}:
                     busy.add((s.project, s.study_uid))
         return busy
