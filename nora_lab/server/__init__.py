@@ -1,0 +1,72 @@
+"""nora_lab's Jupyter server extension: links into the archive and DICOM import over HTTP.
+
+Every lab (a plain ``jupyter lab`` or a JupyterHub user's server) serves, under its
+base URL:
+
+=================================  ===================================================
+``GET  nora/open?project=P&call=``  NORA's URL call ``{"pid":…,"sid":…,"preset":…}``:
+                                    writes a notebook that opens the study and
+                                    redirects JupyterLab to it (:mod:`.links`)
+``GET  nora/open?project=P&share=`` a shared link: the viewer state saved by
+                                    :func:`share` (``project.put_json("share", id, …)``)
+``POST nora/api/share?project=P``   save a viewer state sent as JSON; answers the link
+``POST nora/api/import?project=P``  a zip of DICOM (raw body or multipart), checked
+                                    before anything is written (:mod:`.uploads`), then
+                                    imported in a background process (:mod:`.imports`)
+``GET  nora/api/import/<id>``       the import job's state
+=================================  ===================================================
+
+Every request is authenticated by Jupyter (under JupyterHub: the hub's OAuth cookie or an
+``Authorization: token …`` header); a ``?token=`` in the URL is refused on these routes.
+The archive is opened as the authenticated hub user (else ``$JUPYTERHUB_USER`` / the OS
+user), so the archive's rights decide: a user without a right on a project is answered
+403 and nothing is written.
+
+The extension is enabled by ``jupyter-config/jupyter_server_config.d/nora_lab.json``,
+installed into ``<prefix>/etc/jupyter``. Settings (``c.NoraServer.…`` in a Jupyter config,
+or the environment variables named in :class:`~nora_lab.server._app.NoraServer`).
+
+The hub side (batchspawner options, validation) is :mod:`nora_lab.server.spawner`, loaded
+only by ``jupyterhub_config.py``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__all__ = ["share", "viewer_state", "restore_viewer", "open_link", "preset_loaders",
+           "check_zip", "UploadRejected", "Limits"]
+
+_WHERE = {
+    "share": "links", "viewer_state": "links", "restore_viewer": "links",
+    "open_link": "links", "preset_loaders": "links",
+    "check_zip": "uploads", "UploadRejected": "uploads", "Limits": "uploads",
+}
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nora_lab.server.links import (
+        open_link,
+        preset_loaders,
+        restore_viewer,
+        share,
+        viewer_state,
+    )
+    from nora_lab.server.uploads import Limits, UploadRejected, check_zip
+
+
+def __getattr__(name: str) -> Any:
+    if name in _WHERE:
+        import importlib
+
+        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _jupyter_server_extension_points() -> list[dict[str, str]]:
+    return [{"module": "nora_lab.server"}]
+
+
+def _load_jupyter_server_extension(serverapp: Any) -> None:
+    from nora_lab.server._app import load
+
+    load(serverapp)
