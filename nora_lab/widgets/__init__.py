@@ -7,11 +7,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Viewer"]
+__all__ = ["Viewer", "StudyTable", "Autoloader", "ROITool", "MarkerTool", "Desktop", "desktop"]
 
-_LAZY = {"Viewer": "nora_lab.widgets.viewer"}
+_LAZY = {
+    "Viewer": "nora_lab.widgets.viewer",
+    "StudyTable": "nora_lab.widgets.table",
+    "Autoloader": "nora_lab.widgets.autoloader",
+    "ROITool": "nora_lab.widgets.roitool",
+    "MarkerTool": "nora_lab.widgets.markertool",
+    "Desktop": "nora_lab.widgets.desk",
+    "desktop": "nora_lab.widgets.desk",
+}
 
 if TYPE_CHECKING:  # pragma: no cover
+    from nora_lab.widgets.autoloader import Autoloader
+    from nora_lab.widgets.desk import Desktop, desktop
+    from nora_lab.widgets.markertool import MarkerTool
+    from nora_lab.widgets.roitool import ROITool
+    from nora_lab.widgets.table import StudyTable
     from nora_lab.widgets.viewer import Viewer
 
 

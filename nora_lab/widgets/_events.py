@@ -9,6 +9,11 @@ viewer, as in NORA). The kernel computes what the pen does (with
 
 Mouse buttons follow the DOM ``MouseEvent.buttons`` bit mask: 1 = left
 (draw), 2 = right (erase), 4 = middle.
+
+Outside ROI edit mode a left click (without drag) is reported as a
+:class:`ClickEvent` (the marker tool adds points with it), and the keys that
+Python acts on – ``ctrl+z`` / ``shift+ctrl+z`` / ``ctrl+y`` (undo, redo) and
+the arrow keys up/down (previous/next study) – as a :class:`KeyEvent`.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["DrawEvent"]
+__all__ = ["DrawEvent", "ClickEvent", "KeyEvent"]
 
 LEFT, RIGHT, MIDDLE = 1, 2, 4
 
@@ -66,3 +71,54 @@ class DrawEvent:
     def erase(self) -> bool:
         """True when the right button is down (NORA: right button erases)."""
         return bool(self.buttons & RIGHT)
+
+
+@dataclass(frozen=True)
+class ClickEvent:
+    """A left click in a viewport (not in ROI edit mode, not a drag).
+
+    Attributes
+    ----------
+    viewport : int
+    axis : str
+        Orientation of the slice clicked (``"axial"``, ``"coronal"``, ``"sagittal"``, ``""``).
+    world : tuple of 3 floats
+        World (RAS mm) position clicked – where the crosshair now is.
+    shift, ctrl : bool
+    """
+
+    viewport: int
+    axis: str
+    world: tuple[float, float, float]
+    shift: bool = False
+    ctrl: bool = False
+
+
+@dataclass(frozen=True)
+class KeyEvent:
+    """A key pressed in the viewer that Python acts on.
+
+    Attributes
+    ----------
+    key : str
+        ``"z"``, ``"y"`` (with ``ctrl``), ``"ArrowUp"`` or ``"ArrowDown"``.
+    ctrl, shift, alt : bool
+    """
+
+    key: str
+    ctrl: bool = False
+    shift: bool = False
+    alt: bool = False
+
+    @property
+    def action(self) -> str:
+        """``"undo"``, ``"redo"``, ``"previous"``, ``"next"`` or ``""``."""
+        if self.ctrl and self.key == "z":
+            return "redo" if self.shift else "undo"
+        if self.ctrl and self.key == "y":
+            return "redo"
+        if not self.ctrl and self.key == "ArrowUp":
+            return "previous"
+        if not self.ctrl and self.key == "ArrowDown":
+            return "next"
+        return ""

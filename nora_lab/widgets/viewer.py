@@ -34,7 +34,10 @@ left click: crosshair (world position, shared by all viewports) ·
 wheel: slice · ctrl+wheel: zoom · right drag: pan · middle drag: window ·
 double click: reset window · ``1``–``6``, ``0``: CT window presets
 (:data:`nora_lab.widgets._presets.CT_WINDOW_PRESETS`) · space: toggle ROI
-edit (then left button draws, right erases; strokes go to :meth:`on_draw`).
+edit (then left button draws, right erases; strokes go to :meth:`on_draw`) ·
+``ctrl+z`` / ``shift+ctrl+z``, arrow up/down: reported to :meth:`on_key`
+(the ROI tool undoes/redoes, the desk steps through studies) · a left click
+outside ROI edit is reported to :meth:`on_click`.
 """
 
 from __future__ import annotations
@@ -53,7 +56,7 @@ from ipywidgets import CallbackDispatcher
 from nora_lab.errors import ImagingError
 
 from . import _presets
-from ._events import DrawEvent
+from ._events import ClickEvent, DrawEvent, KeyEvent
 from ._layers import MESH_ROLES, ROLES, Layer, check_changes, check_window, new_spec, viewports
 from ._sources import MeshData, TractData, VolumeData, load, volume_from_array
 from ._transfer import DEFAULT_CHUNK_BYTES, send_payload
@@ -135,6 +138,8 @@ class Viewer(anywidget.AnyWidget):
         self._deriving = False
         self._chunk_bytes = int(chunk_bytes)
         self._draw_handlers = CallbackDispatcher()
+        self._click_handlers = CallbackDispatcher()
+        self._key_handlers = CallbackDispatcher()
         self.bytes_sent = 0
         if isinstance(kwargs.get("layout"), str):
             kwargs["view_layout"] = kwargs.pop("layout")
@@ -325,6 +330,14 @@ class Viewer(anywidget.AnyWidget):
         """Call ``callback(event: DrawEvent)`` for each piece of a pen stroke."""
         self._draw_handlers.register_callback(callback, remove=remove)
 
+    def on_click(self, callback: Callable[[ClickEvent], Any], remove: bool = False) -> None:
+        """Call ``callback(event: ClickEvent)`` for each left click outside ROI edit mode."""
+        self._click_handlers.register_callback(callback, remove=remove)
+
+    def on_key(self, callback: Callable[[KeyEvent], Any], remove: bool = False) -> None:
+        """Call ``callback(event: KeyEvent)`` for ctrl+z / shift+ctrl+z / ctrl+y and arrow up/down."""
+        self._key_handlers.register_callback(callback, remove=remove)
+
     # ------------------------------------------------------------ internals: specs
 
     def _add(self, data, spec: dict) -> Layer:
@@ -514,6 +527,18 @@ class Viewer(anywidget.AnyWidget):
             self._bump()
         elif kind == "draw":
             self._dispatch_draw(content)
+        elif kind == "click":
+            pts = content.get("points") or [[math.nan] * 3]
+            world = tuple(float(v) for v in pts[-1][:3])
+            if all(math.isfinite(v) for v in world):
+                self._click_handlers(ClickEvent(
+                    viewport=int(content.get("viewport", 0)), axis=str(content.get("axis", "")),
+                    world=world, shift=bool(content.get("shift", False)),
+                    ctrl=bool(content.get("ctrl", False))))
+        elif kind == "key":
+            self._key_handlers(KeyEvent(
+                key=str(content.get("key", "")), ctrl=bool(content.get("ctrl", False)),
+                shift=bool(content.get("shift", False)), alt=bool(content.get("alt", False))))
 
     def _dispatch_draw(self, msg: dict) -> None:
         target = None

@@ -518,6 +518,17 @@ class View {
   }
 
   onKey (e) {
+    // Keys Python acts on (the ROI tool's undo/redo, the desk's study stepping) go to the
+    // kernel as {type: 'key'}; the page does nothing else with them.
+    const k = e.key.length === 1 ? e.key.toLowerCase() : e.key
+    const undoKey = (e.ctrlKey || e.metaKey) && !e.altKey && (k === 'z' || k === 'y')
+    const stepKey = !(e.ctrlKey || e.altKey || e.metaKey) && (k === 'ArrowUp' || k === 'ArrowDown')
+    if (undoKey || stepKey) {
+      e.preventDefault()
+      e.stopPropagation()
+      this.model.send({ type: 'key', key: k, ctrl: e.ctrlKey || e.metaKey, shift: e.shiftKey, alt: e.altKey })
+      return
+    }
     if (e.ctrlKey || e.altKey || e.metaKey) return
     const presets = this.model.get('window_presets') || {}
     if (Object.prototype.hasOwnProperty.call(presets, e.key)) {
@@ -608,6 +619,25 @@ class View {
     }
     c.addEventListener('mouseup', up, { capture: true })
     c.addEventListener('mouseleave', up, { capture: true })
+    // A left click outside ROI edit (no drag): Niivue has moved the crosshair by the time
+    // 'click' fires; Python gets the world position as {type: 'click'} (the marker tool).
+    let downAt = null
+    c.addEventListener('mousedown', (e) => { downAt = e.button === 0 ? [e.clientX, e.clientY] : null })
+    c.addEventListener('click', (e) => {
+      const at = downAt
+      downAt = null
+      if (!at || this.model.get('drawing') || !vp.nv || !vp.nv.volumes.length) return
+      if (Math.hypot(e.clientX - at[0], e.clientY - at[1]) > 4) return
+      const p = point(e)
+      this.model.send({
+        type: 'click',
+        viewport: vp.index,
+        points: [p ? p.mm : vp.mm()],
+        axis: p ? p.axis : '',
+        shift: e.shiftKey,
+        ctrl: e.ctrlKey
+      })
+    })
     c.addEventListener('wheel', (e) => {
       if (!e.ctrlKey || !vp.nv) return // NORA: ctrl + wheel zooms, plain wheel changes slice
       e.preventDefault()
