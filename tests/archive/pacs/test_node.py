@@ -285,3 +285,23 @@ def test_find_answers_a_pseudonymized_project_with_pseudonyms(archive, cfg):
         assert find_studies(_us(node), config=cfg, patient_name="Test^*").empty
     finally:
         node.stop()
+
+
+def test_imported_studies_reach_the_hooks_and_autoexec_is_registered(archive, project, cfg):
+    from nora_lab.archive.dicom import importer
+    from nora_lab.batch import on_study_imported as autoexec_hook
+
+    seen = []
+    hooks = list(importer.on_study_imported)
+    importer.on_study_imported.append(lambda proj, psid: seen.append((proj.name, psid)))
+    try:
+        node = _node(archive, cfg, autoexec=True)
+        try:
+            assert autoexec_hook in importer.on_study_imported
+            _send(node.port, sorted((SI_EPI / "mr_0006").glob("*.dcm")))
+            assert node.wait_idle(60)
+        finally:
+            node.stop()
+    finally:
+        importer.on_study_imported[:] = hooks
+    assert seen == [("p", node.reports[0].studies[0])]
