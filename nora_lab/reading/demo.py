@@ -91,7 +91,7 @@ def build_demo(home: str | Path, user: str = "alice"):  # noqa: ANN201
     return arc, proj
 
 
-def simulate_reader(archive, user: str, mode: str = "serious", *, error_rate: float = 0.2,  # noqa: ANN001
+def simulate_reader(archive, user: str, mode: str = "serious", *, error_rate: float = 0.1,  # noqa: ANN001
                     seed: int = 0) -> int:
     """Answer every pending item of the demo reading as ``user`` (a noisy oracle)."""
     from .readings import Reading
