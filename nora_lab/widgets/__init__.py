@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__all__ = ["Viewer", "StudyTable", "Autoloader", "ROITool", "MarkerTool", "Desktop", "desktop"]
+__all__ = ["Viewer", "StudyTable", "Autoloader", "ROITool", "MarkerTool", "Desktop", "desktop",
+           "BatchTool", "Gridstats", "job_state_badges", "PacsQuery"]
 
 _LAZY = {
     "Viewer": "nora_lab.widgets.viewer",
@@ -17,12 +18,19 @@ _LAZY = {
     "MarkerTool": "nora_lab.widgets.markertool",
     "Desktop": "nora_lab.widgets.desk",
     "desktop": "nora_lab.widgets.desk",
+    "BatchTool": "nora_lab.widgets.batchtool",
+    "Gridstats": "nora_lab.widgets.gridstats",
+    "job_state_badges": "nora_lab.widgets.gridstats",
+    "PacsQuery": "nora_lab.widgets.pacsquery",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from nora_lab.widgets.autoloader import Autoloader
+    from nora_lab.widgets.batchtool import BatchTool
     from nora_lab.widgets.desk import Desktop, desktop
+    from nora_lab.widgets.gridstats import Gridstats, job_state_badges
     from nora_lab.widgets.markertool import MarkerTool
+    from nora_lab.widgets.pacsquery import PacsQuery
     from nora_lab.widgets.roitool import ROITool
     from nora_lab.widgets.table import StudyTable
     from nora_lab.widgets.viewer import Viewer
