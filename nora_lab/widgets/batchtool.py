@@ -36,23 +36,29 @@ _STATIC = Path(__file__).parent / "static"
 PREVIEW_LIMIT = 200
 
 
-def selected_psids(table: Any = None, selection: Any = None) -> list[str]:
-    """The PSIDs selected: a table's ``selection`` (or ``selected``) trait, else ``selection``
-    (a list of PSIDs or a callable returning one)."""
-    for source in (table, selection):
-        if source is None:
-            continue
-        for attr in ("selection", "selected", "selected_psids"):
-            if hasattr(source, attr) and not isinstance(source, (list, tuple)):
-                source = getattr(source, attr)
-                break
-        if callable(source):
-            source = source()
-        if source is not None:
-            if hasattr(source, "columns") and "psid" in source.columns:
-                source = source["psid"]
-            return [str(p) for p in source]
-    return []
+def selected_psids(table: Any = None, selection: Any = None, *,
+                   scope: str = "filtered") -> list[str]:
+    """The PSIDs a batch runs on.
+
+    A :class:`~nora_lab.widgets.StudyTable` gives the studies matching its filter bars
+    (``scope="filtered"``, NORA's batchtool: what the table lists) or its selected study
+    (``scope="selected"``); a table with a ``selection`` list trait gives that list;
+    otherwise ``selection``: a list of PSIDs, a DataFrame with ``psid``, or a callable
+    returning one of these.
+    """
+    if table is not None:
+        if isinstance(getattr(table, "selection", None), (list, tuple)):
+            return [str(p) for p in table.selection]
+        if isinstance(getattr(table, "selected", None), str):
+            if scope == "selected":
+                return [table.selected] if table.selected else []
+            return table.project.studies(dict(getattr(table, "filters", {}) or {}))["psid"].tolist()
+    source = selection() if callable(selection) else selection
+    if source is None:
+        return []
+    if hasattr(source, "columns") and "psid" in source.columns:
+        source = source["psid"]
+    return [str(p) for p in source]
 
 
 def _job_dict(job: dict[str, Any]) -> dict[str, Any]:
@@ -87,7 +93,8 @@ class BatchTool(anywidget.AnyWidget):
     project
         The project the batch runs in (launching needs the editor role).
     table
-        A study table whose ``selection`` trait holds the selected PSIDs.
+        A :class:`~nora_lab.widgets.StudyTable`: the batch runs on the studies its filter
+        bars match (``scope="filtered"``) or on its selected study (``scope="selected"``).
     selection
         Without a table: the PSIDs, or a callable returning them.
     on_launch
@@ -122,6 +129,7 @@ class BatchTool(anywidget.AnyWidget):
     queues = t.List(t.Unicode()).tag(sync=True)
     saved = t.List(t.Unicode()).tag(sync=True)
     studies = t.List(t.Unicode()).tag(sync=True)
+    scope = t.Enum(["filtered", "selected"], "filtered").tag(sync=True)
     preview = t.List(t.Dict()).tag(sync=True)
     run_id = t.Unicode("").tag(sync=True)
     run_counts = t.Dict().tag(sync=True)
@@ -149,10 +157,10 @@ class BatchTool(anywidget.AnyWidget):
         self.refresh_saved()
         self.refresh_selection()
         if table is not None and hasattr(table, "observe"):
-            for trait in ("selection", "selected"):
-                if trait in getattr(table, "trait_names", lambda: [])():
-                    table.observe(lambda _c: self.refresh_selection(), names=[trait])
+            names = [n for n in ("selection", "selected", "filters") if table.has_trait(n)]
+            table.observe(lambda _c: self._safe(self.refresh_selection), names=names)
         self.observe(lambda _c: self._safe(self.refresh_preview), names=["level"])
+        self.observe(lambda _c: self._safe(self.refresh_selection), names=["scope"])
         self.on_msg(self._on_page)
 
     # --- templates and jobs -------------------------------------------------------------
@@ -306,7 +314,7 @@ class BatchTool(anywidget.AnyWidget):
     # --- selection and preview ------------------------------------------------------------
     def refresh_selection(self) -> list[str]:
         """Read the selected studies from the table (or ``selection``); update the preview."""
-        self.studies = selected_psids(self.table, self.selection)
+        self.studies = selected_psids(self.table, self.selection, scope=self.scope)
         self._safe(self.refresh_preview)
         return list(self.studies)
 

@@ -84,7 +84,8 @@ class Gridstats(anywidget.AnyWidget):
     project
         The project whose jobs are shown.
     table
-        A study table: clicking a job sets its ``selection`` trait to the job's study.
+        A :class:`~nora_lab.widgets.StudyTable`: clicking a job selects its study there
+        (``table.select(psid)``; a table with a ``selection`` list gets ``[psid]``).
     on_select
         Called with the PSID (or subject id) of a clicked job (also ``selected_study``).
     interval
@@ -195,8 +196,11 @@ class Gridstats(anywidget.AnyWidget):
         info = self._load_job(int(job_id), df)
         unit = info["unit"]
         self.selected_study = unit
-        if self.table is not None and info.get("psid") and hasattr(self.table, "selection"):
-            self.table.selection = [info["psid"]]
+        if self.table is not None and info.get("psid"):
+            if hasattr(self.table, "select"):  # StudyTable
+                self.table.select(info["psid"])
+            elif hasattr(self.table, "selection"):
+                self.table.selection = [info["psid"]]
         for callback in self._on_select:
             callback(unit)
         return info

@@ -114,6 +114,21 @@ def test_selection_from_a_table_trait(project):
     assert selected_psids(None, ["a#b"]) == ["a#b"] and selected_psids() == []
 
 
+def test_study_table_filters_or_its_selected_study(project):
+    from nora_lab.widgets import StudyTable
+
+    table = StudyTable(project, filters={"subject": "P000 P001"})
+    tool = BatchTool(project, table=table)
+    assert tool.studies == ["P000#S1", "P001#S1"]  # what the table lists
+    table.set_filter("subject", "P002")
+    assert tool.studies == ["P002#S1"] and tool.preview == [
+        {"psid": "P002#S1", "files": {}, "missing": [], "error": ""}]
+    tool.scope = "selected"
+    assert tool.studies == []
+    table.select("P001#S1")
+    assert tool.studies == ["P001#S1"]
+
+
 def test_save_and_load_batches_listed_per_project(project, archive):
     tool = BatchTool(project)
     tool.name = "copy_t1"

@@ -80,6 +80,12 @@ def test_clicking_a_job_shows_its_log_and_json_and_selects_its_study(ran):
     assert info["id"] == err["id"] and info["state"] == "e" and info["batch"] == "check"
     assert grid.selected_study == "P001#S1" and table.selection == ["P001#S1"]
     assert picked == ["P001#S1"]
+    from nora_lab.widgets import StudyTable
+
+    study_table = StudyTable(ran)
+    grid = Gridstats(ran, table=study_table, live=False)
+    page(grid, "select", id=err["id"])
+    assert study_table.selected == "P001#S1"
     page(grid, "select", id=99999)
     assert "no job 99999" in grid.error
 

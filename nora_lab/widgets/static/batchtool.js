@@ -73,13 +73,20 @@ function render({ model, el }) {
       script, h("table", { class: "nora-bt-args" }, rows));
   }
 
+  function scopeSelect() {
+    const s = h("select", { class: "nora-bt-scope", title: "with a study table: the studies its filters match, or its selected study" },
+      ["filtered", "selected"].map((x) => h("option", { value: x, selected: x === model.get("scope") }, x === "filtered" ? "studies in the table" : "selected study")));
+    s.addEventListener("change", () => { model.set("scope", s.value); model.save_changes(); });
+    return s;
+  }
+
   function previewView() {
     const rows = model.get("preview");
     const keys = [...new Set(rows.flatMap((r) => Object.keys(r.files)))];
     const failing = rows.filter((r) => r.missing.length).length;
     return h("fieldset", { class: "nora-bt-preview" },
       h("legend", {}, `Studies: ${model.get("studies").length} selected, ${failing} resolve to nothing`),
-      h("button", { class: "nora-bt-refresh", onclick: () => send("refresh") }, "take selection"),
+      scopeSelect(), h("button", { class: "nora-bt-refresh", onclick: () => send("refresh") }, "take selection"),
       h("table", {}, h("tr", {}, h("th", {}, "study"), keys.map((k) => h("th", {}, k))),
         rows.map((r) => h("tr", { dataset: { psid: r.psid }, class: r.missing.length ? "missing" : null },
           h("td", {}, r.psid), keys.map((k) => h("td", { title: r.error || "" }, (r.files[k] || []).join(" ") || "— nothing —"))))));
