@@ -155,9 +155,13 @@ class OrthancServer:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def close(self) -> None:
-        """Stop and, if the folder was created here, remove it."""
-        self.stop()
+    def close(self, graceful: bool = False) -> None:
+        """Stop — by SIGKILL unless ``graceful`` (Orthanc takes seconds to stop, and a
+        throw-away PACS need not) — and, if the folder was created here, remove it."""
+        if graceful:
+            self.stop()
+        else:
+            self.kill()
         if self._own_base:
             shutil.rmtree(self.base, ignore_errors=True)
 
