@@ -60,16 +60,23 @@ class Compiler:
         k, v = term.kind, term.value
         if k == "STAG":
             st = t.study_tags
-            return sa.exists(sa.select(sa.literal(1)).where(
-                self._study_of(st.c.study), like(st.c.tag, v)))
+            return self._probe_or_drive(
+                sa.select(sa.literal(1)).where(self._study_of(st.c.study), like(st.c.tag, v)),
+                study_ids=sa.select(st.c.study).where(like(st.c.tag, v)))
         if k == "PTAG":
             pt = t.subject_tags
-            return sa.exists(sa.select(sa.literal(1)).where(
-                pt.c.subject == self._subject_col(), like(pt.c.tag, v)))
+            return self._probe_or_drive(
+                sa.select(sa.literal(1)).where(pt.c.subject == self._subject_col(),
+                                               like(pt.c.tag, v)),
+                subject_ids=sa.select(pt.c.subject).where(like(pt.c.tag, v)))
         if k == "FTAG":
             f, ft = t.files, t.file_tags
-            return sa.exists(sa.select(sa.literal(1)).select_from(f.join(ft, ft.c.file == f.c.id))
-                             .where(self._study_of(f.c.study), like(ft.c.tag, v)))
+            tagged = f.join(ft, ft.c.file == f.c.id)
+            return self._probe_or_drive(
+                sa.select(sa.literal(1)).select_from(tagged).where(
+                    self._study_of(f.c.study), like(ft.c.tag, v)),
+                study_ids=sa.select(f.c.study).select_from(tagged).where(
+                    f.c.project_id == self.project_pk, like(ft.c.tag, v)))
         if k == "JOB":
             # a study's own jobs, and the subject-level jobs of its subject (study NULL)
             j = t.jobs
@@ -114,31 +121,44 @@ class Compiler:
         return like(col[column], value)
 
     def file_pattern(self, pat: FilePattern) -> sa.ColumnElement:
-        """Rows having a file that matches.
-
-        A rare pattern (few matching files, estimated through an index) becomes
-        ``id IN (studies of the matching files)``, driven by the index; a common one an
-        ``EXISTS`` probe per row, so the ordered first page stops early.
-        """
+        """Rows having a file that matches (see :meth:`_probe_or_drive`)."""
         f = t.files
         rare = (self.conn is not None
                 and pat.estimate(self.conn, self.project_pk, self.RARE) < self.RARE)
         cond = pat.condition(f.c.path_lc, f.c.id, self.dialect, trigram=rare,
                              project=f.c.project_id == self.project_pk if rare else None)
-        if not rare:
-            probe = sa.select(sa.literal(1)).select_from(f).where(self._study_of(f.c.study), cond)
-            if self.dialect == "postgresql":
-                # a scalar subquery with LIMIT is never flattened into a join or hashed:
-                # PostgreSQL probes it per row of the ordered scan and stops at the page
-                return probe.limit(1).scalar_subquery().is_not(None)
-            return sa.exists(probe)
-        # (no project condition here: the outer query has it, and on SQLite it would
-        # tempt the planner into a scan of the project's files instead of the few rowids)
-        studies_of_files = sa.select(f.c.study).where(cond)
-        if self.level == "study":
-            return self.s.c.id.in_(studies_of_files)
-        s2 = t.studies.alias("s5")
-        return self.sub.c.id.in_(sa.select(s2.c.subject).where(s2.c.id.in_(studies_of_files)))
+        probe = sa.select(sa.literal(1)).select_from(f).where(self._study_of(f.c.study), cond)
+        # (no project condition in the driver: the outer query has it, and on SQLite it
+        # would tempt the planner into a scan of the project's files instead of the rowids)
+        return self._probe_or_drive(probe, study_ids=sa.select(f.c.study).where(cond),
+                                    rare=rare)
+
+    def _probe_or_drive(self, probe: sa.Select, *, study_ids: sa.Select | None = None,
+                        subject_ids: sa.Select | None = None,
+                        rare: bool | None = None) -> sa.ColumnElement:
+        """A per-row test, built for the first page of an ordered table.
+
+        A *rare* condition (fewer than :attr:`RARE` rows, counted through an index up to
+        that cap) drives the query from its few rows: ``id IN (…)``. A common one becomes
+        a probe per row of the ordered scan, which stops once the page is full; on
+        PostgreSQL the probe is a scalar subquery with ``LIMIT 1``, which the planner can
+        neither flatten into a join nor hash (both would visit every matching row).
+        """
+        driver = study_ids if study_ids is not None else subject_ids
+        if rare is None:
+            rare = self.conn is not None and self.conn.execute(
+                sa.select(sa.func.count()).select_from(driver.limit(self.RARE).subquery())
+            ).scalar_one() < self.RARE
+        if rare:
+            if subject_ids is not None:
+                return self._subject_col().in_(subject_ids)
+            if self.level == "study":
+                return self.s.c.id.in_(study_ids)
+            s2 = t.studies.alias("s5")
+            return self.sub.c.id.in_(sa.select(s2.c.subject).where(s2.c.id.in_(study_ids)))
+        if self.dialect == "postgresql":
+            return probe.limit(1).scalar_subquery().is_not(None)
+        return sa.exists(probe)
 
     def bar(self, text: str | None, column: str) -> sa.ColumnElement | None:
         groups = parse(text)

@@ -124,3 +124,21 @@ def test_files_by_pattern_and_resolve(proj):
     paths = proj.resolve("Anna#S1", "t1*/s0__.nii")
     assert [p.name for p in paths] == ["s001.nii"] and paths[0].is_absolute()
     assert proj.resolve("Bert#S1", "t1*/s0__.nii") == []
+
+
+@pytest.mark.parametrize("rare", [0, 10**9], ids=["probe-per-study", "driven-by-index"])
+def test_both_query_strategies_give_the_same_studies(proj, monkeypatch, rare):
+    """Common conditions are probed per study, rare ones drive the query: same answer."""
+    from nora_lab.archive._query import Compiler
+
+    monkeypatch.setattr(Compiler, "RARE", rare)
+    cases = {
+        "t1_tri*/s0*.nii & STAG:control": ["Anna#S1"],
+        "*/s00_.nii": ["Anna#S1", "Bert#S1", "Carl#S2"],
+        "FTAG:raw": ["Carl#S2"],
+        "PTAG:knee": ["Bert#S1"],
+        "*flair* MPR*": ["Bert#S1", "Carl#S2"],
+    }
+    for text, expected in cases.items():
+        assert psids(proj.studies({"files": text})) == expected, text
+    assert list(proj.subjects({"files": "STAG:control"})["subject"]) == ["Anna"]
