@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import os
 import re
+from http.client import responses
 from pathlib import Path
 from typing import Any
 
@@ -35,8 +37,6 @@ _URL_TOKEN = ("a token in the URL is refused here: send it in the Authorization 
 class _Nora:
     """What every nora handler shares (a mixin for Jupyter's handler classes)."""
 
-    html = False  # JupyterHandler formats log_message with args; APIHandler does not
-
     @property
     def nora(self) -> NoraServer:
         return self.settings["nora"]  # type: ignore[attr-defined]
@@ -49,7 +49,7 @@ class _Nora:
         return nora_config.current_user()
 
     def fail(self, status: int, message: str) -> web.HTTPError:
-        return web.HTTPError(status, message.replace("%", "%%") if self.html else message)
+        return web.HTTPError(status, message)  # shown as is: never formatted with args
 
     def refuse_url_token(self) -> None:
         if "token" in self.request.query_arguments:  # type: ignore[attr-defined]
@@ -95,7 +95,15 @@ class _Nora:
 class OpenHandler(_Nora, JupyterHandler):
     """``GET nora/open?project=P&call={…}`` or ``&share=<id>``: a notebook, then JupyterLab."""
 
-    html = True
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """A short page that says what went wrong (Jupyter's 404 page would not)."""
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        reason = responses.get(status_code, "Error")
+        message = getattr(exc, "log_message", None) or reason
+        self.set_header("Content-Type", "text/html; charset=utf-8")
+        self.finish(f"<!DOCTYPE html>\n<html><head><title>nora_lab link: {status_code} "
+                    f"{reason}</title></head>\n<body><h1>{status_code} {reason}</h1>\n"
+                    f'<p class="nora-error">{html.escape(message)}</p></body></html>\n')
 
     async def prepare(self) -> None:  # type: ignore[override]
         self.refuse_url_token()

@@ -85,7 +85,7 @@ class ImportJobs:
         _write_json(job_dir / "state.json", {
             "id": job_id, "user": user, "project": project, "state": "receiving",
             "created": now, "started": None, "finished": None, "message": "",
-            "summary": None, "studies": [], "files": [], "series": [], "skipped": 0})
+            "studies": [], "files": [], "series": [], "skipped": 0})
         return job_id, job_dir
 
     def discard(self, job_dir: Path) -> None:
@@ -161,33 +161,37 @@ class ImportJobs:
 
 
 def _worker(job_dir: Path) -> int:
-    """Run one job (in its own process); the result goes to ``state.json``."""
+    """Run one job (in its own process); the result goes to ``state.json``.
+
+    The upload is removed before the final state is written, so a poller that sees
+    ``done`` or ``failed`` sees the job finished.
+    """
     req = json.loads((job_dir / "request.json").read_text())
-    _update(job_dir, state="running", started=time.time())
+    state = _update(job_dir, state="running", started=time.time())
+    upload = job_dir / state.get("upload", "upload.zip")
     try:
         from nora_lab.archive import Archive
         from nora_lab.archive.dicom import import_dicom
 
         opts = req.get("options") or {}
         with Archive.open(req.get("location"), root=req.get("root"), user=req["user"]) as arc:
-            project = arc.project(req["project"])
-            state = read_state(job_dir)
-            report = import_dicom(project, job_dir / state.get("upload", "upload.zip"),
+            report = import_dicom(arc.project(req["project"]), upload,
                                   patients_id=opts.get("patients_id"),
                                   studies_id=opts.get("studies_id"), progress=False)
-        _update(job_dir, state="done", finished=time.time(), ok=report.ok,
-                message=report.summary(), summary=report.summary(),
-                studies=list(report.studies), files=report.files(),
-                series=[{"psid": s.psid, "series": s.series_folder, "status": s.status,
-                         "problems": s.problems} for s in report.series],
-                skipped=len(report.skipped),
-                skipped_files=[{"path": os.path.basename(k.path), "reason": k.reason}
-                               for k in report.skipped[:50]])
-        return 0
+        result = dict(
+            state="done", ok=report.ok, message=report.summary(),
+            studies=list(report.studies), files=report.files(),
+            series=[{"psid": s.psid, "series": s.series_folder, "status": s.status,
+                     "problems": s.problems} for s in report.series],
+            skipped=len(report.skipped),
+            skipped_files=[{"path": os.path.basename(k.path), "reason": k.reason}
+                           for k in report.skipped[:50]])
     except Exception as exc:  # noqa: BLE001 - the poller gets the reason
-        _update(job_dir, state="failed", finished=time.time(),
-                message=f"{type(exc).__name__}: {exc}")
-        return 1
+        result = dict(state="failed", message=f"{type(exc).__name__}: {exc}")
+    finally:
+        upload.unlink(missing_ok=True)
+    _update(job_dir, finished=time.time(), **result)
+    return 0 if result["state"] == "done" else 1
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ __all__ = ["preset_loaders", "LinkError", "parse_call", "resolve_call", "viewer_
            "link_notebook", "write_notebook"]
 
 #: ``loader(viewer, project, psid, preset) -> bool``: show ``psid`` in ``viewer`` as
-#: ``preset`` says and return True, or return False for a preset it does not know.
+#: ``preset`` says and return True, or return False for a preset it does not know. Tried
+#: in order, before the project's saved autoloader recipe of that name.
 preset_loaders: list[Callable[[Any, Any, str, str], bool]] = []
 
 CALL_KEYS = ("pid", "sid", "psid", "preset", "selmode", "user")
@@ -211,7 +212,7 @@ def open_study(project: Any, psid: str, preset: str | None = None) -> Any:
 
     viewer = Viewer()
     if preset:
-        for loader in list(preset_loaders):
+        for loader in [*preset_loaders, _saved_autoloader]:
             if loader(viewer, project, psid, preset):
                 return viewer
         warnings.warn(f"preset {preset!r}: no autoloader handled it (none registered in "
@@ -222,6 +223,20 @@ def open_study(project: Any, psid: str, preset: str | None = None) -> Any:
     if images:
         viewer.open(images[0])
     return viewer
+
+
+def _saved_autoloader(viewer: Any, project: Any, psid: str, preset: str) -> bool:
+    """The project's saved autoloader recipe named ``preset``, when the widgets have them."""
+    try:
+        from nora_lab.widgets.autoloader import Autoloader
+    except ImportError:
+        return False
+    try:
+        recipe = Autoloader.load(project, preset)
+    except NotFoundError:
+        return False
+    recipe.apply(project, psid, viewer)
+    return True
 
 
 def open_link(project: Any, state: dict[str, Any] | None = None, *,

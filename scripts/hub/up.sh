@@ -98,13 +98,26 @@ for u in sys.argv[1:]:
 
 # 5. demo users (created here only if missing; marked so that down.sh may remove them) ---
 touch "$BASE/state/passwords"; chmod 600 "$BASE/state/passwords"
+new_password() {
+  local pw; pw=$(python3 -c 'import secrets; print(secrets.token_urlsafe(12))')
+  echo "$1:$pw" | chpasswd
+  sed -i "/^$1:/d" "$BASE/state/passwords"; echo "$1:$pw" >> "$BASE/state/passwords"
+}
 for u in $USERS; do
   if ! id "$u" >/dev/null 2>&1; then
     useradd -m -d "$BASE/home/$u" -s /bin/bash -c "$MARK" -G nora-lab "$u"
-    pw=$(python3 -c 'import secrets; print(secrets.token_urlsafe(12))')
-    echo "$u:$pw" | chpasswd
-    sed -i "/^$u:/d" "$BASE/state/passwords"; echo "$u:$pw" >> "$BASE/state/passwords"
+    new_password "$u"
     say "created user $u (password in $BASE/state/passwords)"
+  elif [[ ! -d $(getent passwd "$u" | cut -d: -f6) ]]; then
+    # left by an earlier run that was killed: ours (marked) get a home here; others are not touched
+    [[ $(getent passwd "$u" | cut -d: -f5) == "$MARK" ]] \
+      || die "user $u exists but has no home folder ($(getent passwd "$u" | cut -d: -f6)); labs start there: create it"
+    usermod -d "$BASE/home/$u" -G nora-lab "$u"
+    cp -rT /etc/skel "$BASE/home/$u"; chown -R "$u:" "$BASE/home/$u"; chmod 755 "$BASE/home/$u"
+    new_password "$u"
+    say "reused user $u of an earlier run (new home and password)"
+  elif ! grep -q "^$u:" "$BASE/state/passwords" && [[ $(getent passwd "$u" | cut -d: -f5) == "$MARK" ]]; then
+    new_password "$u"
   fi
 done
 
