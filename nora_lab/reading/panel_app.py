@@ -123,9 +123,16 @@ class ReadingApp:
             header.append(pn.pane.Markdown(" · ".join(
                 f"[{link.get('title', link['url'])}]({link['url']})" for link in cfg.links)))
         form_col = pn.Column(*(f"**{self.form.title}**",) if self.form.title else (),
-                             *self.inputs.values(), pn.Row(*buttons), self.status, width=380)
+                             *(w for it in self.form.items for w in self._labelled(pn, it)),
+                             pn.Row(*buttons), self.status, width=380)
         self.layout = pn.Column(*header, self.progress, self.case, pn.Row(self.image, form_col))
         self._show()
+
+    def _labelled(self, pn, item: Item) -> list:  # noqa: ANN001
+        if item.type in ("radio", "checkbox", "likert"):  # these widgets show no name
+            return [pn.pane.Markdown(item.label + (" \\*" if item.required else ""),
+                                     margin=(8, 10, 0, 10)), self.inputs[item.name]]
+        return [self.inputs[item.name]]
 
     def _show(self) -> None:
         s = self.session

@@ -143,7 +143,17 @@ class ReadingSession:
             return ""
         if "psid" in self.config.blind_metadata:
             return item.psid
-        return f"case {self._positions[item] + 1}"
+        return f"case {self._case_numbers()[(item.psid, item.repetition)]}"
+
+    def _case_numbers(self) -> dict[tuple[str, int], int]:
+        """``(psid, repetition) -> k``: the case's place in its repetition's order (1-based)."""
+        out: dict[tuple[str, int], int] = {}
+        counts: dict[int, int] = {}
+        for it in self.items:
+            if (it.psid, it.repetition) not in out:
+                counts[it.repetition] = counts.get(it.repetition, 0) + 1
+                out[(it.psid, it.repetition)] = counts[it.repetition]
+        return out
 
     def case_info(self, item: Item | None = None) -> dict[str, Any]:
         """The study's metadata the blind mode lets the reader see."""

@@ -1,0 +1,127 @@
+"""A reader answers the reading form in a browser, and the answer is in the database.
+
+Two hosts: the notebook widget in real JupyterLab (notebooks/reading.ipynb, run top to
+bottom; alice reads the training cases), and the standalone Panel app served by
+``nora_lab.reading.serve`` in its own process (bob reads). Each check crosses the
+kernel / server: the progress line ("1 of 4 done") is rewritten by Python after the
+result was stored, and the test then reads the row back from the archive itself.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from nora_lab.archive import Archive
+from nora_lab.reading import Reading
+
+pytestmark = pytest.mark.browser
+
+
+def _answer_in_db(home, user: str) -> dict:
+    arc = Archive.open(home, user="alice")
+    try:
+        res = Reading.open(arc.project("reading_demo"), "lesions").results("training", reader=user)
+    finally:
+        arc.close()
+    assert len(res) == 1, res
+    return res.iloc[0].to_dict()
+
+
+def test_reader_answers_in_jupyterlab(lab):
+    page = lab.open_notebook("reading.ipynb")
+    try:
+        lab.run_all(page, timeout=240)
+        widget = page.locator(".nora-reading").first
+        progress = widget.locator(".nora-reading-progress")
+        progress.get_by_text("0 of 4 done").wait_for(timeout=60_000)
+        assert lab.errors_in_outputs(page) == []
+        text = page.locator(".jp-OutputArea-output", has_text="ARCHIVE=").first.inner_text()
+        home = re.search(r"ARCHIVE=(\S+)", text).group(1)
+        widget.locator(".nora-reading-item-lesion label", has_text="yes").click()
+        widget.locator(".nora-reading-item-side label", has_text="left").click()
+        widget.locator(".nora-reading-submit").click()
+        progress.get_by_text("1 of 4 done").wait_for(timeout=60_000)
+        assert "saved case 1" in widget.locator(".nora-reading-status").inner_text()
+        page.screenshot(path=str(lab.artifacts / "reading_notebook.png"), full_page=True)
+    except Exception:
+        page.screenshot(path=str(lab.artifacts / "reading_notebook_failed.png"), full_page=True)
+        raise
+    finally:
+        lab.close(page)
+    row = _answer_in_db(home, "alice")
+    assert row["answer.lesion"] == "yes" and row["answer.side"] == ["left"]
+    assert row["psid"] == "P01#S1" and row["stage"] == 0 and row["seconds"] > 0
+
+
+@pytest.fixture
+def panel_app(tmp_path, artifacts):
+    """The demo reading served by ``nora_lab.reading.serve`` as bob, in its own process."""
+    from nora_lab.reading.demo import build_demo
+
+    home = tmp_path / "home"
+    build_demo(home)[0].close()
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    code = ("from nora_lab.reading import serve; "
+            f"serve({str(home)!r}, 'reading_demo', 'lesions', 'training', user='bob', port={port})")
+    log = open(artifacts / "reading-panel.log", "w")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    url = f"http://127.0.0.1:{port}/reading"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the reading app exited with {proc.returncode}; see {log.name}")
+            try:
+                urllib.request.urlopen(url, timeout=5).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the reading app did not answer on {url} within 90 s")
+                time.sleep(0.5)
+        yield url, home
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        log.close()
+
+
+def test_reader_answers_in_the_panel_app(browser, panel_app, artifacts):
+    url, home = panel_app
+    ctx = browser.new_context(viewport={"width": 1300, "height": 1100})
+    page = ctx.new_page()
+    external = []
+    page.on("request", lambda r: None if r.url.startswith(("http://127.0.0.1", "data:", "blob:"))
+            else external.append(r.url))
+    try:
+        page.goto(url)
+        page.get_by_text("0 of 4 done").wait_for(timeout=60_000)
+        page.get_by_role("radio", name="no").click()
+        page.get_by_role("checkbox", name="right").click()
+        page.get_by_role("button", name="Submit").click()
+        page.get_by_text("1 of 4 done").wait_for(timeout=60_000)
+        page.screenshot(path=str(artifacts / "reading_panel.png"), full_page=True)
+    except Exception:
+        page.screenshot(path=str(artifacts / "reading_panel_failed.png"), full_page=True)
+        raise
+    finally:
+        ctx.close()
+    row = _answer_in_db(home, "bob")
+    assert row["answer.lesion"] == "no" and row["answer.side"] == ["right"]
+    assert row["entered_by"] == "bob" and row["seconds"] > 0
+    assert external == []  # served offline: no CDN
