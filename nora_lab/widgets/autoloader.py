@@ -319,8 +319,8 @@ class Autoloader:
                 except NoraError as exc:
                     report.errors.append(f"{rel}: {exc}")
                     continue
-                except (OSError, ValueError) as exc:  # unreadable file
-                    report.errors.append(f"{rel}: cannot read it ({exc})")
+                except Exception as exc:  # noqa: BLE001 - a damaged file: name it, load the rest
+                    report.errors.append(f"{rel}: cannot read it ({type(exc).__name__}: {exc})")
                     continue
                 report.loaded.append((it.pattern, rel, role))
         return report
@@ -336,10 +336,14 @@ class Autoloader:
         if it.role == "roi" and roi_tool is not None:
             roi_tool.load(path, relpath=rel, name=it.name and name)
             return "roi"
+        from ._layers import viewports
+
         source = open_source(path, it.frame)
         role = {"auto": None, "roi": "mask"}.get(it.role, it.role)
         if role in ("surface", "fibers"):
             role = None  # the viewer picks them from the file type
+        if role == "overlay" and not any(viewer._background(v) for v in viewports(it.viewport)):
+            role = "background"  # nothing to lie over: the study lacks the background's series
         layer = viewer.open(source, viewport=it.viewport, role=role, name=name,
                             colormap=it.colormap, opacity=it.opacity, window=it.window_for(),
                             outline=it.outline, color=it.color, visible=it.visible)

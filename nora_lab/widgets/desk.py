@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import ipywidgets as W
 
-from nora_lab.errors import ConfigError, NoraError
+from nora_lab.errors import ConfigError, ImagingError, NoraError
 
 from . import autoloader as al
 from ._events import KeyEvent
@@ -109,9 +109,8 @@ class Desktop(W.VBox):
         self.add_class("nora-desk")
 
         self.refresh_recipes()
-        if autoloader is not None:
-            self.use_autoloader(autoloader)
         self.recipe_picker.observe(self._recipe_picked, "value")
+        self.use_autoloader(autoloader, reload=False)
         self.table.on_select(self._selected)
         self.table.on_open(self._opened)
         self.viewer.on_key(self._on_key)
@@ -142,7 +141,7 @@ class Desktop(W.VBox):
         self.report = recipe.apply(self.project, psid, self.viewer,
                                    roi_tool=self.roi_tool, marker_tool=self.marker_tool)
         note = f" · closed unsaved ROI(s): {', '.join(unsaved)}" if unsaved else ""
-        self.status.value = f"<span class='nora-desk-load'>{html.escape(str(self.report))}{html.escape(note)}</span>"
+        self.status.value = f"<span class='nora-desk-load'>{html.escape(str(self.report), quote=False)}{html.escape(note, quote=False)}</span>"
         self._show_state()
         return self.report
 
@@ -235,11 +234,16 @@ class Desktop(W.VBox):
             self.marker_tool.load(path)
             what = "point set(s)"
         else:
+            volume = path.name.lower().endswith(_VOLUMES)
             role = "overlay" if overlay and self.viewer.layers else "background"
-            self.viewer.open(al.open_source(Path(path)), viewport="all",
-                             role=role if path.name.lower().endswith(_VOLUMES) else None,
-                             name=Path(relpath).name)
-            what = role if path.name.lower().endswith(_VOLUMES) else "file"
+            try:
+                self.viewer.open(al.open_source(Path(path)), viewport="all",
+                                 role=role if volume else None, name=Path(relpath).name)
+            except NoraError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - a damaged file: say which
+                raise ImagingError(f"{relpath}: cannot read it ({type(exc).__name__}: {exc})") from None
+            what = role if volume else "file"
         self.status.value = f"opened {html.escape(relpath)} ({what})"
         return what
 
@@ -257,7 +261,7 @@ class Desktop(W.VBox):
         try:
             fn()
         except NoraError as exc:
-            self.status.value = f"<span class='nora-desk-error'>⚠ {html.escape(str(exc))}</span>"
+            self.status.value = f"<span class='nora-desk-error'>⚠ {html.escape(str(exc), quote=False)}</span>"
 
     def _show_state(self, _: Any = None) -> None:
         v = self.viewer

@@ -175,7 +175,7 @@ class MarkerTool(W.VBox):
 
     def add_point(self, world: Any, name: str | None = None) -> im.Point:
         """Append a point (world mm) to the current set (a set is made if there is none)."""
-        ps = self.current or self.new()
+        ps = self.current if self.current is not None else self.new()
         p = ps.add(np.asarray(world, dtype=float), name)
         self._mark([p.coords], +1)
         self._update(f"added {p.name} at ({', '.join(f'{v:.1f}' for v in p.coords)})")
@@ -283,8 +283,7 @@ class MarkerTool(W.VBox):
         layer = self.viewer.set_mask(self._count > 0, self._grid[1], name=LAYER_NAME,
                                      color="yellow", opacity=1.0)
         self._layer = layer.id
-        if keep:
-            self.viewer.draw_target = keep
+        self.viewer.draw_target = keep  # the markers are shown, never drawn into
 
     def _add_ball(self, xyz: np.ndarray, sign: int) -> tuple[slice, slice, slice] | None:
         assert self._grid is not None and self._count is not None
@@ -349,7 +348,7 @@ class MarkerTool(W.VBox):
         self.set_picker.observe(self._picked, "value")
         rows = []
         ps = self.current
-        for i, p in enumerate(ps.points if ps else []):
+        for i, p in enumerate(ps.points if ps is not None else []):
             name = W.Text(value=p.name, continuous_update=False, layout=W.Layout(width="140px"))
             name.observe(lambda c, i=i: self._guard(lambda: self.rename_point(i, c.new)), "value")
             where = W.HTML(f"({', '.join(f'{v:.1f}' for v in p.coords)}) mm", layout=W.Layout(width="190px"))
@@ -359,7 +358,7 @@ class MarkerTool(W.VBox):
             rm.on_click(lambda _, i=i: self._guard(lambda: self.remove_point(i)))
             rows.append(W.HBox([name, where, go, rm]))
         self.points_box.children = rows
-        n = len(ps) if ps else 0
-        head = f"{html.escape(ps.name)}: {n} point(s)" if ps else "no point set"
-        tail = f" · {html.escape(note)}" if note else ""
+        n = len(ps) if ps is not None else 0
+        head = f"{html.escape(ps.name)}: {n} point(s)" if ps is not None else "no point set"
+        tail = f" · {html.escape(note, quote=False)}" if note else ""
         self.status.value = f"<span class='nora-marker-state' data-points='{n}'>{head}{tail}</span>"

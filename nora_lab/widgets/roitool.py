@@ -692,5 +692,5 @@ class ROITool(W.VBox):
         cur = self.current
         head = (f"current ROI: {html.escape(cur.name)} · {cur.count} voxels · {cur.volume_ml:.4g} mL"
                 if cur is not None else "no ROI")
-        tail = f" · {html.escape(note)}" if note else ""
+        tail = f" · {html.escape(note, quote=False)}" if note else ""
         self.status.value = f"<span class='nora-roi-state' data-voxels='{cur.count if cur else 0}'>{head}{tail}</span>"

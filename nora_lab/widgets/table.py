@@ -143,10 +143,11 @@ class StudyTable(anywidget.AnyWidget):
             None if job_states is False else (job_states or default_job_states))  # type: ignore[assignment]
         self._select_handlers = CallbackDispatcher()
         self._open_handlers = CallbackDispatcher()
-        self._querying = False
+        self._querying = True  # the traits set here query once, below
         super().__init__(page_size=int(page_size), editable=project.role != "reader",
                          project_name=project.name,
                          filters=self._clean(filters or {}), **kwargs)
+        self._querying = False
         self.on_msg(self._on_frontend_msg)
         self.refresh()
 

@@ -142,3 +142,48 @@ def assert_same_image(a, b):
 @pytest.fixture
 def frontend():
     return FakeFrontend
+
+
+# ---------------------------------------------------------------- a small project for the desk
+
+
+DESK_STUDIES = [f"P00{i}#S1" for i in range(1, 8)]
+DESK_DATES = ["2020-01-01", "2020-01-02", "2021-01-03", "2021-01-04", "2021-01-05", "2022-01-06",
+              "2022-01-07"]
+
+
+@pytest.fixture
+def desk_project(archive, volume, affine):
+    """Project "desk" on the current backend: seven studies P001#S1 … P007#S1.
+
+    ============  ==========  ===========  ==============================================
+    study         date        description  files
+    ============  ==========  ===========  ==============================================
+    P001#S1       2020-01-01  MR Head      3_t1/t1.nii.gz (the ramp), tag ``control``
+    P002#S1       2020-01-02  CT Chest     3_t1/t1.nii.gz, 5_flair/flair.nii.gz (ramp x 2)
+    P003#S1       2021-01-03  MR Head      3_t1/t1.nii.gz, 7_dwi/dwi.nii.gz (4-D, 3 volumes)
+    P004#S1       2021-01-04  CT Chest     3_t1/t1.nii.gz
+    P005#S1       2021-01-05  MR Head      5_flair/flair.nii.gz
+    P006#S1       2022-01-06  CT Chest     notes/readme.txt
+    P007#S1       2022-01-07  MR Head      3_t1/t1.nii.gz that is not a NIfTI file
+    ============  ==========  ===========  ==============================================
+    """
+    import nibabel as nib
+
+    proj = archive.create_project("desk")
+    for i, psid in enumerate(DESK_STUDIES, start=1):
+        sub, st = psid.split("#")
+        proj.add_subject(sub)
+        proj.add_study(sub, st, date=DESK_DATES[i - 1],
+                       description="MR Head" if i % 2 else "CT Chest")
+    t1 = nib.Nifti1Image(volume, affine)
+    for psid in DESK_STUDIES[:4]:
+        proj.add_image(t1, psid, "3_t1/t1.nii.gz")
+    for psid in ("P002#S1", "P005#S1"):
+        proj.add_image(nib.Nifti1Image((volume * 2).astype(np.int16), affine), psid, "5_flair/flair.nii.gz")
+    dwi = np.stack([volume, volume + 1, volume + 2], axis=-1).astype(np.int16)
+    proj.add_image(nib.Nifti1Image(dwi, affine), "P003#S1", "7_dwi/dwi.nii.gz")
+    proj.add_bytes(b"notes\n", "P006#S1", "notes/readme.txt")
+    proj.add_bytes(b"this is not a NIfTI file" * 20, "P007#S1", "3_t1/t1.nii.gz")
+    proj.tag_study("P001#S1", ["control"])
+    return proj
