@@ -30,15 +30,35 @@ JOINT = "joint"
 def stage_images(project, psid: str, stage) -> list[dict[str, Any]]:  # noqa: ANN001
     """The images of one stage for one study: ``[{"path": Path, **display options}]``.
 
-    Each stage image is a file pattern (``{"pattern": "t1*/*.nii*", "role": "mask"}``),
-    resolved in the study; the first match is shown. This is the one place to switch to
-    saved autoloaders once they exist.
+    A stage image is either a file pattern (``{"pattern": "t1*/*.nii*", "role": "mask"}``;
+    its first match in the study is shown) or a saved autoloader recipe
+    (``{"autoloader": "name"}``, see docs/autoloader-format.md), which brings its own
+    patterns and display settings. This is the one place where images are chosen.
     """
     out = []
     for spec in stage.images:
+        if spec.get("autoloader"):
+            out += _autoloader_images(project, psid, spec["autoloader"])
+            continue
         paths = project.resolve(psid, spec["pattern"])
         if paths:
             out.append({"path": Path(paths[0]), **{k: v for k, v in spec.items() if k != "pattern"}})
+    return out
+
+
+def _autoloader_images(project, psid: str, name: str) -> list[dict[str, Any]]:  # noqa: ANN001
+    from nora_lab.widgets.autoloader import Autoloader  # the recipes' owner; loaded on use only
+
+    out = []
+    study = project.study_dir(psid)
+    for it, rels, _ in Autoloader.load(project, name).matches(project, psid):
+        role = {"auto": None, "roi": "mask"}.get(it.role, it.role)
+        if role in ("markers", "surface", "fibers"):
+            continue  # readers' own points come from the form; meshes are not read here
+        for rel in rels:
+            spec = {"path": study / rel, "role": role, "colormap": it.colormap,
+                    "window": it.window_for(), "opacity": it.opacity, "color": it.color}
+            out.append({k: v for k, v in spec.items() if v is not None})
     return out
 
 

@@ -209,3 +209,18 @@ def test_bad_config_and_answers_are_clear(archive, project):
     with pytest.raises(ConfigError, match="within 1.0..5.0"):
         s.submit({"lesion": "no", "confidence": 9})
     assert s.progress[0] == 0  # nothing half-written
+
+
+def test_stage_images_from_a_saved_autoloader(archive, project):
+    from nora_lab.widgets.autoloader import Autoloader
+
+    Autoloader.from_dict({"items": [{"pattern": "anat/t1.nii.gz"},
+                                    {"pattern": "ai/seg.nii.gz", "role": "roi"}]},
+                         name="ai").save(project)
+    cfg = config()
+    cfg["reading"]["stages"][1] = {"name": "ai", "images": [{"autoloader": "ai"}]}
+    Reading.create(project, "al", cfg)
+    s = Reading.open(project, "al").session("training")
+    stage2 = s.images(s.items[1])
+    assert [(p["path"].name, p.get("role")) for p in stage2] == [("t1.nii.gz", None),
+                                                                 ("seg.nii.gz", "mask")]

@@ -1,0 +1,70 @@
+"""The notebook widget without a browser: answers, a drawn ROI, points, restart, preview."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from nora_lab.reading import Reading
+from nora_lab.widgets._events import DrawEvent
+from nora_lab.widgets.reading import FormPreview, ReadingWidget
+
+from .conftest import as_user, config
+
+
+@pytest.fixture
+def reading(archive, project):
+    cfg = config()
+    cfg["form"]["items"] += [{"type": "roi", "name": "lesion_roi"},
+                             {"type": "points", "name": "marks"}]
+    cfg["tools"]["studytable"] = True
+    Reading.create(project, "w", cfg)
+    return Reading.open(as_user(archive, "bob"), "w")
+
+
+def stroke(layer, voxels, buttons=1):
+    v = np.asarray(voxels, dtype=np.int64)
+    return DrawEvent(phase="move", buttons=buttons, viewport=0, axis="axial",
+                     world=v.astype(float), voxels=v, inside=np.ones(len(v), bool),
+                     layer=layer, layer_id="x")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_widget_answers_roi_points_and_restart(reading, project):
+    w = ReadingWidget(reading, "training")
+    assert "0 of 4 done" in w.progress.value and "case 1" in w.case.value
+    assert [spec["role"] for spec in w.viewer.layers] == ["background", "mask"]
+    w.inputs["lesion"].value = "yes"
+    w.inputs["where"].value = ["right"]
+    w.inputs["size_mm"].value = "4.5"
+    w._on_draw(stroke("lesion_roi", [[3, 3, 3], [3, 4, 3]]))
+    w._on_draw(stroke("lesion_roi", [[3, 4, 3]], buttons=2))  # right button erases
+    w.viewer.position = (1.0, 2.0, 3.0)
+    w._add_point()
+    w.submit()
+    assert "1 of 4 done" in w.progress.value and "saved case 1" in w.status.value
+    row = reading.results().iloc[0]
+    assert row["answer.lesion"] == "yes" and row["answer.where"] == ["right"]
+    assert row["answer.size_mm"] == 4.5
+    import nibabel as nib
+
+    mask = np.asarray(nib.load(project.study_dir(row.psid) / row["annotation.lesion_roi"]).dataobj)
+    assert mask.sum() == 1 and mask[3, 3, 3] == 1
+    assert (project.study_dir(row.psid) / row["annotation.marks"]).is_file()
+    # the form was reset for the next item; a missing answer is reported, nothing saved
+    assert w.inputs["lesion"].value is None
+    w.submit()
+    assert "must be answered" in w.status.value and "1 of 4 done" in w.progress.value
+    w.table_toggle.value = True
+    assert w.table.layout.display == "block"
+    w.restart()
+    assert "0 of 4 done" in w.progress.value and reading.results().empty
+
+
+def test_form_preview_follows_the_json():
+    p = FormPreview({"items": [{"type": "radio", "name": "a", "options": ["x", "y"]}]})
+    assert p.form.questions[0].name == "a" and p.error.value == ""
+    p.editor.value = '{"items": [{"type": "radio", "name": "a"}]}'
+    assert "needs &quot;options&quot;" in p.error.value
+    p.editor.value = '{"items": [{"type": "likert", "name": "b", "min": 1, "max": 3}]}'
+    assert p.error.value == "" and p.form.items[0].values == [1, 2, 3]
