@@ -324,20 +324,25 @@ class BatchTool(anywidget.AnyWidget):
         from nora_lab.batch.args import study_reference
 
         rows = []
-        patterns = [(f"{i + 1}:{k}", a) for i, j in enumerate(self.jobs)
-                    for k, a in j.get("args", {}).items()
-                    if a.get("kind") == "FILE" and isinstance(a.get("value"), str) and a["value"].strip()]
+        patterns = []  # (key, arg, outputs of earlier jobs the pattern would find)
+        earlier: list[str] = []
+        for i, j in enumerate(self.jobs):
+            for k, a in j.get("args", {}).items():
+                if a.get("kind") == "FILE" and isinstance(a.get("value"), str) and a["value"].strip():
+                    patterns.append((f"{i + 1}:{k}", a, _pending(a["value"], earlier)))
+            earlier += [f"{i + 1}:{str(a.get('value') or '').split(' TAG(')[0].strip()}"
+                        for a in j.get("args", {}).values() if a.get("kind") == "OUT"]
         for psid in self.studies[:PREVIEW_LIMIT]:
             row: dict[str, Any] = {"psid": psid, "files": {}, "missing": [], "error": ""}
-            for key, a in patterns:
+            for key, a, pending in patterns:
                 try:
                     targets = self._targets(psid, a.get("study"), study_reference)
-                    found = [p for s in targets for p in self.project.resolve(s, a["value"])]
+                    found = [_short(p) for s in targets for p in self.project.resolve(s, a["value"])]
                 except NoraError as exc:
                     row["error"] = str(exc)
                     found = []
-                row["files"][key] = [_short(self.project, p) for p in found]
-                if not found:
+                row["files"][key] = found or pending
+                if not found and not pending:
                     row["missing"].append(key)
             rows.append(row)
         return rows
@@ -472,10 +477,26 @@ class BatchTool(anywidget.AnyWidget):
             self._safe(handlers[action])
 
 
-def _short(project: Project, path: Path) -> str:
+def _short(path: Path) -> str:
     """A resolved file as ``<series folder>/<file>``."""
-    parts = Path(path).parts
-    return "/".join(parts[-2:])
+    return "/".join(Path(path).parts[-2:])
+
+
+def _pending(pattern: str, earlier: list[str]) -> list[str]:
+    """Outputs of earlier jobs (``"1:derived/t1.nii"``) a FILE pattern will find once they
+    ran, shown as ``"← job 1: derived/t1.nii"``."""
+    from nora_lab.archive.patterns import FilePattern
+
+    try:
+        pat = FilePattern(pattern)
+    except NoraError:
+        return []
+    out = []
+    for item in earlier:
+        job, _, rel = item.partition(":")
+        if rel and pat.matches(rel):
+            out.append(f"← job {job}: {rel}")
+    return out
 
 
 def _jsonable(value: Any) -> Any:

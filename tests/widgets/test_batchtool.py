@@ -95,6 +95,17 @@ def test_preview_shows_files_per_study_and_studies_resolving_to_nothing(project)
     assert rows["P000#S1"]["files"] == {"1:f1": ["t1_trio/s001.nii"]}
     assert rows["P002#S1"]["files"] == {"1:f1": []} and rows["P002#S1"]["missing"] == ["1:f1"]
     assert [r["psid"] for r in tool.preview if not r["missing"]] == ["P000#S1", "P001#S1"]
+    tool.add_job("python", script="print(open($f1).read())")
+    tool.set_arg(1, "f1", "derived/t1*")  # finds job 1's output once it ran
+    rows = {r["psid"]: r for r in tool.preview}
+    assert rows["P000#S1"]["files"]["2:f1"] == []  # job 1's o1 has no value yet
+    assert rows["P000#S1"]["missing"] == ["2:f1"]
+    tool.set_arg(0, "o1", "derived/t1.nii TAG(copy)")
+    tool.refresh_preview()
+    rows = {r["psid"]: r for r in tool.preview}
+    assert rows["P000#S1"]["files"]["2:f1"] == ["← job 1: derived/t1.nii"]
+    assert rows["P000#S1"]["missing"] == [] and rows["P002#S1"]["missing"] == ["1:f1"]
+    tool.remove_job(1)
     sel.pop()  # the table's selection changed
     page(tool, "refresh")
     assert tool.studies == ["P000#S1", "P001#S1"] and not any(r["missing"] for r in tool.preview)

@@ -75,13 +75,13 @@ function render({ model, el }) {
     el.dataset.states = rows.map((r) => r.state).join("");
   }
   function drawDetail() {
+    const job = model.get("selected_job") >= 0 ? [
+      h("b", {}, `job ${model.get("selected_job")} — ${model.get("selected_study")}`),
+      h("details", {}, h("summary", {}, "JSON"), h("pre", { class: "nora-gs-json" }, model.get("job_json"))),
+      h("pre", { class: "nora-gs-log" }, model.get("log"))] : [];
     detail.replaceChildren(
       h("div", { class: "error" }, model.get("error")),
-      h("div", { class: "nora-gs-status" }, model.get("status")),
-      model.get("selected_job") >= 0 ? [
-        h("b", {}, `job ${model.get("selected_job")} — ${model.get("selected_study")}`),
-        h("details", {}, h("summary", {}, "JSON"), h("pre", { class: "nora-gs-json" }, model.get("job_json"))),
-        h("pre", { class: "nora-gs-log" }, model.get("log"))] : null);
+      h("div", { class: "nora-gs-status" }, model.get("status")), ...job);
     el.dataset.selected = model.get("selected_job");
   }
   for (const tr of ["rows", "sort", "descending", "total", "selected_job"]) model.on(`change:${tr}`, drawTable);
