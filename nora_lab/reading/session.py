@@ -119,8 +119,16 @@ class ReadingSession:
 
     @property
     def pending(self) -> list[Item]:
-        """Items not yet read, in this session's order."""
-        return [it for it in self.items if it not in self.done]
+        """Items not yet read, in this session's order.
+
+        With ``stage_order="case"``, a case left between two stages comes first, so that a
+        new ``full`` order does not separate its stages.
+        """
+        pend = [it for it in self.items if it not in self.done]
+        if self.config.stage_order == "case":
+            begun = {(it.psid, it.repetition) for it in self.done}
+            pend.sort(key=lambda it: (it.psid, it.repetition) not in begun)
+        return pend
 
     @property
     def progress(self) -> tuple[int, int]:

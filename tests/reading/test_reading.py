@@ -224,3 +224,15 @@ def test_stage_images_from_a_saved_autoloader(archive, project):
     stage2 = s.images(s.items[1])
     assert [(p["path"].name, p.get("role")) for p in stage2] == [("t1.nii.gz", None),
                                                                  ("seg.nii.gz", "mask")]
+
+
+def test_full_order_keeps_a_begun_case_together(archive, project):
+    cfg = config()
+    cfg["reading"]["mode_serious"]["random"] = "full"
+    Reading.create(project, "fk", cfg)
+    s = Reading.open(as_user(archive, "bob"), "fk").session("serious")
+    first = s.current
+    s.submit(answer(first.psid, 0, "bob"))  # stage 1 of a case, then the reader stops
+    for seed in range(5):  # every new session (new random order) continues with stage 2
+        again = Reading.open(as_user(archive, "bob"), "fk").session("serious", seed=seed)
+        assert again.current == Item(first.psid, 1, 0)

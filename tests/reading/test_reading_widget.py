@@ -68,3 +68,18 @@ def test_form_preview_follows_the_json():
     assert "needs &quot;options&quot;" in p.error.value
     p.editor.value = '{"items": [{"type": "likert", "name": "b", "min": 1, "max": 3}]}'
     assert p.error.value == "" and p.form.items[0].values == [1, 2, 3]
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_panel_app_without_a_browser(archive, project):
+    from nora_lab.reading.panel_app import ReadingApp, app
+
+    Reading.create(project, "p", config())
+    a = ReadingApp(Reading.open(as_user(archive, "bob"), "p"), "training")
+    assert a.progress.object == "**0 of 4 done**" and a.image.object  # slices drawn
+    a.inputs["lesion"].value = "no"
+    a.submit()
+    assert a.progress.object == "**1 of 4 done**"
+    assert Reading.open(project, "p").results().iloc[0]["answer.lesion"] == "no"
+    denied = app(archive, "rs", "p", "training", user="dave")  # no right on the project
+    assert "cannot be opened" in denied[0].object and "no project 'rs'" in denied[0].object
