@@ -43,25 +43,25 @@ def _widget(pn, item: Item):  # noqa: ANN001, ANN202
     name = item.label + (" *" if item.required else "")
     css = [f"nora-reading-item-{item.name}"]
     if item.type == "radio":
-        return pn.widgets.RadioBoxGroup(name=name, options={lab: v for v, lab in item.options},
+        return pn.widgets.RadioBoxGroup(label=name, options={lab: v for v, lab in item.options},
                                         value=None, inline=True, css_classes=css)
     if item.type == "select":
-        return pn.widgets.Select(name=name, options={"–": None, **{lab: v for v, lab in item.options}},
+        return pn.widgets.Select(label=name, options={"–": None, **{lab: v for v, lab in item.options}},
                                  value=None, css_classes=css)
     if item.type == "checkbox":
-        return pn.widgets.CheckBoxGroup(name=name, options={lab: v for v, lab in item.options},
+        return pn.widgets.CheckBoxGroup(label=name, options={lab: v for v, lab in item.options},
                                         value=[], inline=True, css_classes=css)
     if item.type == "likert":
         labels = item.labels or [str(v) for v in item.values]
-        return pn.widgets.RadioButtonGroup(name=name, options=dict(zip(labels, item.values, strict=True)),
+        return pn.widgets.RadioButtonGroup(label=name, options=dict(zip(labels, item.values, strict=True)),
                                            value=None, css_classes=css)
     if item.type == "slider":
-        return pn.widgets.FloatSlider(name=name, start=item.min, end=item.max,
+        return pn.widgets.FloatSlider(label=name, start=item.min, end=item.max,
                                       step=item.step or (item.max - item.min) / 100,
                                       value=item.default if item.default is not None else item.min,
                                       css_classes=css)
     if item.type in ("text", "number"):
-        return pn.widgets.TextInput(name=name, value="", css_classes=css,
+        return pn.widgets.TextInput(label=name, value="", css_classes=css,
                                     placeholder="number" if item.type == "number" else "")
     return pn.pane.Markdown(f"*{item.label}: drawing is available in the notebook tool*")
 
@@ -109,11 +109,11 @@ class ReadingApp:
         self.case = pn.pane.Markdown("", css_classes=["nora-reading-case"])
         self.status = pn.pane.Markdown("", css_classes=["nora-reading-status"])
         self.image = pn.pane.PNG(None, width=600)
-        self.submit_button = pn.widgets.Button(name="Submit", button_type="primary")
+        self.submit_button = pn.widgets.Button(label="Submit", color="primary")
         self.submit_button.on_click(lambda _: self.submit())
         buttons = [self.submit_button]
         if self.session.mode_config.allow_restart:
-            restart = pn.widgets.Button(name="Restart", button_type="warning")
+            restart = pn.widgets.Button(label="Restart", color="warning")
             restart.on_click(lambda _: self.restart())
             buttons.append(restart)
         header = [pn.pane.Markdown(f"## {reading.name} – {mode}  \nreader: **{reading.user}**")]
