@@ -77,6 +77,26 @@ def _on_series(roi: ROI, grid: Grid) -> np.ndarray:
                                 output_shape=grid.shape, order=0, mode="constant", cval=0).astype(bool)
 
 
+def _same_orientation(slices: list[Any]) -> list[Any]:
+    """Copies of the slices sharing the first one's ImageOrientationPatient.
+
+    highdicom requires identical orientations; scanners write values that differ in the
+    last digits (GE: about 1e-8). :func:`series_grid` has already checked they agree
+    within 1e-4, so the copies only round away that noise; the originals are untouched.
+    """
+    import copy
+
+    first = list(slices[0].ImageOrientationPatient)
+    if all(list(ds.ImageOrientationPatient) == first for ds in slices):
+        return slices
+    out = []
+    for ds in slices:
+        ds = copy.deepcopy(ds)
+        ds.ImageOrientationPatient = first
+        out.append(ds)
+    return out
+
+
 def to_dicom_seg(
     source: Sequence[Any], rois: ROI | Sequence[ROI], *, series_number: int = 300,
     series_description: str = "nora_lab ROI", manufacturer: str = "nora_lab",
@@ -119,6 +139,7 @@ def to_dicom_seg(
             raise ImagingError(f"ROI '{roi.name}' is empty on the source series; nothing to export")
         masks.append(m.transpose(2, 1, 0))  # (slice, row, column)
     pixel_array = np.stack(masks, axis=-1).astype(np.uint8)
+    slices = _same_orientation(slices)
     descriptions = [
         hd.seg.SegmentDescription(
             segment_number=n, segment_label=roi.name[:64],

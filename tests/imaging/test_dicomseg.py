@@ -103,3 +103,19 @@ def test_seg_bad_input():
     del source[0].ImagePositionPatient
     with pytest.raises(ImagingError, match="geometry attribute"):
         series_grid(source)
+
+
+def test_seg_of_a_real_ge_series_whose_orientations_differ_in_the_last_digits(shared_data):
+    """GE writes ImageOrientationPatient values that differ by ~1e-8 between slices."""
+    from pydicom.misc import is_dicom
+
+    files = sorted(p for p in (shared_data / "dicom" / "dcm_qa_ge").rglob("*")
+                   if p.is_file() and is_dicom(p))
+    dss = [pydicom.dcmread(p) for p in files]
+    before = [list(d.ImageOrientationPatient) for d in dss]
+    grid, _ = series_grid(dss)
+    data = np.zeros(grid.shape, bool)
+    data[100:120, 100:120, 60:70] = True
+    seg = to_dicom_seg(dss, ROI(data, grid.affine, name="lesion"))
+    assert seg.NumberOfFrames == 10
+    assert [list(d.ImageOrientationPatient) for d in dss] == before  # sources untouched
