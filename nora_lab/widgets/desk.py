@@ -1,9 +1,10 @@
 """NORA's desktop in a notebook: the study table, the viewer and the tools in one layout.
 
 ``desktop(project)`` returns a :class:`Desktop`: the subject/study table
-(:class:`~nora_lab.widgets.table.StudyTable`) on the left, the
-:class:`~nora_lab.widgets.viewer.Viewer` on the right, the ROI tool, the marker
-tool and the autoloader editor in tabs below. Selecting a study loads it
+(:class:`~nora_lab.widgets.table.StudyTable`) above the
+:class:`~nora_lab.widgets.viewer.Viewer` (``side_by_side=True``: on its left, as
+in NORA, for wide output areas), the ROI tool, the marker tool and the
+autoloader editor in tabs below. Selecting a study loads it
 through the chosen autoloader (:mod:`nora_lab.widgets.autoloader`; without one,
 its first image, its saved ROIs and its point sets); arrow up/down in the table
 or the viewer, or :meth:`Desktop.next` / :meth:`Desktop.previous`, step through
@@ -59,12 +60,14 @@ class Desktop(W.VBox):
 
     def __init__(self, project: Project, *, autoloader: str | al.Autoloader | None = None,
                  filters: dict[str, str] | None = None, layout: str = "1", height: int = 460,
-                 page_size: int = 50, select: str | None = None, **kwargs: Any):
+                 page_size: int = 50, select: str | None = None, side_by_side: bool = False,
+                 **kwargs: Any):
         self.project = project
         self.psid = ""
         self.report: al.LoadReport | None = None
         self.recipe: al.Autoloader | None = None
-        self.table = StudyTable(project, filters=filters, page_size=page_size, height=height - 150)
+        self.table = StudyTable(project, filters=filters, page_size=page_size,
+                                height=height - 150 if side_by_side else 200)
         self.viewer = Viewer(layout=layout, height=height)
         self.roi_tool = ROITool(self.viewer, project)
         self.marker_tool = MarkerTool(self.viewer, project)
@@ -95,16 +98,20 @@ class Desktop(W.VBox):
         self.state = W.HTML()
         self.state.add_class("nora-desk-state")
 
-        self.table.layout = W.Layout(width="40%", min_width="320px")
-        self.viewer.layout = W.Layout(flex="1 1 auto", width="auto")
+        if side_by_side:  # NORA's arrangement; needs a wide output area
+            self.table.layout = W.Layout(width="40%", min_width="320px")
+            self.viewer.layout = W.Layout(flex="1 1 auto", width="auto")
+            main = W.HBox([self.table, self.viewer],
+                          layout=W.Layout(width="100%", align_items="flex-start"))
+        else:
+            main = W.VBox([self.table, self.viewer], layout=W.Layout(width="100%"))
         tools = W.Tab(children=[self.roi_tool, self.marker_tool, editor])
         for i, title in enumerate(("ROI tool", "Marker tool", "Autoloaders")):
             tools.set_title(i, title)
         super().__init__(children=[
             W.HBox([self.recipe_picker, self.prev_button, self.next_button, self.status],
                    layout=W.Layout(align_items="center")),
-            W.HBox([self.table, self.viewer], layout=W.Layout(width="100%", align_items="flex-start")),
-            self.state, tools,
+            main, self.state, tools,
         ], **kwargs)
         self.add_class("nora-desk")
 
@@ -288,7 +295,8 @@ def desktop(project: Project, **kwargs: Any) -> Desktop:
     **kwargs
         ``autoloader`` (a saved recipe's name, or an :class:`~nora_lab.widgets.autoloader.Autoloader`),
         ``filters`` (initial filter bars), ``layout`` (viewer layout), ``height``,
-        ``page_size``, ``select`` (a PSID to load at once).
+        ``page_size``, ``select`` (a PSID to load at once), ``side_by_side`` (the table
+        left of the viewer instead of above it).
 
     Returns
     -------

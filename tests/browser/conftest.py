@@ -7,6 +7,10 @@ Chromium driven by Playwright (``executable_path=/usr/bin/chromium``; never
 JupyterLab cannot start, every browser test FAILS saying why – nothing is
 skipped. Screenshots go to ``artifacts/browser/`` (gitignored).
 
+The Lab server's kernels see ``NORA_HOME`` = a demo archive built for the
+session through the real import path (``python -m nora_lab.demo``), as
+``make lab`` does, so ``notebooks/quickstart.ipynb`` runs as a user sees it.
+
 Helpers on the ``lab`` fixture open a notebook with a fresh kernel, run all
 cells through the Run menu, and wait on DOM markers the widgets write.
 """
@@ -63,9 +67,10 @@ def _stop(proc: subprocess.Popen, grace: float = 15.0) -> None:
 class LabServer:
     """A ``jupyter lab`` process serving a temp copy of ``notebooks/``."""
 
-    def __init__(self, root_dir: Path, log_path: Path):
+    def __init__(self, root_dir: Path, log_path: Path, env: dict[str, str] | None = None):
         self.root_dir = root_dir
         self.log_path = log_path
+        self.extra_env = dict(env or {})
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen | None = None
@@ -77,8 +82,9 @@ class LabServer:
         cmd = [str(jupyter), "lab", "--no-browser", "--ServerApp.token=", "--ServerApp.password=",
                "--ip=127.0.0.1", f"--port={self.port}", "--allow-root",
                f"--ServerApp.root_dir={self.root_dir}", "--LabApp.news_url="]
-        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(self.root_dir / ".jupyter-config"),
-               "PYTHONUNBUFFERED": "1"}
+        env = {k: v for k, v in os.environ.items() if k not in ("NORA_DB", "NORA_ROOT")}
+        env.update({"JUPYTER_CONFIG_DIR": str(self.root_dir / ".jupyter-config"),
+                    "PYTHONUNBUFFERED": "1", **self.extra_env})
         self.log = open(self.log_path, "w")
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=env,
                                      cwd=self.root_dir, start_new_session=True)
@@ -132,11 +138,26 @@ def artifacts() -> Path:
 
 
 @pytest.fixture(scope="session")
-def lab_server(tmp_path_factory, artifacts):
+def demo_home(tmp_path_factory) -> Path:
+    """The demo archive of ``make lab``, built once for the session in a temp NORA_HOME."""
+    from nora_lab.demo import main as build_demo
+
+    home = tmp_path_factory.mktemp("nora-demo-home")
+    try:
+        rc = build_demo([str(home)])
+    except Exception as exc:  # noqa: BLE001 - any reason is a failure, with the reason
+        pytest.fail(f"the demo archive could not be built in {home}: {exc}", pytrace=False)
+    if rc != 0:
+        pytest.fail(f"python -m nora_lab.demo {home} exited with {rc}", pytrace=False)
+    return home
+
+
+@pytest.fixture(scope="session")
+def lab_server(tmp_path_factory, artifacts, demo_home):
     root = tmp_path_factory.mktemp("lab")
     for nb in NOTEBOOKS.glob("*.ipynb"):
         shutil.copy(nb, root / nb.name)
-    server = LabServer(root, artifacts / "jupyter-lab.log")
+    server = LabServer(root, artifacts / "jupyter-lab.log", env={"NORA_HOME": str(demo_home)})
     try:
         server.start()
     except Exception as exc:  # noqa: BLE001 - any reason is a failure, with the reason
