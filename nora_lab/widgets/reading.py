@@ -22,7 +22,7 @@ import numpy as np
 from nora_lab.errors import NoraError
 from nora_lab.reading.forms import Form, Item
 
-__all__ = ["ReadingWidget", "FormPreview", "form_widgets", "form_values"]
+__all__ = ["ReadingTool", "ReadingWidget", "FormPreview", "form_widgets", "form_values"]
 
 
 class _Checks(W.VBox):
@@ -287,3 +287,81 @@ class ReadingWidget(W.VBox):
             return
         self.status.value = f"restarted: {n} result(s) of {self.reading.user} deleted"
         self._show()
+
+
+class ReadingTool(W.VBox):
+    """NORA's reading tool: the project's readings with this user's progress.
+
+    Per reading: "done of total" per mode, buttons that open (or resume) the training or
+    serious reading below, the instructions (Info) and, for the reading's admin, the
+    results with the agreement table (Results). Refresh re-reads the list.
+    """
+
+    def __init__(self, project, *, viewer: bool = True, height: int = 360):  # noqa: ANN001
+        self.project = project
+        self._viewer = viewer
+        self._height = height
+        self.rows = W.VBox()
+        self.area = W.VBox()
+        self.area.add_class("nora-reading-area")
+        refresh = W.Button(description="Refresh", icon="refresh")
+        refresh.on_click(lambda _: self.refresh())
+        super().__init__([W.HBox([W.HTML("<b>Readings</b>"), refresh]), self.rows, self.area])
+        self.add_class("nora-reading-tool")
+        self.refresh()
+
+    def refresh(self) -> None:
+        from nora_lab.reading import Reading, list_readings
+
+        table = list_readings(self.project)
+        rows = []
+        for rec in table.to_dict("records"):
+            reading = Reading.open(self.project, rec["reading"])
+            parts, buttons = [], []
+            for mode in ("training", "serious"):
+                if f"{mode}_total" in rec and rec[f"{mode}_total"] == rec[f"{mode}_total"]:
+                    parts.append(f"{mode} {int(rec[f'{mode}_done'])}/{int(rec[f'{mode}_total'])}")
+                    b = W.Button(description=mode.capitalize())
+                    b.on_click(lambda _, r=reading, m=mode: self.start(r, m))
+                    buttons.append(b)
+            info = W.Button(description="Info", icon="info")
+            info.on_click(lambda _, r=reading: self._info(r))
+            buttons.append(info)
+            if reading.is_admin:
+                res = W.Button(description="Results", icon="list")
+                res.on_click(lambda _, r=reading: self._results(r))
+                buttons.append(res)
+            rows.append(W.HBox([W.HTML(f"<b>{html.escape(rec['reading'])}</b> "
+                                       f"({' · '.join(parts)})"), *buttons]))
+        self.rows.children = rows or [W.HTML("<i>no readings in this project</i>")]
+
+    def start(self, reading, mode: str) -> ReadingWidget:  # noqa: ANN001
+        """Show ``mode`` of ``reading`` below the list (resuming this user's progress)."""
+        try:
+            w = ReadingWidget(reading, mode, viewer=self._viewer, height=self._height)
+        except NoraError as exc:
+            self.area.children = [W.HTML(f"<span style='color:#b00'>{html.escape(str(exc))}</span>")]
+            raise
+        self.area.children = [w]
+        return w
+
+    def _info(self, reading) -> None:  # noqa: ANN001
+        cfg = reading.config
+        links = "".join(f"<li><a href='{html.escape(link['url'])}' target='_blank'>"
+                        f"{html.escape(link.get('title', link['url']))}</a></li>" for link in cfg.links)
+        self.area.children = [W.HTML(f"<p>{html.escape(cfg.instructions or 'no instructions')}</p>"
+                                     f"{'<ul>' + links + '</ul>' if links else ''}")]
+
+    def _results(self, reading) -> None:  # noqa: ANN001
+        from IPython.display import display
+
+        from nora_lab.reading import agreement
+
+        out = W.Output()
+        res = reading.results()
+        with out:
+            display(reading.progress())
+            display(res)
+            if res["reader"].nunique() > 1:
+                display(agreement.agreement(res, reading.config.form).round(3))
+        self.area.children = [out]

@@ -83,3 +83,23 @@ def test_panel_app_without_a_browser(archive, project):
     assert Reading.open(project, "p").results().iloc[0]["answer.lesion"] == "no"
     denied = app(archive, "rs", "p", "training", user="dave")  # no right on the project
     assert "cannot be opened" in denied[0].object and "no project 'rs'" in denied[0].object
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_reading_tool_lists_readings_with_progress(archive, project):
+    from nora_lab.widgets.reading import ReadingTool
+
+    Reading.create(project, "t1", config())
+    tool = ReadingTool(as_user(archive, "bob"), viewer=False)
+    row = tool.rows.children[0]
+    assert "training 0/4" in row.children[0].value and "serious 0/16" in row.children[0].value
+    assert [b.description for b in row.children[1:]] == ["Training", "Serious", "Info"]  # no Results
+    w = tool.start(Reading.open(as_user(archive, "bob"), "t1"), "training")
+    w.inputs["lesion"].value = "yes"
+    w.submit()
+    tool.refresh()
+    assert "training 1/4" in tool.rows.children[0].children[0].value
+    admin = ReadingTool(project, viewer=False)
+    assert admin.rows.children[0].children[-1].description == "Results"
+    admin.rows.children[0].children[-1].click()
+    assert type(admin.area.children[0]).__name__ == "Output"  # filled in a kernel only
