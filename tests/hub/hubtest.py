@@ -121,3 +121,44 @@ class Lab:
     def log_tail(self, n: int = 4000) -> str:
         p = self.base / "state" / "jupyterhub.log"
         return p.read_text(errors="replace")[-n:] if p.exists() else "(no hub log)"
+
+
+class Browser:
+    """A user's browser session on the hub: cookies, redirects followed, forms posted."""
+
+    def __init__(self, url: str) -> None:
+        import http.cookiejar
+
+        self.url = url.rstrip("/")
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def open(self, path: str, form: dict | None = None) -> tuple[int, str, str]:
+        """(status, final URL, page) of a GET, or a POST of ``form``."""
+        import urllib.parse
+
+        url = path if path.startswith("http") else self.url + path
+        data = urllib.parse.urlencode(form).encode() if form is not None else None
+        try:
+            with self.opener.open(url, data=data, timeout=120) as r:
+                return r.status, r.url, r.read().decode(errors="replace")
+        except urllib.error.HTTPError as e:
+            return e.code, e.url, e.read().decode(errors="replace")
+
+    def login(self, user: str, password: str) -> tuple[int, str, str]:
+        import re
+
+        _, _, page = self.open("/hub/login")
+        xsrf = re.search(r'name="_xsrf" value="([^"]+)"', page)
+        assert xsrf, "no _xsrf field on the hub's login page"
+        return self.open("/hub/login", {"username": user, "password": password,
+                                        "_xsrf": xsrf.group(1)})
+
+    @staticmethod
+    def form_action(page: str) -> str:
+        import html
+        import re
+
+        m = re.search(r'id="spawn_form"\s+action="([^"]+)"', page)
+        assert m, "no spawn form on the page"
+        return html.unescape(m.group(1))
