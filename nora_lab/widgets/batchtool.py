@@ -117,7 +117,8 @@ class BatchTool(anywidget.AnyWidget):
         The last launch, its states, what happened, the last debug notebook.
     """
 
-    _esm = _STATIC / "batchtool.js"
+    _esm = _STATIC / "tools.js"  # one module for the three tools; `_tool` picks the page
+    _tool = t.Unicode("batchtool").tag(sync=True)
 
     templates = t.List(t.Dict()).tag(sync=True)
     jobs = t.List(t.Dict()).tag(sync=True)

@@ -104,7 +104,8 @@ class Gridstats(anywidget.AnyWidget):
         The clicked job: its log (the last 20 000 characters), its row as JSON, its unit.
     """
 
-    _esm = _STATIC / "gridstats.js"
+    _esm = _STATIC / "tools.js"  # one module for the three tools; `_tool` picks the page
+    _tool = t.Unicode("gridstats").tag(sync=True)
 
     rows = t.List(t.Dict()).tag(sync=True)
     total = t.Int(0).tag(sync=True)

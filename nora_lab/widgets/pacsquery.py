@@ -91,7 +91,8 @@ class PacsQuery(anywidget.AnyWidget):
         The identity toggle, whether this user may turn it on, the project's naming.
     """
 
-    _esm = _STATIC / "pacsquery.js"
+    _esm = _STATIC / "tools.js"  # one module for the three tools; `_tool` picks the page
+    _tool = t.Unicode("pacsquery").tag(sync=True)
 
     nodes = t.List(t.Unicode()).tag(sync=True)
     node = t.Unicode("").tag(sync=True)
@@ -290,14 +291,14 @@ class PacsQuery(anywidget.AnyWidget):
             done_series += len(part)
             self.progress = {**self.progress, "done": k + 1, "series_done": done_series}
             self._record(res)
-        self.progress = {**self.progress, "running": False, "current": ""}
         out = pd.concat(results, ignore_index=True) if results else pd.DataFrame()
         bad = out[~out["status"].isin(["imported", "already imported"])] if len(out) else out
-        self.status = (f"pulled {len(groups)} stud(ies), {n_series} series"
-                       + (f"; {len(bad)} series not complete: {bad['reason'].iloc[0]}" if len(bad) else ""))
         if self.check_project:
             self._series = self._mark_archived(self._series)
             self._show_results()
+        self.status = (f"pulled {len(groups)} stud(ies), {n_series} series"
+                       + (f"; {len(bad)} series not complete: {bad['reason'].iloc[0]}" if len(bad) else ""))
+        self.progress = {**self.progress, "running": False, "current": ""}  # last: the page waits on it
         return out
 
     def _record(self, res: pd.DataFrame) -> None:

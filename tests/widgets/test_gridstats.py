@@ -13,21 +13,16 @@ from nora_lab.batch import Batch, Job, launch
 from nora_lab.errors import NoraError
 from nora_lab.widgets.gridstats import SUSPEND_NOTE, Gridstats, job_state_badges
 
-
-@pytest.fixture(autouse=True)
-def _nora_home(tmp_path, monkeypatch):
-    home = tmp_path / "nora_home"
-    home.mkdir()
-    monkeypatch.setenv("NORA_HOME", str(home))
+from .test_batchtool import _nora_home  # noqa: F401 - autouse: never the developer's ~/.nora_lab
 
 
 @pytest.fixture
 def project(archive):
+    """P000..P002 with a T1 each; P001's makes ``check`` fail."""
     proj = archive.create_project("demo")
-    for i in range(3):
-        sid = proj.add_subject(f"P{i:03d}")
-        psid = proj.add_study(sid, "S1", date=f"2020-01-0{i + 1}")
-        proj.add_bytes(b"FAIL" if i == 1 else b"hello", psid, "t1_trio/s001.nii")
+    for i, content in enumerate((b"hello", b"FAIL", b"hello")):
+        psid = proj.add_study(proj.add_subject(f"P{i:03d}"), "S1")
+        proj.add_bytes(content, psid, "t1_trio/s001.nii")
     return proj
 
 
