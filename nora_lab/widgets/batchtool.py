@@ -426,7 +426,12 @@ class BatchTool(anywidget.AnyWidget):
                     self.status = f"run {run.id} ended: " + ", ".join(
                         f"{k} {v}" for k, v in counts.items() if k != "total")
                 return
-            run._done.wait(1.0)
+            try:
+                run.wait(1.0, progress=False)
+            except TimeoutError:
+                pass
+            except Exception as exc:  # noqa: BLE001 - the run's monitor failed: show why
+                self.error = f"run {run.id}: {type(exc).__name__}: {exc}"
 
     def debug(self, psid: str, *, link_dir: str | os.PathLike[str] | None = ".") -> Path:
         """Write the debug notebook of one study's jobs; returns its path.
