@@ -39,7 +39,7 @@ FORMAT_VERSION = 1
 ROLES = ("auto", "background", "overlay", "mask", "roi", "markers", "surface", "fibers")
 MATCHES = ("first", "last", "all")
 _ITEM_KEYS = {"pattern", "viewport", "role", "colormap", "window", "opacity", "color",
-              "outline", "visible", "frame", "match", "name"}
+              "outline", "visible", "frame", "match", "name", "optional"}
 _RECIPE_KEYS = {"version", "name", "description", "layout", "items"}
 
 
@@ -69,6 +69,7 @@ class Item:
     frame: int = 0
     match: str = "first"
     name: str | None = None
+    optional: bool = False
 
     @property
     def alternatives(self) -> list[str]:
@@ -88,7 +89,7 @@ class Item:
         d: dict[str, Any] = {"pattern": self.pattern}
         defaults = Item(pattern="")
         for key in ("viewport", "role", "colormap", "window", "opacity", "color", "outline",
-                    "visible", "frame", "match", "name"):
+                    "visible", "frame", "match", "name", "optional"):
             value = getattr(self, key)
             if value != getattr(defaults, key):
                 d[key] = copy.deepcopy(value)
@@ -105,7 +106,7 @@ class LoadReport:
     loaded : list of (pattern, relpath, role)
         Every file opened.
     missing : list of str
-        Item patterns with no match in the study.
+        Patterns of (non-optional) items with no match in the study.
     errors : list of str
         Files that matched but could not be shown (named, with the reason).
     """
@@ -216,7 +217,7 @@ class Autoloader:
             if obj.get("color") is not None:
                 color_rgb(obj["color"], f"item {i}")
                 it.color = copy.deepcopy(obj["color"])
-            for key in ("outline", "visible"):
+            for key in ("outline", "visible", "optional"):
                 if key in obj:
                     if not isinstance(obj[key], bool):
                         raise NoraError(f"{key} must be true or false, got {obj[key]!r}")
@@ -309,7 +310,8 @@ class Autoloader:
             viewer.view_layout = self.layout
         for it, rels, _ in self.matches(project, psid):
             if not rels:
-                report.missing.append(it.pattern)
+                if not it.optional:
+                    report.missing.append(it.pattern)
                 continue
             for k, rel in enumerate(rels):
                 name = it.name if it.name and len(rels) == 1 else (
@@ -387,6 +389,6 @@ def open_source(path: Path, frame: int = 0) -> Any:
 #: saved ROIs (``rois/``) and point sets (``annotations/``) into the tools.
 DEFAULT = Autoloader.from_dict({"items": [
     {"pattern": "*.nii *.mgz *.mgh *.nrrd *.nhdr", "role": "background"},
-    {"pattern": "rois/*.nii", "role": "roi", "match": "all"},
-    {"pattern": "annotations/*.ano.json", "role": "markers", "match": "all"},
+    {"pattern": "rois/*.nii", "role": "roi", "match": "all", "optional": True},
+    {"pattern": "annotations/*.ano.json", "role": "markers", "match": "all", "optional": True},
 ]}, name="(default)")

@@ -144,6 +144,7 @@ class ROITool(W.VBox):
         self._entries: dict[str, _Entry] = {}
         self._current = ""
         self._stroke: _Stroke | None = None
+        self._last_edit: im.Edit | None = None
         self._contrast_cache: tuple[Any, Any] | None = None
         self._colors = itertools.cycle(_COLORS)
 
@@ -458,40 +459,56 @@ class ROITool(W.VBox):
 
     # ------------------------------------------------------------ pens (viewer events)
 
+    def stroke(self, points: Any, *, erase: bool = False, axis: str = "axial") -> im.Edit | None:
+        """Draw with the current pen along world points (mm) – what one mouse stroke does.
+
+        ``axis`` is the orientation of the slice drawn on (``"axial"``, ``"coronal"``,
+        ``"sagittal"``) for 2-D pens and the polygon. Returns the edit recorded in the
+        current ROI's history (None when nothing changed).
+        """
+        pts = np.asarray(points, dtype=float).reshape(-1, 3)
+        self._last_edit = None
+        try:
+            self._pen("down", pts[:1], erase, axis)
+            self._pen("move", pts[1:], erase, axis)
+            self._pen("up", pts[:0], erase, axis)
+        finally:
+            self._stroke = None
+        return self._last_edit
+
     def _on_draw(self, event: DrawEvent) -> None:
         try:
-            self._draw(event)
+            self._pen(event.phase, np.asarray(event.world, dtype=float), event.erase, event.axis)
         except NoraError as exc:
             self._stroke = None
             self._update_status(f"⚠ {exc}")
 
-    def _draw(self, event: DrawEvent) -> None:
-        if event.phase == "down":
+    def _pen(self, phase: str, world: np.ndarray, erase: bool, axis: str) -> None:
+        if phase == "down":
             if not self._entries:
                 if self._background_volume() is None:
                     return
                 self.new("roi")
             e = self._entry(None)
-            erase = event.erase or self.pen == "eraser"
-            self._stroke = _Stroke(e.roi.name, self.pen, erase=erase, axis=event.axis)
+            self._stroke = _Stroke(e.roi.name, self.pen, erase=erase or self.pen == "eraser", axis=axis)
         stroke = self._stroke
         if stroke is None or stroke.name not in self._entries:
             return
         e = self._entries[stroke.name]
-        if len(event.world):
-            if self.pen == "polygon":
-                stroke.points.extend(np.asarray(event.world, dtype=float))
-            elif self.pen == "region-grow":
-                if event.phase == "down":
-                    self._paint(e, stroke, event.world[:1])
+        if len(world):
+            if stroke.label == "polygon":
+                stroke.points.extend(world)
+            elif stroke.label == "region-grow":
+                if phase == "down":
+                    self._paint(e, stroke, world[:1])
             else:
-                self._paint(e, stroke, event.world)
-        if event.phase == "up":
+                self._paint(e, stroke, world)
+        if phase == "up":
             self._stroke = None
-            if self.pen == "polygon" and len(stroke.points) >= 3:
+            if stroke.label == "polygon" and len(stroke.points) >= 3:
                 pts = np.asarray(stroke.points)
-                axis = self._voxel_axis(e.roi, stroke.axis)
-                edit = im.polygon_fill(e.roi, pts, axis, world=True, erase=stroke.erase, preview=True)
+                axis_index = self._voxel_axis(e.roi, stroke.axis)
+                edit = im.polygon_fill(e.roi, pts, axis_index, world=True, erase=stroke.erase, preview=True)
                 self._paint_edit(e, stroke, edit)
             self._finish(e, stroke)
 
@@ -501,10 +518,12 @@ class ROITool(W.VBox):
         inside = np.all((ijk >= 0) & (ijk < np.asarray(roi.shape)), axis=1)
         axis = None if self.dims.value == "3-D" else self._voxel_axis(roi, stroke.axis)
         for c in ijk[inside]:
-            self._paint_edit(e, stroke, self._pen_edit(roi, tuple(int(v) for v in c), axis, stroke.erase))
+            edit = self._pen_edit(stroke.label, roi, tuple(int(v) for v in c), axis, stroke.erase)
+            self._paint_edit(e, stroke, edit)
 
-    def _pen_edit(self, roi: im.ROI, c: tuple[int, int, int], axis: int | None, erase: bool) -> im.Edit:
-        pen, r = self.pen, self.pen_size
+    def _pen_edit(self, pen: str, roi: im.ROI, c: tuple[int, int, int], axis: int | None,
+                  erase: bool) -> im.Edit:
+        r = self.pen_size
         if pen in ("brush", "eraser"):
             return im.brush(roi, c, r, axis=axis, erase=erase, preview=True)
         contrast, window = self._contrast(roi)
@@ -538,6 +557,7 @@ class ROITool(W.VBox):
         e.roi.data[stroke.box] = stroke.old
         edit = e.roi.apply(stroke.box, new, PENS.get(stroke.label, stroke.label).split(" (")[0])
         e.dirty = e.dirty or edit.changed > 0
+        self._last_edit = edit if edit.changed else None
         self._update_row(e)
         self._update_status()
 

@@ -131,6 +131,15 @@ def test_apply_loads_each_pattern_with_its_settings(desk_project):
     assert "no match for '5_flair/*.nii'" in str(report)
 
 
+def test_optional_items_are_not_reported_missing(desk_project):
+    recipe = Autoloader.from_dict({"items": [{"pattern": "3_t1/*.nii"},
+                                             {"pattern": "rois/*.nii", "role": "roi", "optional": True}]})
+    assert recipe.items[1].to_dict()["optional"] is True
+    report = recipe.apply(desk_project, "P001#S1", Viewer())
+    assert report.missing == [] and str(report) == "P001#S1: 1 file(s) loaded"
+    assert DEFAULT.apply(desk_project, "P005#S1", Viewer()).missing == []
+
+
 def test_alternatives_are_tried_in_order(desk_project, volume):
     viewer = Viewer()
     recipe = Autoloader.from_dict({"items": [{"pattern": "*flair*/*.nii 3_t1/*.nii"}]})

@@ -294,3 +294,21 @@ def test_unknown_pen_and_negative_size(setup):
         tool.pen = "spray"
     with pytest.raises(ImagingError, match="radius"):
         tool.pen_size = -1
+
+
+def test_stroke_draws_from_python_like_the_mouse(setup, volume, affine):
+    viewer, page, tool = setup
+    roi = tool.new("py")
+    tool.pen, tool.pen_size = "brush", 0.0
+    edit = tool.stroke([world(affine, (3, 3, 3)), world(affine, (4, 3, 3))])
+    assert edit.changed == 2 and roi.count == 2 and len(roi.history) == 1
+    tool.pen = "polygon"
+    edit = tool.stroke([world(affine, v) for v in [(2, 2, 7), (12, 2, 7), (12, 12, 7), (2, 12, 7)]])
+    assert edit.label == "Polygon" and roi.data[7, 7, 7]
+    np.testing.assert_array_equal(page_mask(page, tool), roi.data)
+    tool.pen = "threshold-higher"
+    tool.threshold_box.value = "2000"
+    assert tool.stroke([world(affine, (1, 1, 1))]) is None      # nothing above 2000 there
+    with pytest.raises(ImagingError, match="threshold must be"):
+        tool.threshold_box.value = "x"
+        tool.stroke([world(affine, (1, 1, 1))])
