@@ -66,6 +66,15 @@ class Item:
             return list(range(int(self.min), int(self.max) + 1))
         return [v for v, _ in self.options]
 
+    @property
+    def blank(self) -> Any:
+        """What an input shows before it is answered (a slider sits at its default)."""
+        if self.type == "checkbox":
+            return []
+        if self.type == "slider":
+            return self.default if self.default is not None else self.min
+        return "" if self.type in ("text", "number") else None
+
     def to_json(self) -> dict[str, Any]:
         d: dict[str, Any] = {"type": self.type, "name": self.name, "label": self.label}
         if self.options:

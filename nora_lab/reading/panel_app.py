@@ -58,7 +58,7 @@ def _widget(pn, item: Item):  # noqa: ANN001, ANN202
     if item.type == "slider":
         return pn.widgets.FloatSlider(label=name, start=item.min, end=item.max,
                                       step=item.step or (item.max - item.min) / 100,
-                                      value=item.default if item.default is not None else item.min,
+                                      value=item.blank,
                                       css_classes=css)
     if item.type in ("text", "number"):
         return pn.widgets.TextInput(label=name, value="", css_classes=css,
@@ -138,10 +138,7 @@ class ReadingApp:
         s = self.session
         self.progress.object = f"**{s.progress_text}**"
         for it in self.form.questions:
-            w = self.inputs[it.name]
-            w.value = [] if it.type == "checkbox" else (
-                (it.default if it.default is not None else it.min) if it.type == "slider"
-                else ("" if it.type in ("text", "number") else None))
+            self.inputs[it.name].value = it.blank
         item = s.current
         self.submit_button.disabled = item is None
         if item is None:

@@ -56,7 +56,7 @@ def _widget(item: Item) -> W.Widget:
                             style={"button_width": "auto"})
     elif item.type == "slider":
         w = W.FloatSlider(min=item.min, max=item.max, step=item.step or (item.max - item.min) / 100,
-                          value=item.default if item.default is not None else item.min)
+                          value=item.blank)
     elif item.type in ("text", "number"):
         w = W.Text(placeholder="number" if item.type == "number" else "")
     else:  # roi / points: drawn in the viewer
@@ -182,10 +182,7 @@ class ReadingWidget(W.VBox):
         self.progress.value = f"<b>{s.progress_text}</b>"
         item = s.current
         for it in self.form.questions:
-            w = self.inputs[it.name]
-            w.value = [] if it.type == "checkbox" else (
-                (it.default if it.default is not None else it.min) if it.type == "slider"
-                else ("" if it.type in ("text", "number") else None))
+            self.inputs[it.name].value = it.blank
         self._annotations = {}
         self.submit_button.disabled = item is None
         if item is None:

@@ -103,3 +103,21 @@ def test_reading_tool_lists_readings_with_progress(archive, project):
     assert admin.rows.children[0].children[-1].description == "Results"
     admin.rows.children[0].children[-1].click()
     assert type(admin.area.children[0]).__name__ == "Output"  # filled in a kernel only
+
+
+def test_every_item_type_renders_and_reads_back():
+    from nora_lab.reading import Form
+    from nora_lab.reading.forms import ITEM_TYPES
+    from nora_lab.widgets.reading import form_values, form_widgets
+
+    items = [{"type": t, "name": t, **({"options": ["a", "b"]} if t in ("radio", "select", "checkbox") else {})}
+             for t in ITEM_TYPES]
+    form = Form.from_json(items)
+    ws = form_widgets(form)
+    assert set(ws) == set(ITEM_TYPES)
+    assert ws["slider"].value == 0 and ws["likert"].value is None
+    ws["radio"].value, ws["select"].value, ws["checkbox"].value = "b", "a", ["b"]
+    ws["likert"].value, ws["slider"].value, ws["number"].value = 4, 42.5, "7"
+    assert form.clean(form_values(form, ws)) == {
+        "radio": "b", "select": "a", "checkbox": ["b"], "text": None, "number": 7.0,
+        "likert": 4, "slider": 42.5}
