@@ -34,9 +34,17 @@ COLUMNS = ["reading", "mode", "reader", "entered_by", "psid", "stage", "stage_na
 def save(engine: sa.Engine, row: dict[str, Any]) -> None:
     """Write one result, replacing an earlier answer to the same item."""
     key = ("project_id", "reading", "mode", "reader", "psid", "stage", "repetition")
-    with _db.write(engine) as conn:
-        conn.execute(sa.delete(rr).where(*(rr.c[k] == row[k] for k in key)))
-        conn.execute(sa.insert(rr).values(**row))
+    for attempt in (1, 2):
+        try:
+            with _db.write(engine) as conn:
+                conn.execute(sa.delete(rr).where(*(rr.c[k] == row[k] for k in key)))
+                conn.execute(sa.insert(rr).values(**row))
+            return
+        except sa.exc.IntegrityError:
+            # joint mode: another user stored the same item between our delete and insert;
+            # the retry's delete sees their row (last answer wins)
+            if attempt == 2:
+                raise
 
 
 def fetch(engine: sa.Engine, project_pk: int, reading: str, *, mode: str | None = None,

@@ -236,3 +236,16 @@ def test_full_order_keeps_a_begun_case_together(archive, project):
     for seed in range(5):  # every new session (new random order) continues with stage 2
         again = Reading.open(as_user(archive, "bob"), "fk").session("serious", seed=seed)
         assert again.current == Item(first.psid, 1, 0)
+
+
+def test_answering_an_item_again_replaces_the_answer(archive, project):
+    Reading.create(project, "again", config())
+    s = Reading.open(as_user(archive, "bob"), "again").session("training")
+    first = s.current
+    s.submit({"lesion": "yes"})
+    s.submit({"lesion": "no"}, item=first)
+    res = Reading.open(project, "again").results()
+    assert len(res) == 1 and res.iloc[0]["answer.lesion"] == "no"
+    assert "no" in project.studies({"subject": first.psid.split("#")[0]})["tags"].iloc[0]
+    with pytest.raises(ConfigError, match="not part of"):
+        s.submit({"lesion": "no"}, item=Item("P01#S1", 0, 0))  # a serious case, not training
