@@ -17,6 +17,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -62,9 +63,10 @@ def test_reader_answers_in_jupyterlab(lab):
     assert row["psid"] == "P01#S1" and row["stage"] == 0 and row["seconds"] > 0
 
 
-@pytest.fixture
-def panel_app(tmp_path, artifacts):
-    """The demo reading served by ``nora_lab.reading.serve`` as bob, in its own process."""
+@pytest.fixture(params=["serve", "panel-serve"])
+def panel_app(request, tmp_path, artifacts):
+    """The demo reading as bob, in its own process: ``nora_lab.reading.serve(...)`` or
+    ``panel serve nora_lab/reading/panel_app.py --args ...``."""
     from nora_lab.reading.demo import build_demo
 
     home = tmp_path / "home"
@@ -72,12 +74,22 @@ def panel_app(tmp_path, artifacts):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    code = ("from nora_lab.reading import serve; "
-            f"serve({str(home)!r}, 'reading_demo', 'lesions', 'training', user='bob', port={port})")
-    log = open(artifacts / "reading-panel.log", "w")
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
-    url = f"http://127.0.0.1:{port}/reading"
+    if request.param == "serve":
+        code = ("from nora_lab.reading import serve; "
+                f"serve({str(home)!r}, 'reading_demo', 'lesions', 'training', user='bob', port={port})")
+        cmd, path = [sys.executable, "-c", code], "reading"
+    else:
+        import nora_lab.reading.panel_app as module
+
+        cmd = [str(Path(sys.executable).with_name("panel")), "serve", module.__file__,
+               "--address", "127.0.0.1", "--port", str(port),
+               f"--allow-websocket-origin=127.0.0.1:{port}", "--args", "--archive", str(home),
+               "--project", "reading_demo", "--reading", "lesions", "--mode", "training",
+               "--user", "bob"]
+        path = "panel_app"
+    log = open(artifacts / f"reading-{request.param}.log", "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}/{path}"
     try:
         deadline = time.monotonic() + 90
         while True:
