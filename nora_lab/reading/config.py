@@ -194,3 +194,21 @@ def _stage(name: str, i: int, s: Any) -> Stage:
             raise ConfigError(f"reading {name!r}: stage {i} image {im!r} needs a \"pattern\"")
         images.append(im)
     return Stage(name=str(s.get("name", f"stage{i + 1}")), images=tuple(images))
+
+
+#: A starting point for a new reading (the editor's "reading_template" tab).
+TEMPLATE: dict[str, Any] = {
+    "reading": {
+        "instructions": "",
+        "links": [],
+        "mode_training": {"filters": {"files": "STAG:training"}, "random": "none"},
+        "mode_serious": {"filters": {"files": "STAG:serious"}, "random": "idhash", "repetitions": 1},
+        "stages": [{"name": "default", "images": [{"pattern": "*.nii*"}]}],
+        "blind": {"metadata": [], "results": "none"},
+        "joint": False,
+        "allowRestartOfTraining": True,
+        "allowRestartOfSerious": False,
+    },
+    "tools": {"studytable": False},
+    "viewer": {"sortOrder": "psid", "sortDirection": "asc", "layout": "1"},
+}

@@ -22,7 +22,7 @@ import numpy as np
 from nora_lab.errors import NoraError
 from nora_lab.reading.forms import Form, Item
 
-__all__ = ["ReadingTool", "ReadingWidget", "FormPreview", "form_widgets", "form_values"]
+__all__ = ["ReadingTool", "ReadingWidget", "ReadingEditor", "FormPreview", "form_widgets", "form_values"]
 
 
 class _Checks(W.VBox):
@@ -362,3 +362,53 @@ class ReadingTool(W.VBox):
             if res["reader"].nunique() > 1:
                 display(agreement.agreement(res, reading.config.form).round(3))
         self.area.children = [out]
+
+
+class ReadingEditor(W.VBox):
+    """Create or edit a reading (NORA's wrench): name, form with preview, configuration.
+
+    Tabs: *form* (:class:`FormPreview`), *reading* (the ``reading``/``tools``/``viewer``
+    JSON) and *reading_template* (a template to copy from). **Save** checks everything
+    and stores it (project admins only); problems are shown, nothing is saved then.
+    """
+
+    def __init__(self, project, name: str = ""):  # noqa: ANN001
+        from nora_lab.reading.config import TEMPLATE
+        from nora_lab.reading.readings import KIND
+
+        self.project = project
+        raw: dict[str, Any] = {}
+        if name:
+            raw = dict(project.get_json(KIND, name))
+        self.name = W.Text(value=name, description="Reading")
+        self.form = FormPreview(raw.get("form", {"title": "", "items": []}))
+        rest = {k: raw[k] for k in ("reading", "tools", "viewer") if k in raw} or TEMPLATE
+        self.config = W.Textarea(value=json.dumps(rest, indent=1),
+                                 layout=W.Layout(width="640px", height="360px"))
+        template = W.Textarea(value=json.dumps(TEMPLATE, indent=1), disabled=True,
+                              layout=W.Layout(width="640px", height="360px"))
+        tabs = W.Tab([self.form, self.config, template])
+        for i, title in enumerate(("form", "reading", "reading_template")):
+            tabs.set_title(i, title)
+        self.save_button = W.Button(description="Save", button_style="primary", icon="save")
+        self.save_button.on_click(lambda _: self.save())
+        self.status = W.HTML()
+        self.status.add_class("nora-reading-editor-status")
+        super().__init__([W.HBox([self.name, self.save_button]), tabs, self.status])
+
+    def save(self):  # noqa: ANN201
+        """Check and store the reading; returns it, or None (the problem is shown)."""
+        from nora_lab.reading import Reading
+
+        try:
+            try:
+                rest = json.loads(self.config.value)
+            except json.JSONDecodeError as exc:
+                raise NoraError(f"the reading JSON does not parse: {exc}") from None
+            cfg = {"form": json.loads(self.form.editor.value), **rest}
+            reading = Reading.create(self.project, self.name.value, cfg, overwrite=True)
+        except (NoraError, json.JSONDecodeError) as exc:
+            self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
+            return None
+        self.status.value = f"saved reading {html.escape(reading.name)}"
+        return reading

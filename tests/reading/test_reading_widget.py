@@ -121,3 +121,23 @@ def test_every_item_type_renders_and_reads_back():
     assert form.clean(form_values(form, ws)) == {
         "radio": "b", "select": "a", "checkbox": ["b"], "text": None, "number": 7.0,
         "likert": 4, "slider": 42.5}
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_reading_editor_saves_checked_configurations(archive, project):
+    import json
+
+    from nora_lab.widgets.reading import ReadingEditor
+
+    ed = ReadingEditor(project)
+    ed.name.value = "new"
+    ed.form.editor.value = json.dumps({"items": [{"type": "radio", "name": "q", "options": ["a"]}]})
+    assert ed.save().config.form.items[0].name == "q"  # the template is a valid reading
+    cfg = json.loads(ed.config.value)
+    cfg["reading"]["mode_serious"]["random"] = "sometimes"
+    ed.config.value = json.dumps(cfg)
+    assert ed.save() is None and "random &#x27;sometimes&#x27;" in ed.status.value
+    again = ReadingEditor(project, "new")  # editing loads what was saved
+    assert json.loads(again.config.value)["reading"]["mode_serious"]["random"] == "idhash"
+    bob = ReadingEditor(as_user(archive, "bob"), "new")
+    assert bob.save() is None and "admin" in bob.status.value
