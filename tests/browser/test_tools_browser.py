@@ -111,6 +111,21 @@ def test_a_failing_jobs_log_and_json_open(page):
     assert "size of" in grid.locator(".nora-gs-log").inner_text()
 
 
+def test_rerun_errors_relaunches_only_the_failing_study(page):
+    grid = page.locator(".nora-gridstats")
+    before = grid.locator("tr[data-state='e']").get_attribute("data-run")
+    grid.locator("tr[data-state='e'] td").nth(2).click()
+    grid.locator(".nora-gs-rerun").click()
+    page.wait_for_function(
+        "() => /relaunched 'copy_t1' .* on 1 unit\\(s\\): carl#S1/"
+        ".test(document.querySelector('.nora-gs-status').innerText)", timeout=60_000)
+    page.wait_for_function(  # carl fails again (still no T1) in a new row; the others stay
+        """b => { const rows = [...document.querySelectorAll('.nora-gridstats tr[data-unit]')];
+                  const carl = rows.find(r => r.dataset.unit === 'carl#S1');
+                  return rows.length === 3 && carl.dataset.state === 'e' && carl.dataset.run !== b; }""",
+        arg=before, timeout=120_000)
+
+
 def test_the_failing_study_opens_as_a_debug_notebook(page):
     tool = page.locator(".nora-batchtool")
     tool.locator(".nora-bt-debug[data-psid='carl#S1']").click()

@@ -188,7 +188,7 @@ function render_gridstats({ model, el }) {
     const body = rows.map((r) => {
       const box = h("input", { type: "checkbox", checked: checked.has(r.id) });
       box.addEventListener("click", (ev) => { ev.stopPropagation(); box.checked ? checked.add(r.id) : checked.delete(r.id); });
-      return h("tr", { class: r.id === model.get("selected_job") ? "selected" : null, dataset: { id: r.id, state: r.state, unit: r.unit },
+      return h("tr", { class: r.id === model.get("selected_job") ? "selected" : null, dataset: { id: r.id, state: r.state, unit: r.unit, run: r.run },
         onclick: () => send("select", { id: r.id }) },
         h("td", {}, box), SHOWN.map((c) => c === "state"
           ? h("td", {}, h("span", { class: "badge", style: `background:${COLORS[r.state] || "#777"}`, title: STATES[r.state] }, r.state))
