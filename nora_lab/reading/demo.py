@@ -94,17 +94,27 @@ def build_demo(home: str | Path, user: str = "alice"):  # noqa: ANN201
 def simulate_reader(archive, user: str, mode: str = "serious", *, error_rate: float = 0.1,  # noqa: ANN001
                     seed: int = 0) -> int:
     """Answer every pending item of the demo reading as ``user`` (a noisy oracle)."""
+    import nibabel as nib
+
+    from nora_lab.imaging import ROI
+
     from .readings import Reading
 
     rng = np.random.default_rng(seed)
-    session = Reading.open(archive.as_user(user).project(PROJECT), READING).session(mode)
+    project = archive.as_user(user).project(PROJECT)
+    session = Reading.open(project, READING).session(mode)
     n = 0
     while (item := session.current) is not None:
         truth = int(item.psid[1:3]) % 2 == 1  # P01, P03, ... have the lesion
         said = truth if rng.random() > error_rate + (0.1 if item.stage == 0 else 0) else not truth
+        roi = None
+        if said and truth:  # outline the lesion, off by up to a voxel without the AI mask
+            seg = nib.load(project.study_dir(item.psid) / "ai/seg.nii.gz")
+            shift = 0 if item.stage == 1 else int(rng.integers(-1, 2))
+            roi = ROI(np.roll(np.asarray(seg.dataobj), shift, axis=0), seg.affine, "lesion_roi")
         session.submit({"lesion": "yes" if said else "no",
                         "confidence": int(rng.integers(3, 6) if said == truth else rng.integers(1, 4)),
                         "size_mm": round(float(12 + rng.normal(0, 1.5)), 1) if said else 0,
-                        "side": ["right"] if said else []})
+                        "side": ["right"] if said else []}, {"lesion_roi": roi})
         n += 1
     return n
