@@ -396,24 +396,20 @@ class ROITool(W.VBox):
 
     def undo(self) -> im.Edit | None:
         """Undo the current ROI's last edit (a whole pen stroke is one edit)."""
-        e = self._entry(None)
-        edit = e.roi.undo()
-        if edit is not None:
-            self._show_diff(e, edit.bbox, edit.old)
-            e.dirty = True
-            self._update_row(e)
-            self._update_status(f"undo {edit.label}")
-        return edit
+        return self._history_step("undo")
 
     def redo(self) -> im.Edit | None:
         """Redo the current ROI's last undone edit."""
+        return self._history_step("redo")
+
+    def _history_step(self, which: str) -> im.Edit | None:
         e = self._entry(None)
-        edit = e.roi.redo()
+        edit = e.roi.undo() if which == "undo" else e.roi.redo()
         if edit is not None:
-            self._show_diff(e, edit.bbox, edit.new)
+            self._show_diff(e, edit.bbox, edit.old if which == "undo" else edit.new)
             e.dirty = True
             self._update_row(e)
-            self._update_status(f"redo {edit.label}")
+            self._update_status(f"{which} {edit.label}")
         return edit
 
     def operation(self, op: str, amount: int = 1, *, other: str | None = None,

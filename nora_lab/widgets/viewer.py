@@ -529,8 +529,8 @@ class Viewer(anywidget.AnyWidget):
             self._dispatch_draw(content)
         elif kind == "click":
             pts = content.get("points") or [[math.nan] * 3]
-            world = tuple(float(v) for v in pts[-1][:3])
-            if all(math.isfinite(v) for v in world):
+            world = tuple(math.nan if v is None else float(v) for v in pts[-1][:3])
+            if len(world) == 3 and all(math.isfinite(v) for v in world):
                 self._click_handlers(ClickEvent(
                     viewport=int(content.get("viewport", 0)), axis=str(content.get("axis", "")),
                     world=world, shift=bool(content.get("shift", False)),

@@ -226,6 +226,25 @@ class Lab:
                        return ps.length > 0 && ps.every(s => /\\[\\d+\\]/.test(s)); }""",
             timeout=timeout * 1000)
 
+    def run_notebook(self, name: str, ready: str, prefix: str, timeout: float = 150.0):
+        """Open ``name``, run all its cells and wait until the JS predicate ``ready`` holds;
+        screenshots ``<prefix>_notebook.png`` (or ``<prefix>_not_ready.png``, then fails)."""
+        page = self.open_notebook(name)
+        self.run_all(page)
+        try:
+            page.wait_for_function(ready, timeout=timeout * 1000)
+        except Exception:
+            page.screenshot(path=str(self.artifacts / f"{prefix}_not_ready.png"), full_page=True)
+            raise
+        page.wait_for_timeout(500)
+        page.screenshot(path=str(self.artifacts / f"{prefix}_notebook.png"), full_page=True)
+        return page
+
+    def finish(self, page, prefix: str) -> None:
+        """Screenshot ``<prefix>_notebook_end.png`` and close the page."""
+        page.screenshot(path=str(self.artifacts / f"{prefix}_notebook_end.png"), full_page=True)
+        self.close(page)
+
     def errors_in_outputs(self, page) -> list[str]:
         return page.eval_on_selector_all(
             ".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']",

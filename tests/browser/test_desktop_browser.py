@@ -5,7 +5,8 @@ One notebook session, checks in order (each a test; they share the page): the no
 runs and the desk's viewer draws the demo DTI (b=0); a click moves the crosshair and Python sees
 the new world position; a pen stroke drawn with the mouse changes the ROI tool's ROI in
 the kernel and ctrl+z undoes it; the filter bar narrows the table (and a bad filter is
-shown inline); clicking a row loads that study and arrow down steps to the next one.
+shown inline); a click with "add by clicking" on adds a marker point; clicking a row loads
+that study and arrow down steps to the next one.
 What Python sees is read from the desk's state line (``.nora-desk-python``) and the ROI
 tool's status, which only kernel-side observers write.
 """
@@ -33,18 +34,9 @@ READY = """() => { const t = document.querySelector('.nora-desk .nora-table');
 
 @pytest.fixture(scope="module")
 def page(lab):
-    page = lab.open_notebook("quickstart.ipynb")
-    lab.run_all(page)
-    try:
-        page.wait_for_function(READY, timeout=150_000)
-    except Exception:
-        page.screenshot(path=str(lab.artifacts / "desk_not_ready.png"), full_page=True)
-        raise
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(lab.artifacts / "desk_quickstart.png"), full_page=True)
+    page = lab.run_notebook("quickstart.ipynb", READY, "desk")
     yield page
-    page.screenshot(path=str(lab.artifacts / "desk_quickstart_end.png"), full_page=True)
-    lab.close(page)
+    lab.finish(page, "desk")
 
 
 def state(page) -> dict:
@@ -155,6 +147,22 @@ def _rgb(png: bytes):
     from PIL import Image
 
     return Image.open(io.BytesIO(png)).convert("RGB")
+
+
+def test_a_click_adds_a_marker_point_in_the_kernel(lab, page):
+    page.locator(f"{DESK} .lm-TabBar-tab", has_text="Marker tool").click()
+    page.locator(".nora-marker-adding button, button.nora-marker-adding").first.click()
+    assert page.locator(".nora-marker-state").first.get_attribute("data-points") == "0"
+    x, y = _clicked_point(page)
+    page.mouse.click(x + 12, y + 6)
+    page.wait_for_function("() => document.querySelector('.nora-marker-state').dataset.points === '1'",
+                           timeout=30_000)
+    page.wait_for_timeout(300)
+    pos = json.loads(root(page).get_attribute("data-position"))   # the click moved the crosshair too
+    row = page.locator(".nora-marker-points").first.inner_text()
+    assert f"({pos[0]:.1f}, {pos[1]:.1f}, {pos[2]:.1f}) mm" in row
+    page.locator(".nora-marker-adding button, button.nora-marker-adding").first.click()
+    lab.shot(page.locator(".nora-marker-tool").first, "desk_marker_tool.png")
 
 
 def test_the_filter_bar_narrows_the_table(lab, page):

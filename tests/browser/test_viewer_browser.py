@@ -28,18 +28,9 @@ READY = """() => { const rs = [...document.querySelectorAll('.nora-viewer')];
 
 @pytest.fixture(scope="module")
 def page(lab):
-    page = lab.open_notebook("viewer.ipynb")
-    lab.run_all(page)
-    try:
-        page.wait_for_function(READY, timeout=120_000)
-    except Exception:
-        page.screenshot(path=str(lab.artifacts / "viewer_not_ready.png"), full_page=True)
-        raise
-    page.wait_for_timeout(500)
-    page.screenshot(path=str(lab.artifacts / "viewer_notebook.png"), full_page=True)
+    page = lab.run_notebook("viewer.ipynb", READY, "viewer", timeout=120)
     yield page
-    page.screenshot(path=str(lab.artifacts / "viewer_notebook_end.png"), full_page=True)
-    lab.close(page)
+    lab.finish(page, "viewer")
 
 
 def python_state(page) -> dict:

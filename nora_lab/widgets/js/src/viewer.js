@@ -629,14 +629,9 @@ class View {
       if (!at || this.model.get('drawing') || !vp.nv || !vp.nv.volumes.length) return
       if (Math.hypot(e.clientX - at[0], e.clientY - at[1]) > 4) return
       const p = point(e)
-      this.model.send({
-        type: 'click',
-        viewport: vp.index,
-        points: [p ? p.mm : vp.mm()],
-        axis: p ? p.axis : '',
-        shift: e.shiftKey,
-        ctrl: e.ctrlKey
-      })
+      const msg = { type: 'click', viewport: vp.index, axis: p ? p.axis : '', shift: e.shiftKey, ctrl: e.ctrlKey }
+      // the crosshair as Niivue placed it (snapped to the slice shown), once it has
+      setTimeout(() => this.model.send({ ...msg, points: [vp.mm()] }), 0)
     })
     c.addEventListener('wheel', (e) => {
       if (!e.ctrlKey || !vp.nv) return // NORA: ctrl + wheel zooms, plain wheel changes slice
