@@ -330,12 +330,18 @@ class StudyTable(anywidget.AnyWidget):
         self.files = self._files(change.new) if change.new else []
         self._select_handlers(change.new)
 
+    #: the file list of a study shows at most this many files
+    max_files = 500
+
     def _files(self, psid: str) -> list[dict]:
         try:
-            df = self.project.files(psid=psid)
+            df = self.project.files(psid=psid, limit=self.max_files + 1)
         except NoraError as exc:
             self.message = str(exc)
             return []
+        self.message = (f"{psid}: showing the first {self.max_files} files; use the file-search "
+                        "bar or project.files() for the rest" if len(df) > self.max_files else "")
+        df = df.iloc[: self.max_files]
         return [{"relpath": str(r), "filetype": str(ft), "size": int(sz),
                  "tags": [str(g) for g in (tags or [])]}
                 for r, ft, sz, tags in zip(df["relpath"], df["filetype"], df["size"], df["tags"],

@@ -131,6 +131,16 @@ def test_selecting_lists_the_files_and_opening_reports_the_path(desk_project):
     assert table.files == []
 
 
+def test_a_long_file_list_is_cut_with_a_note(desk_project, monkeypatch):
+    table = StudyTable(desk_project)
+    monkeypatch.setattr(table, "max_files", 1)
+    table.selected = "P002#S1"
+    assert [f["relpath"] for f in table.files] == ["3_t1/t1.nii.gz"]
+    assert "showing the first 1 files" in table.message
+    table.selected = "P001#S1"
+    assert table.message == ""
+
+
 def test_tags_are_added_and_removed_in_the_archive(desk_project):
     table = StudyTable(desk_project)
     msg(table, type="tag", op="add", psid="P003#S1", tag="  reviewed ")
