@@ -73,6 +73,14 @@ def test_krippendorff_interval_by_hand():
     assert ag.krippendorff_alpha(m, "interval") == pytest.approx(5 / 6)
 
 
+def test_krippendorff_ordinal_by_hand():
+    # units (1,2) (2,2) (3,3): n1=1, n2=3, n3=2; ordinal d2(1,2)=4, d2(1,3)=20.25, d2(2,3)=6.25
+    # Do = (4+4)/6 = 4/3; De = 2*(3*4 + 2*20.25 + 6*6.25)/30 = 6 -> alpha = 1 - 2/9
+    # (unused points 4 and 5 of the scale change nothing)
+    m = ag.ratings(long({"a": [1, 2, 3], "b": [2, 2, 3]}), "q")
+    assert ag.krippendorff_alpha(m, "ordinal", [1, 2, 3, 4, 5]) == pytest.approx(7 / 9)
+
+
 def test_krippendorff_allows_missing():
     # a unit with one value is not pairable and drops out: same as without it
     m1 = ag.ratings(long({"a": [1, 3, 5, 2], "b": [2, 3, 4, None]}), "q")
