@@ -319,7 +319,7 @@ class ReadingTool(W.VBox):
                 if f"{mode}_total" in rec and rec[f"{mode}_total"] == rec[f"{mode}_total"]:
                     parts.append(f"{mode} {int(rec[f'{mode}_done'])}/{int(rec[f'{mode}_total'])}")
                     b = W.Button(description=mode.capitalize())
-                    b.on_click(lambda _, r=reading, m=mode: self.start(r, m))
+                    b.on_click(lambda _, r=reading, m=mode: self._start_clicked(r, m))
                     buttons.append(b)
             info = W.Button(description="Info", icon="info")
             info.on_click(lambda _, r=reading: self._info(r))
@@ -341,6 +341,12 @@ class ReadingTool(W.VBox):
             raise
         self.area.children = [w]
         return w
+
+    def _start_clicked(self, reading, mode: str) -> None:  # noqa: ANN001
+        try:
+            self.start(reading, mode)
+        except NoraError:
+            pass  # shown in the area by start()
 
     def _info(self, reading) -> None:  # noqa: ANN001
         cfg = reading.config

@@ -141,3 +141,13 @@ def test_reading_editor_saves_checked_configurations(archive, project):
     assert json.loads(again.config.value)["reading"]["mode_serious"]["random"] == "idhash"
     bob = ReadingEditor(as_user(archive, "bob"), "new")
     assert bob.save() is None and "admin" in bob.status.value
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_reading_tool_shows_why_a_reading_cannot_start(archive, project):
+    from nora_lab.widgets.reading import ReadingTool
+
+    Reading.create(project, "tags", config())  # useastag: readers need the editor role
+    tool = ReadingTool(as_user(archive, "erin"), viewer=False)
+    tool.rows.children[0].children[1].click()  # "Training"
+    assert "needs the editor role" in tool.area.children[0].value
