@@ -197,8 +197,10 @@ class DryRun:
         for unit, rows in self.commands.groupby("unit", sort=False):
             lines.append(f"\n=== {unit}")
             for r in rows.itertuples():
-                lines.append(f"--- job {r.job}" + (f"  ERROR: {r.error}" if r.error else ""))
-                if r.command:
+                # a DataFrame holds NaN where a study failed to resolve: only strings count
+                error = r.error if isinstance(r.error, str) and r.error else None
+                lines.append(f"--- job {r.job}" + (f"  ERROR: {error}" if error else ""))
+                if isinstance(r.command, str) and r.command:
                     lines.append(r.command.rstrip())
         if self.job_script:
             lines += ["", f"=== {self.backend} job script (one per worker)", self.job_script]

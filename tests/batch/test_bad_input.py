@@ -119,3 +119,14 @@ def test_a_study_reference_that_picks_several_studies_cannot_take_an_out(project
     run = _run(project, b, local_cluster)
     assert "picks 2 studies (S#A, S#B); an output goes into one: start it with 'first' or 'last'" \
         in run.states()["error"].iloc[0]
+
+
+def test_a_dry_run_names_the_studies_that_resolve_to_nothing(project):
+    from nora_lab.batch import dry_run
+
+    psids = make_studies(project, 3)
+    project.remove_file(psids[1], "t1_trio/s001.nii")
+    b = Batch("copy", [Job.bash("cp $f1 $o1", name="copy", f1="t1*/s0*.nii", o1="out/c.nii")])
+    text = str(dry_run(b, project))
+    assert "ERROR" in text and psids[1] in text
+    assert text.count("cp ") == 2  # the two studies that resolve show their commands
