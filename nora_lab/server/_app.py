@@ -38,6 +38,9 @@ class NoraServer(LoggingConfigurable):
                                "(default $NORA_IMPORT_MAX_FILES or 200000)").tag(config=True)
     import_concurrency = Integer(1, help="REST imports running at once per lab; the "
                                  "others wait queued").tag(config=True)
+    import_warm_seconds = Integer(600, help="Seconds an import worker, started when an "
+                                  "upload begins or a job ends, waits for the next job "
+                                  "(0: start workers only for a job)").tag(config=True)
     links_dir = Unicode("nora-links", help="Folder (in the lab's root) for the notebooks "
                         "links open").tag(config=True)
     share_max_bytes = Integer(1 << 20, help="Largest shared viewer state, in bytes"
@@ -77,7 +80,8 @@ class NoraServer(LoggingConfigurable):
         if self._jobs is None:
             self._jobs = ImportJobs(Path(self.import_dir), location=self.archive or None,
                                     storage_root=self.storage_root or None,
-                                    concurrency=self.import_concurrency)
+                                    concurrency=self.import_concurrency,
+                                    warm_seconds=self.import_warm_seconds)
         return self._jobs
 
     def archive_as(self, user: str) -> Any:

@@ -30,6 +30,8 @@ from nora_lab.server.links import (
 from nora_lab.server.uploads import UploadRejected, check_zip, extract_multipart
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@,-]{0,199}$")  # a subject / study id (it names a folder)
+_FRAMING = 1 << 20  # multipart headers and boundaries allowed on top of the zip
+_DRAIN = 64 << 20  # an upload this much too large is read and dropped, to answer 413 politely
 _URL_TOKEN = ("a token in the URL is refused here: send it in the Authorization header "
               "(Authorization: token <your Jupyter or hub API token>)")
 
@@ -180,17 +182,12 @@ class ImportHandler(_Nora, APIHandler):
     _job: tuple[str, Path] | None = None
     _body: Any = None
     _received = 0
+    _too_big = 0
 
     async def prepare(self) -> None:  # type: ignore[override]
         await self.authenticate(super().prepare)
         if self.request.method != "POST":
             return
-        limit = self.nora.import_max_bytes
-        self.request.connection.set_max_body_size(limit + (1 << 20))  # + multipart framing
-        length = int(self.request.headers.get("Content-Length") or 0)
-        if length > limit + (1 << 20):
-            raise self.fail(413, f"upload of {length} bytes, over the limit of {limit} bytes; "
-                            "split it or ask the admin to raise NORA_IMPORT_MAX_BYTES")
         name = self.project_name()
         project = await self.user_project(name)
         if project.role not in ("editor", "admin"):
@@ -203,14 +200,27 @@ class ImportHandler(_Nora, APIHandler):
                 if not _ID.match(value):
                     raise self.fail(400, f"{key}={value!r}: use letters, digits and . _ + = @ , -")
                 options[key] = value
+        limit = self.nora.import_max_bytes
+        self.request.connection.set_max_body_size(limit + _FRAMING + _DRAIN)
+        length = int(self.request.headers.get("Content-Length") or 0)
+        if length > limit + _FRAMING:
+            expects = self.request.headers.get("Expect", "").lower() == "100-continue"
+            if expects or length > limit + _FRAMING + _DRAIN:
+                # curl waits for 100-continue and reads this; others may see a reset
+                raise self.fail(413, self._too_big_message(length))
+            self._too_big = length  # read and drop the body, then answer 413
+            return
+        self.nora.jobs.prewarm()  # its imports overlap the upload and the checks
         self._job = self.nora.jobs.new_job(project.archive.user, name, options)
         self._body = open(self._job[1] / "body.part", "wb")
 
+    def _too_big_message(self, length: int) -> str:
+        return (f"upload of {length} bytes, over the limit of {self.nora.import_max_bytes} "
+                "bytes; split it or ask the admin to raise NORA_IMPORT_MAX_BYTES")
+
     def data_received(self, chunk: bytes) -> None:
-        if self._body is None:
-            return
         self._received += len(chunk)
-        if self._received <= self.nora.import_max_bytes + (1 << 20):
+        if self._body is not None and self._received <= self.nora.import_max_bytes + _FRAMING:
             self._body.write(chunk)
 
     def on_finish(self) -> None:
@@ -224,6 +234,8 @@ class ImportHandler(_Nora, APIHandler):
 
     @web.authenticated
     async def post(self) -> None:
+        if self._too_big:
+            raise self.fail(413, self._too_big_message(self._too_big))
         assert self._job is not None and self._body is not None
         job_id, job_dir = self._job
         self._body.close()
@@ -241,9 +253,8 @@ class ImportHandler(_Nora, APIHandler):
     def _check(self, job_dir: Path) -> tuple[Path, dict[str, Any]]:
         limit = self.nora.import_max_bytes
         body, upload = job_dir / "body.part", job_dir / "upload.zip"
-        if self._received > limit + (1 << 20):
-            raise UploadRejected(f"upload of {self._received} bytes, over the limit of "
-                                 f"{limit} bytes", 413)
+        if self._received > limit + _FRAMING:
+            raise UploadRejected(self._too_big_message(self._received), 413)
         ctype = self.request.headers.get("Content-Type", "")
         label = "the upload"
         if ctype.lower().startswith("multipart/form-data"):

@@ -3,9 +3,13 @@
 A job folder ``<import_dir>/<id>/`` holds ``request.json`` (who, which project, options),
 ``state.json`` (what the poller reads; always replaced whole: temp name, then rename),
 the upload while it waits, and ``worker.log``. The worker is
-``python -m nora_lab.server.imports <job folder>``: it opens the archive as the job's
-user and calls :func:`~nora_lab.archive.dicom.import_dicom`, so the archive's rights
-hold for the import as for any other call; the server stays responsive meanwhile.
+``python -m nora_lab.server.imports --serve <idle seconds>``: it imports the import
+machinery, then waits on stdin for a job folder, opens the archive as the job's user and
+calls :func:`~nora_lab.archive.dicom.import_dicom` — so the archive's rights hold for the
+import as for any other call, and the server stays responsive meanwhile. One job per
+process. A worker is started when an upload begins (its 1–2 s of imports overlap the
+upload and the checks) and another is kept waiting after each job for ``warm_seconds``
+(0: never), so that the next import starts at once.
 
 States: ``queued`` → ``running`` → ``done`` | ``failed``. A worker that dies without
 saying so is reported ``failed`` with the tail of its log.
@@ -64,12 +68,15 @@ class ImportJobs:
     """
 
     def __init__(self, root: Path, *, location: str | None = None,
-                 storage_root: str | None = None, concurrency: int = 1) -> None:
+                 storage_root: str | None = None, concurrency: int = 1,
+                 warm_seconds: float = 600) -> None:
         self.root = Path(root)
         self.location = location
         self.storage_root = storage_root
+        self.warm_seconds = warm_seconds
         self._slots = asyncio.Semaphore(max(1, concurrency))
         self._tasks: set[asyncio.Task] = set()
+        self._warm: asyncio.Task | None = None
 
     # --- creating ---------------------------------------------------------------------
     def new_job(self, user: str, project: str, options: dict[str, Any]) -> tuple[str, Path]:
@@ -136,24 +143,52 @@ class ImportJobs:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
     # --- running ----------------------------------------------------------------------
-    async def _run(self, job_dir: Path) -> None:
-        async with self._slots:
-            log = open(job_dir / "worker.log", "wb")
+    def prewarm(self) -> None:
+        """Start a worker now, so that it is ready when the next job comes."""
+        if self.warm_seconds > 0 and self._warm is None:
+            self._warm = asyncio.ensure_future(self._spawn(self.warm_seconds))
+
+    async def _spawn(self, idle: float) -> asyncio.subprocess.Process:
+        return await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "nora_lab.server.imports", "--serve", str(idle),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
+
+    async def _worker_for(self, job_dir: Path) -> asyncio.subprocess.Process:
+        """A waiting worker handed ``job_dir``, else a new one."""
+        task, self._warm = self._warm, None
+        if task is not None:
             try:
-                proc = await asyncio.create_subprocess_exec(
-                    sys.executable, "-m", "nora_lab.server.imports", str(job_dir),
-                    stdin=asyncio.subprocess.DEVNULL, stdout=log, stderr=log)
+                proc = await task
+                if proc.returncode is None and proc.stdin is not None:
+                    proc.stdin.write(f"{job_dir}\n".encode())
+                    await proc.stdin.drain()
+                    proc.stdin.close()
+                    return proc
+            except (OSError, RuntimeError):  # it died meanwhile: start another
+                pass
+        proc = await self._spawn(0)
+        assert proc.stdin is not None
+        proc.stdin.write(f"{job_dir}\n".encode())
+        await proc.stdin.drain()
+        proc.stdin.close()
+        return proc
+
+    async def _run(self, job_dir: Path) -> None:
+        code = None
+        async with self._slots:
+            try:
+                proc = await self._worker_for(job_dir)
                 _update(job_dir, pid=proc.pid)
                 code = await proc.wait()
             except Exception as exc:  # noqa: BLE001 - any failure to start is the job's state
-                code = None
                 _update(job_dir, state="failed", finished=time.time(),
                         message=f"the import worker could not start: {exc}")
-            finally:
-                log.close()
+        self.prewarm()
         state = read_state(job_dir)
         if state["state"] not in FINAL_STATES:
-            tail = (job_dir / "worker.log").read_text(errors="replace")[-1500:]
+            log = job_dir / "worker.log"
+            tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
             _update(job_dir, state="failed", finished=time.time(),
                     message=f"the import worker ended (exit {code}) without a result: {tail}")
         upload = job_dir / state.get("upload", "upload.zip")
@@ -194,5 +229,33 @@ def _worker(job_dir: Path) -> int:
     return 0 if result["state"] == "done" else 1
 
 
+def _serve(idle: float) -> int:
+    """A worker process: import the machinery, wait for one job folder on stdin, run it."""
+    import select
+
+    warm_error = None
+    try:
+        import nora_lab.archive  # noqa: F401 - the slow imports, done before the job comes
+        import nora_lab.archive.dicom.importer  # noqa: F401
+    except Exception as exc:  # noqa: BLE001 - reported in the job's state below
+        warm_error = exc
+    if idle > 0 and not select.select([sys.stdin], [], [], idle)[0]:
+        return 0  # nobody came
+    line = sys.stdin.readline().strip()
+    if not line:
+        return 0  # the server went away
+    job_dir = Path(line)
+    fd = os.open(job_dir / "worker.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    if warm_error is not None:
+        _update(job_dir, state="failed", finished=time.time(),
+                message=f"the import worker could not load nora_lab: {warm_error}")
+        return 1
+    return _worker(job_dir)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--serve":
+        sys.exit(_serve(float(sys.argv[2])))
     sys.exit(_worker(Path(sys.argv[1])))

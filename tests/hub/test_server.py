@@ -318,3 +318,26 @@ def test_import_options_name_the_subject_and_study(servers, tmp_path, shared_dat
     assert status == 202
     state = wait_job(servers["alice"], job["id"])
     assert state["state"] == "done" and state["studies"] == ["NEW1#V1"], state
+
+
+def test_curl_as_the_docs_show_it(servers, tmp_path, shared_data):
+    """NORA's documented client: curl -F, and curl's Expect: 100-continue on a big upload."""
+    import subprocess
+
+    s = servers["alice"]
+    z = dicom_zip(tmp_path / "ts.zip", {"ts/2.dcm": shared_data / "dicom/dcm_qa_ts/In/2.dcm"})
+    out = subprocess.run(["curl", "-sS", "-H", f"Authorization: token {s.token}",
+                          "-F", f"thefile=@{z};type=application/zip",
+                          f"{s.url}nora/api/import?project=alpha"],
+                         capture_output=True, text=True, check=True).stdout
+    job = json.loads(out)
+    assert job["state"] == "queued" and wait_job(s, job["id"])["state"] == "done"
+    big = tmp_path / "big.bin"
+    big.write_bytes(b"\0" * (LIMIT + (70 << 20)))  # beyond what the server reads to answer
+    out = subprocess.run(["curl", "-sS", "-w", "\n%{http_code}", "-H",
+                          f"Authorization: token {s.token}", "-H",
+                          "Content-Type: application/zip", "--data-binary", f"@{big}",
+                          f"{s.url}nora/api/import?project=alpha"],
+                         capture_output=True, text=True).stdout
+    body, code = out.rsplit("\n", 1)
+    assert code == "413" and "over the limit" in json.loads(body)["message"]
