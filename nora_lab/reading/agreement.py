@@ -28,6 +28,7 @@ import pandas as pd
 
 from nora_lab.errors import ConfigError
 
+from ._deps import need
 from .forms import Form
 
 __all__ = [
@@ -106,7 +107,7 @@ def cohen_kappa(a: Sequence[Any], b: Sequence[Any], *, weights: str | None = Non
     Cases either rater left unanswered are dropped. ``categories`` fixes the order of an
     ordinal scale (default: sorted values).
     """
-    from statsmodels.stats.inter_rater import cohens_kappa
+    cohens_kappa = need("statsmodels.stats.inter_rater").cohens_kappa
 
     m = _complete(pd.DataFrame({"a": list(a), "b": list(b)}, dtype=object))
     if m.empty:
@@ -125,7 +126,7 @@ def cohen_kappa(a: Sequence[Any], b: Sequence[Any], *, weights: str | None = Non
 
 def fleiss_kappa(m: pd.DataFrame) -> float:
     """Fleiss' kappa of a cases × raters table (statsmodels); incomplete cases dropped."""
-    from statsmodels.stats import inter_rater
+    inter_rater = need("statsmodels.stats.inter_rater")
 
     c = _complete(m)
     if c.empty or c.shape[1] < 2:
@@ -144,7 +145,7 @@ def krippendorff_alpha(m: pd.DataFrame, level: str = "nominal",
     ``level``: ``nominal``, ``ordinal`` (values coded in the order of ``categories`` or
     sorted) or ``interval`` (numbers as they are).
     """
-    import krippendorff
+    krippendorff = need("krippendorff")
 
     if level not in ("nominal", "ordinal", "interval", "ratio"):
         raise ConfigError(f"level {level!r}: use nominal, ordinal, interval or ratio")
@@ -173,7 +174,7 @@ def icc(m: pd.DataFrame, kind: str = "ICC2") -> float:
     (two-way random, absolute agreement; the default), ``ICC3`` (two-way mixed,
     consistency), and their ``k`` averages (``ICC2k``…).
     """
-    import pingouin
+    pingouin = need("pingouin")
 
     c = _complete(m)
     if len(c) < 2 or c.shape[1] < 2:
@@ -374,7 +375,7 @@ def roi_agreement(project, results: pd.DataFrame, item: str, *,  # noqa: ANN001
 
 def plot_agreement(table: pd.DataFrame, ax=None):  # noqa: ANN001, ANN201
     """Bar chart of an :func:`agreement` table (one group of bars per question and stage)."""
-    import matplotlib.pyplot as plt
+    plt = need("matplotlib.pyplot")
 
     stats = ["percent_agreement", "cohen_kappa", "fleiss_kappa", "krippendorff_alpha", "icc"]
     if ax is None:

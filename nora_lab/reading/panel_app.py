@@ -26,17 +26,14 @@ from typing import Any
 import numpy as np
 
 from nora_lab.errors import NoraError
+from nora_lab.reading._deps import need
 from nora_lab.reading.forms import Form, Item
 
 __all__ = ["app", "serve"]
 
 
 def _pn():  # noqa: ANN202
-    try:
-        import panel as pn
-    except ImportError as exc:  # pragma: no cover - panel is a dependency of the app only
-        raise ImportError("the reading app needs Panel: pip install panel") from exc
-    return pn
+    return need("panel")
 
 
 def _widget(pn, item: Item):  # noqa: ANN001, ANN202
@@ -68,18 +65,17 @@ def _widget(pn, item: Item):  # noqa: ANN001, ANN202
 
 def _slices_png(images: list[dict[str, Any]]) -> bytes:
     """Three orthogonal slices through the centre of the first image, masks overlaid."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import nibabel as nib
+
+    figure = need("matplotlib.figure")  # a bare Figure: no pyplot, no backend switch
 
     if not images:
         return b""
     base = np.asarray(nib.load(str(images[0]["path"])).dataobj, dtype=float)
     masks = [np.asarray(nib.load(str(im["path"])).dataobj) != 0 for im in images[1:]
              if im.get("role") == "mask"]
-    fig, axes = plt.subplots(1, 3, figsize=(7.5, 2.6))
+    fig = figure.Figure(figsize=(7.5, 2.6))
+    axes = fig.subplots(1, 3)
     c = [s // 2 for s in base.shape[:3]]
     cuts = [lambda a: a[c[0], :, :], lambda a: a[:, c[1], :], lambda a: a[:, :, c[2]]]
     for ax, cut in zip(axes, cuts, strict=True):
@@ -91,7 +87,6 @@ def _slices_png(images: list[dict[str, Any]]) -> bytes:
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=80)
-    plt.close(fig)
     return buf.getvalue()
 
 

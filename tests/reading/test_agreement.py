@@ -202,3 +202,13 @@ def test_roi_answers_and_dice_between_readers(archive, project):
     d = project.study_dir(res["psid"].iloc[0])
     assert not (d / "reading/roi/bob/training_s0_r0_lesion_roi.nii.gz").exists()
     assert (d / "reading/roi/carol/training_s0_r0_lesion_roi.nii.gz").exists()
+
+
+def test_a_missing_package_names_the_feature_and_the_fix(monkeypatch):
+    import sys
+
+    from nora_lab.reading import _deps
+
+    monkeypatch.setitem(sys.modules, "krippendorff", None)  # import now fails
+    with pytest.raises(ImportError, match="Krippendorff's alpha needs the package 'krippendorff': pip install krippendorff"):
+        _deps.need("krippendorff")
