@@ -221,20 +221,29 @@ class ReadingWidget(W.VBox):
             elif it.type == "points":
                 self._annotations[it.name] = PointSet(it.name)
 
+    #: pen radius (mm) for ROI answers; right button erases
+    pen_radius_mm = 2.0
+
     def _on_draw(self, ev) -> None:  # noqa: ANN001
-        from nora_lab.imaging import ROI
+        from nora_lab.imaging import ROI, brush
 
         roi = next((a for a in self._annotations.values() if isinstance(a, ROI)
                     and a.name == ev.layer), None)
-        if roi is None or not len(ev.voxels):
+        if roi is None:
             return
-        vox = ev.voxels[ev.inside]
-        if not len(vox):
-            return
-        lo, hi = vox.min(0), vox.max(0) + 1
-        box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
-        roi.data[tuple(vox.T)] = not (ev.buttons & 2)
-        self.viewer.update_mask(tuple(zip(lo, hi, strict=True)), roi.data[box], layer=roi.name)
+        world = {"sagittal": 0, "coronal": 1, "axial": 2}.get(ev.axis)
+        axis = None if world is None else int(np.argmax(np.abs(roi.affine[world, :3])))
+        boxes = []
+        for vox in ev.voxels[ev.inside]:
+            edit = brush(roi, tuple(int(v) for v in vox), self.pen_radius_mm, axis=axis,
+                         erase=bool(ev.buttons & 2))
+            if edit.bbox is not None:
+                boxes.append(edit.bbox)
+        if boxes:
+            lo = [min(b[i].start for b in boxes) for i in range(3)]
+            hi = [max(b[i].stop for b in boxes) for i in range(3)]
+            box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
+            self.viewer.update_mask(tuple(zip(lo, hi, strict=True)), roi.data[box], layer=roi.name)
 
     def _add_point(self) -> None:
         from nora_lab.imaging import PointSet

@@ -37,6 +37,7 @@ def test_widget_answers_roi_points_and_restart(reading, project):
     w.inputs["lesion"].value = "yes"
     w.inputs["where"].value = ["right"]
     w.inputs["size_mm"].value = "4.5"
+    w.pen_radius_mm = 0  # one voxel per point of the stroke
     w._on_draw(stroke("lesion_roi", [[3, 3, 3], [3, 4, 3]]))
     w._on_draw(stroke("lesion_roi", [[3, 4, 3]], buttons=2))  # right button erases
     w.viewer.position = (1.0, 2.0, 3.0)
@@ -50,6 +51,11 @@ def test_widget_answers_roi_points_and_restart(reading, project):
 
     mask = np.asarray(nib.load(project.study_dir(row.psid) / row["annotation.lesion_roi"]).dataobj)
     assert mask.sum() == 1 and mask[3, 3, 3] == 1
+    # the default pen is a 2 mm disc in the slice drawn on (1 mm voxels: 13 voxels, z = 3 only)
+    w.pen_radius_mm = 2.0
+    w._on_draw(stroke("lesion_roi", [[4, 4, 3]]))
+    roi = w._annotations["lesion_roi"]
+    assert roi.count == 13 and set(np.argwhere(roi.data)[:, 2]) == {3}
     assert (project.study_dir(row.psid) / row["annotation.marks"]).is_file()
     # the form was reset for the next item; a missing answer is reported, nothing saved
     assert w.inputs["lesion"].value is None
