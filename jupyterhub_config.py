@@ -137,7 +137,7 @@ c.NoraSlurmSpawner.max_memory = env("MAX_MEMORY", "64G")
 c.NoraSlurmSpawner.max_walltime = env("MAX_WALLTIME", "7-00:00:00")
 c.NoraSlurmSpawner.start_timeout = int(env("START_TIMEOUT", "300"))   # queue wait included
 c.NoraSlurmSpawner.http_timeout = int(env("HTTP_TIMEOUT", "120"))
-c.NoraSlurmSpawner.startup_poll_interval = 0.5
+c.NoraSlurmSpawner.startup_poll_interval = 0.25   # squeue polls while the job starts
 if env("EXECHOST"):   # the address the proxy reaches a lab at, when node names do not resolve
     c.NoraSlurmSpawner.state_exechost_exp = env("EXECHOST")
 # group-writable files in the shared archive (storage root: setgid group folder)

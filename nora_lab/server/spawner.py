@@ -111,6 +111,15 @@ def slurm_partitions(env: dict[str, str] | None = None) -> list[str]:
     return first + [p for p in names if not p.endswith("*") and p not in first]
 
 
+def _apply_checked(spawner: NoraSlurmSpawner, options: dict[str, Any]) -> None:
+    from tornado import web
+
+    try:
+        spawner.user_options = spawner.checked(options or {})
+    except ConfigError as exc:
+        raise web.HTTPError(400, str(exc)) from None
+
+
 class NoraSlurmSpawner(SlurmSpawner):
     """SlurmSpawner whose options form offers partition, cores, memory and walltime."""
 
@@ -124,6 +133,10 @@ class NoraSlurmSpawner(SlurmSpawner):
     @default("options_form")
     def _options_form_default(self) -> Any:
         return self._render_form
+
+    @default("apply_user_options")
+    def _apply_user_options_default(self) -> Any:
+        return _apply_checked  # JupyterHub >= 5.3: a refusal is the REST API's 400
 
     def offered_partitions(self) -> list[str]:
         return list(self.partitions) or slurm_partitions(self.get_env())
@@ -160,6 +173,6 @@ class NoraSlurmSpawner(SlurmSpawner):
         return self.checked(formdata)
 
     async def start(self) -> Any:
-        # the REST API hands user_options over unchecked: check them here as well
+        # the REST API hands user_options over unchecked: check them (again) here too
         self.user_options = self.checked(self.user_options or {})
         return await super().start()

@@ -210,3 +210,17 @@ def test_the_options_form_offers_the_partitions_escaped_and_preselected():
     assert 'max="4"' in form and 'name="memory" value="2G"' in form and 'name="walltime"' in form
     with pytest.raises(ConfigError):
         s.options_from_form({"partition": ["gpu"]})
+
+
+def test_options_sent_to_the_rest_api_are_checked_too():
+    """JupyterHub >= 5.3 calls apply_user_options for API spawns: a refusal is a 400."""
+    import asyncio
+
+    from tornado import web
+
+    s = NoraSlurmSpawner(partitions=["proc"], max_cores=2)
+    with pytest.raises(web.HTTPError) as err:
+        asyncio.run(s._run_apply_user_options({"partition": "proc", "cores": "3"}))
+    assert err.value.status_code == 400 and "from 1 to 2" in err.value.log_message
+    asyncio.run(s._run_apply_user_options({"queue": "proc", "cores": 2, "walltime": "90:00"}))
+    assert s.user_options == {"partition": "proc", "nprocs": "2", "runtime": "3-18:00:00"}
