@@ -119,10 +119,12 @@ class QueriesMixin:
             and one column per meta key.
         """
         f, s, sub = t.files, t.studies, t.subjects
+        # the project is filtered through the study, whose (project, psid) index gives
+        # the result's order
         q = (sa.select(f.c.id, f.c.series, f.c.name, f.c.filetype, f.c.size, f.c.meta,
                        sub.c.subject_id, s.c.study_id)
              .join(s, s.c.id == f.c.study).join(sub, sub.c.id == s.c.subject)
-             .where(f.c.project_id == self.pk))
+             .where(s.c.project_id == self.pk))
         if psid is not None:
             split_psid(psid)
             q = q.where(s.c.psid == psid)
@@ -133,14 +135,26 @@ class QueriesMixin:
             if pattern:
                 pat = FilePattern(pattern)
                 rare = psid is None and pat.estimate(conn, self.pk, Compiler.RARE) < Compiler.RARE
-                q = q.where(pat.condition(f.c.path_lc, f.c.id, self.archive.dialect, trigram=rare))
+                if rare:  # the few matching rows, found through the path indexes first
+                    ids = conn.execute(sa.select(f.c.id).where(pat.condition(
+                        f.c.path_lc, f.c.id, self.archive.dialect, trigram=True,
+                        project=f.c.project_id == self.pk))).scalars().all()
+                    q = q.where(f.c.id.in_(ids))
+                else:  # a walk of the studies in order, probing each one's files
+                    q = q.where(pat.condition(f.c.path_lc, f.c.id, self.archive.dialect))
             if filters:
                 q = q.where(s.c.id.in_(sa.select(self._studies_select(filters, conn)
                                                  .subquery().c.id)))
-            q = q.order_by(f.c.study, f.c.path_lc)  # the (study, path) index: no sort
-            if limit is not None:
-                q = q.limit(limit)
-            rows = conn.execute(q).all()
+            order = (s.c.psid, f.c.path_lc)
+            if pattern and rare:
+                # few rows: fetched by id and ordered here (asked to order, the planner
+                # would rather walk every study in order than look up a few ids)
+                rows = sorted(conn.execute(q.add_columns(*order)).all(),
+                              key=lambda r: (r.psid, r.path_lc))[:limit]
+            else:
+                # studies by PSID, then the (study, path) index: the walk's order, no sort
+                q = q.order_by(*order)
+                rows = conn.execute(q if limit is None else q.limit(limit)).all()
             ftags = tags_by(conn, t.file_tags, "file", [r.id for r in rows])
         recs = []
         for r in rows:
