@@ -9,6 +9,7 @@ result was stored, and the test then reads the row back from the archive itself.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -63,17 +64,49 @@ def test_reader_answers_in_jupyterlab(lab):
     assert row["psid"] == "P01#S1" and row["stage"] == 0 and row["seconds"] > 0
 
 
-@pytest.fixture(params=["serve", "panel-serve"])
-def panel_app(request, tmp_path, artifacts):
-    """The demo reading as bob, in its own process: ``nora_lab.reading.serve(...)`` or
-    ``panel serve nora_lab/reading/panel_app.py --args ...``."""
+@contextlib.contextmanager
+def _app_process(cmd: list[str], url: str, log_path: Path):
+    """Run a reading app server until it answers on ``url``; stop it by its PID after."""
+    log = open(log_path, "w")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                pytest.fail(f"the reading app exited with {proc.returncode}; see {log_path}")
+            try:
+                urllib.request.urlopen(url, timeout=5).read()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    pytest.fail(f"the reading app did not answer on {url} within 90 s")
+                time.sleep(0.5)
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+        log.close()
+
+
+def _demo(tmp_path):
     from nora_lab.reading.demo import build_demo
 
     home = tmp_path / "home"
     build_demo(home)[0].close()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        return home, s.getsockname()[1]
+
+
+@pytest.fixture(params=["serve", "panel-serve"])
+def panel_app(request, tmp_path, artifacts):
+    """The demo reading as bob, in its own process: ``nora_lab.reading.serve(...)`` or
+    ``panel serve nora_lab/reading/panel_app.py --args ...``."""
+    home, port = _demo(tmp_path)
     if request.param == "serve":
         code = ("from nora_lab.reading import serve; "
                 f"serve({str(home)!r}, 'reading_demo', 'lesions', 'training', user='bob', port={port})")
@@ -87,30 +120,9 @@ def panel_app(request, tmp_path, artifacts):
                "--project", "reading_demo", "--reading", "lesions", "--mode", "training",
                "--user", "bob"]
         path = "panel_app"
-    log = open(artifacts / f"reading-{request.param}.log", "w")
-    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    url = f"http://127.0.0.1:{port}/{path}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                pytest.fail(f"the reading app exited with {proc.returncode}; see {log.name}")
-            try:
-                urllib.request.urlopen(url, timeout=5).read()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    pytest.fail(f"the reading app did not answer on {url} within 90 s")
-                time.sleep(0.5)
+    with _app_process(cmd, f"http://127.0.0.1:{port}/{path}",
+                      artifacts / f"reading-{request.param}.log") as url:
         yield url, home
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
-        log.close()
 
 
 def test_reader_answers_in_the_panel_app(browser, panel_app, artifacts):
@@ -137,3 +149,39 @@ def test_reader_answers_in_the_panel_app(browser, panel_app, artifacts):
     assert row["answer.lesion"] == "no" and row["answer.side"] == ["right"]
     assert row["entered_by"] == "bob" and row["seconds"] > 0
     assert external == []  # served offline: no CDN
+
+
+def test_each_login_reads_as_itself_and_needs_a_right(browser, tmp_path, artifacts):
+    """One server, several readers: Panel's login names the reader; rights decide."""
+    home, port = _demo(tmp_path)
+    creds = tmp_path / "logins.json"
+    creds.write_text('{"carol": "pw-carol", "dave": "pw-dave"}')
+    code = ("from nora_lab.reading import serve; "
+            f"serve({str(home)!r}, 'reading_demo', 'lesions', 'training', port={port}, "
+            f"basic_auth={str(creds)!r}, cookie_secret='reading-test')")
+    with _app_process([sys.executable, "-c", code], f"http://127.0.0.1:{port}/login",
+                      artifacts / "reading-login.log"):
+        for user in ("dave", "carol"):
+            ctx = browser.new_context(viewport={"width": 1300, "height": 1100})
+            page = ctx.new_page()
+            try:
+                page.goto(f"http://127.0.0.1:{port}/reading")
+                page.fill("input[name=username]", user)
+                page.fill("input[name=password]", f"pw-{user}")
+                page.click("button[type=submit], input[type=submit]")
+                if user == "dave":  # no right on the project
+                    page.get_by_text("cannot be opened").wait_for(timeout=60_000)
+                    assert page.get_by_text("no project 'reading_demo'").count() == 1
+                    assert page.get_by_role("button", name="Submit").count() == 0
+                else:
+                    page.get_by_text("reader: carol").wait_for(timeout=60_000)
+                    page.get_by_role("radio", name="yes").click()
+                    page.get_by_role("button", name="Submit").click()
+                    page.get_by_text("1 of 4 done").wait_for(timeout=60_000)
+            except Exception:
+                page.screenshot(path=str(artifacts / f"reading_login_{user}_failed.png"), full_page=True)
+                raise
+            finally:
+                ctx.close()
+    row = _answer_in_db(home, "carol")
+    assert row["answer.lesion"] == "yes" and row["entered_by"] == "carol"
