@@ -21,6 +21,7 @@ and moves on; closing the page and coming back resumes.
 from __future__ import annotations
 
 import argparse
+import html
 import io
 import sys
 from typing import Any
@@ -157,7 +158,7 @@ class ReadingApp:
         try:
             self.session.submit(self.answers())
         except NoraError as exc:
-            self.status.object = f"<span style='color:#b00'>{exc}</span>"
+            self.status.object = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
             return
         self.status.object = f"saved {self.session.case_label(item)} stage {item.stage + 1}"
         self._show()
@@ -166,7 +167,7 @@ class ReadingApp:
         try:
             n = self.session.restart()
         except NoraError as exc:
-            self.status.object = f"<span style='color:#b00'>{exc}</span>"
+            self.status.object = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
             return
         self.status.object = f"restarted: {n} result(s) deleted"
         self._show()
