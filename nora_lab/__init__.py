@@ -13,10 +13,11 @@ from typing import TYPE_CHECKING
 from nora_lab.errors import NoraError
 
 __version__ = "0.1.0"
-__all__ = ["Archive", "NoraError", "open_archive", "__version__"]
+__all__ = ["Archive", "NoraError", "desktop", "open_archive", "__version__"]
 
 if TYPE_CHECKING:
     from nora_lab.archive import Archive
+    from nora_lab.widgets.desk import desktop
 
 
 def __getattr__(name: str):  # lazy: `import nora_lab` stays fast
@@ -24,6 +25,10 @@ def __getattr__(name: str):  # lazy: `import nora_lab` stays fast
         from nora_lab.archive import Archive
 
         return Archive
+    if name == "desktop":  # nora_lab.desktop(project): the whole desk in a notebook
+        from nora_lab.widgets.desk import desktop
+
+        return desktop
     raise AttributeError(f"module 'nora_lab' has no attribute {name!r}")
 
 

@@ -28,7 +28,10 @@ from nora_lab.errors import ConfigError, ImagingError, NoraError
 
 from . import autoloader as al
 from ._events import KeyEvent
+from .batchtool import BatchTool
+from .gridstats import Gridstats
 from .markertool import MarkerTool
+from .pacsquery import PacsQuery
 from .roitool import ROITool
 from .table import StudyTable
 from .viewer import Viewer
@@ -71,6 +74,10 @@ class Desktop(W.VBox):
         self.viewer = Viewer(layout=layout, height=height)
         self.roi_tool = ROITool(self.viewer, project)
         self.marker_tool = MarkerTool(self.viewer, project)
+        self.batch_tool = BatchTool(project, table=self.table)
+        self.gridstats = Gridstats(project, table=self.table, live=False)  # live while shown
+        self.batch_tool.on_launch(self.gridstats.watch)
+        self.pacs_query = PacsQuery(project)
 
         # autoloader bar and editor
         self.recipe_picker = W.Dropdown(description="Autoloader", layout=W.Layout(width="320px"))
@@ -105,9 +112,13 @@ class Desktop(W.VBox):
                           layout=W.Layout(width="100%", align_items="flex-start"))
         else:
             main = W.VBox([self.table, self.viewer], layout=W.Layout(width="100%"))
-        tools = W.Tab(children=[self.roi_tool, self.marker_tool, editor])
-        for i, title in enumerate(("ROI tool", "Marker tool", "Autoloaders")):
+        tools = W.Tab(children=[self.roi_tool, self.marker_tool, editor,
+                                self.batch_tool, self.gridstats, self.pacs_query])
+        for i, title in enumerate(("ROI tool", "Marker tool", "Autoloaders",
+                                   "Batch tool", "Gridstats", "PACS query")):
             tools.set_title(i, title)
+        tools.observe(lambda c: setattr(self.gridstats, "live", c["new"] == 4),
+                      names="selected_index")
         super().__init__(children=[
             W.HBox([self.recipe_picker, self.prev_button, self.next_button, self.status],
                    layout=W.Layout(align_items="center")),

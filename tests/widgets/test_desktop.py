@@ -174,3 +174,19 @@ def test_an_unknown_study_is_named(desk_project):
     with pytest.raises(Exception, match="P999"):
         desk.load("P999#S1")
     assert DESK_STUDIES[0] in desk.table.psids
+
+
+def test_the_desk_holds_the_batch_gridstats_and_pacs_tools(desk_project):
+    import nora_lab
+
+    desk = nora_lab.desktop(desk_project, page_size=3)
+    tabs = desk.children[-1]
+    titles = [tabs.get_title(i) for i in range(len(tabs.children))]
+    assert titles == ["ROI tool", "Marker tool", "Autoloaders", "Batch tool", "Gridstats",
+                      "PACS query"]
+    assert desk.batch_tool.table is desk.table and desk.gridstats.table is desk.table
+    assert not desk.gridstats.live  # polls only while its tab is shown
+    tabs.selected_index = 4
+    assert desk.gridstats.live
+    tabs.selected_index = 0
+    assert not desk.gridstats.live
