@@ -20,7 +20,7 @@ from hubtest import REPO, JupyterServer, dicom_zip, wait_until
 from nora_lab.archive import Archive
 from nora_lab.server.hubapi import _request
 
-pytestmark = pytest.mark.hub
+pytestmark = [pytest.mark.hub, pytest.mark.slow]
 
 LIMIT = 400_000  # NORA_IMPORT_MAX_BYTES of the test servers
 
