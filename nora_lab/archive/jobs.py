@@ -308,6 +308,27 @@ def table(project: Project, *, run: str | None = None, name: str | None = None,
     return df.drop(columns=["study_id"])
 
 
+def study_states(project: Project, psids: Sequence[str]) -> dict[str, dict[str, str]]:
+    """``{psid: {batch name: state letter}}``: the newest job of each batch per study.
+
+    Only the given studies' rows are read (the study table asks for one page), through
+    the ``(study, state)`` index.
+    """
+    if not psids:
+        return {}
+    j, s = t.jobs, t.studies
+    out: dict[str, dict[str, str]] = {}
+    with _db.read(project.archive.engine) as conn:
+        for chunk in _chunks(list(psids)):
+            rows = conn.execute(
+                sa.select(s.c.psid, j.c.name, j.c.state).join(s, s.c.id == j.c.study)
+                .where(s.c.project_id == project.pk, s.c.psid.in_(chunk))
+                .order_by(j.c.id.desc())).all()
+            for psid, name, state_ in rows:
+                out.setdefault(psid, {}).setdefault(str(name), str(state_))
+    return out
+
+
 def reap(project: Project) -> int:
     """Mark rows whose launching process on this host has ended as errors.
 

@@ -53,24 +53,11 @@ JobStates = Callable[["Project", Sequence[str]], Mapping[str, Mapping[str, str]]
 
 
 def default_job_states(project: Project, psids: Sequence[str]) -> dict[str, dict[str, str]]:
-    """``{psid: {batch name: state letter}}`` – the newest job row of each batch per study.
-
-    Uses the public :func:`nora_lab.archive.jobs.table`, which lists every job of the
-    project; a study-restricted query in the archive would serve large job tables
-    better (this is the hook to swap: ``StudyTable(project, job_states=...)``).
-    """
-    if not psids:
-        return {}
+    """``{psid: {batch name: state letter}}`` – the newest job row of each batch per study
+    (:func:`nora_lab.archive.jobs.study_states`, which reads only these studies' rows)."""
     from nora_lab.archive import jobs
 
-    df = jobs.table(project)
-    if df.empty:
-        return {}
-    df = df[df["psid"].isin(set(psids))]
-    out: dict[str, dict[str, str]] = {}
-    for psid, batch, state in zip(df["psid"], df["batch"], df["state"], strict=True):
-        out.setdefault(psid, {}).setdefault(str(batch), str(state))  # rows are newest first
-    return out
+    return jobs.study_states(project, psids)
 
 
 def _jsonable(value: Any) -> Any:

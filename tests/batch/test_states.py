@@ -95,3 +95,19 @@ def test_subject_level_rows(project):
     t = jobs.table(project)
     assert t["unit"].tolist() == ["P000"] and t["psid"].tolist() == [""]
     assert jobs.start(project, i, worker="w") == ("run", 1)
+
+
+def test_study_states_give_the_newest_state_of_each_batch_per_study(project):
+    from nora_lab.archive import jobs
+
+    psids = make_studies(project, 3)
+    first = jobs.create(project, "run1", "seg", "study", psids[:2])
+    jobs.finish(project, first[0], "e", error="boom")
+    jobs.finish(project, first[1], "d")
+    (again,) = jobs.create(project, "run2", "seg", "study", psids[:1])
+    jobs.create(project, "run3", "stats", "study", psids[:1])
+    assert jobs.study_states(project, psids) == {
+        psids[0]: {"seg": "q", "stats": "q"},  # the rerun's row is the newest of "seg"
+        psids[1]: {"seg": "d"},
+    }
+    assert jobs.study_states(project, []) == {}
