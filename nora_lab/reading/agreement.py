@@ -33,7 +33,7 @@ from .forms import Form
 
 __all__ = [
     "ratings", "percent_agreement", "cohen_kappa", "fleiss_kappa", "krippendorff_alpha",
-    "icc", "intra_rater", "accuracy", "reference_from_reader", "reference_from_tags",
+    "icc", "intra_rater", "accuracy", "stage_effect", "reference_from_reader", "reference_from_tags",
     "dice", "hausdorff", "roi_agreement", "agreement", "plot_agreement",
 ]
 
@@ -307,6 +307,26 @@ def accuracy(results: pd.DataFrame, question: str, reference: Mapping[str, Any] 
         rows.append({"reader": reader, "n": len(pairs), "correct": int(correct),
                      "accuracy": correct / len(pairs) if pairs else float("nan")})
     return pd.DataFrame(rows, columns=["reader", "n", "correct", "accuracy"])
+
+
+def stage_effect(results: pd.DataFrame, question: str, reference: Mapping[str, Any] | pd.Series,
+                 *, mode: str | None = "serious") -> pd.DataFrame:
+    """Per reader and stage: accuracy and median seconds per read (e.g. raw vs AI-assisted).
+
+    Every answered read with a reference counts (repetitions pooled). Columns
+    ``reader, stage, n, accuracy, median_seconds``.
+    """
+    ref = pd.Series(reference, dtype=object)
+    df = results if mode is None else results[results["mode"] == mode]
+    col = f"answer.{question}"
+    rows = []
+    for (reader, stage), g in df.groupby(["reader", "stage"]):
+        pairs = [(_hashable(a), ref[p]) for p, a in zip(g["psid"], g[col], strict=True)
+                 if p in ref.index and not _missing(ref[p]) and not _missing(a)]
+        rows.append({"reader": reader, "stage": int(stage), "n": len(pairs),
+                     "accuracy": sum(a == b for a, b in pairs) / len(pairs) if pairs else float("nan"),
+                     "median_seconds": float(g["seconds"].median())})
+    return pd.DataFrame(rows, columns=["reader", "stage", "n", "accuracy", "median_seconds"])
 
 
 def plot_agreement(table: pd.DataFrame, ax=None):  # noqa: ANN001, ANN201

@@ -212,3 +212,21 @@ def test_a_missing_package_names_the_feature_and_the_fix(monkeypatch):
     monkeypatch.setitem(sys.modules, "krippendorff", None)  # import now fails
     with pytest.raises(ImportError, match="Krippendorff's alpha needs the package 'krippendorff': pip install krippendorff"):
         _deps.need("krippendorff")
+
+
+def test_stage_effect_pools_repetitions_by_hand():
+    rows = []
+    # reader a reads 2 cases x 2 repetitions at two stages; stage 1 is always right
+    for rep in (0, 1):
+        for psid, s0, s1 in (("c0", Y, Y), ("c1", Y if rep else N, N)):
+            rows.append({"mode": "serious", "reader": "a", "psid": psid, "stage": 0,
+                         "repetition": rep, "answer.q": s0, "seconds": 10.0 + rep})
+            rows.append({"mode": "serious", "reader": "a", "psid": psid, "stage": 1,
+                         "repetition": rep, "answer.q": s1, "seconds": 4.0})
+    df = pd.DataFrame(rows)
+    truth = {"c0": Y, "c1": N}
+    t = ag.stage_effect(df, "q", truth).set_index("stage")
+    # stage 0: c0 right twice, c1 right in repetition 0 only -> 3 of 4
+    assert t.loc[0, "n"] == 4 and t.loc[0, "accuracy"] == pytest.approx(0.75)
+    assert t.loc[1, "accuracy"] == 1.0
+    assert t.loc[0, "median_seconds"] == pytest.approx(10.5) and t.loc[1, "median_seconds"] == 4.0

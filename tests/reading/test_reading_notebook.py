@@ -19,5 +19,5 @@ def test_reading_notebook_executes_without_error():
     text = "".join(o.get("text", "") for o in outputs)
     assert "ARCHIVE=" in text
     html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
-    assert "krippendorff_alpha" in html and "accuracy" in html and "hausdorff_mm" in html
+    assert "krippendorff_alpha" in html and "median_seconds" in html and "hausdorff_mm" in html
     assert any("image/png" in o.get("data", {}) for o in outputs)  # the agreement plot
