@@ -8,8 +8,9 @@ machinery, then waits on stdin for a job folder, opens the archive as the job's 
 calls :func:`~nora_lab.archive.dicom.import_dicom` — so the archive's rights hold for the
 import as for any other call, and the server stays responsive meanwhile. One job per
 process. A worker is started when an upload begins (its 1–2 s of imports overlap the
-upload and the checks) and another is kept waiting after each job for ``warm_seconds``
-(0: never), so that the next import starts at once.
+upload and the checks), and whenever one takes a job the next one starts loading, to wait
+``warm_seconds`` (0: never) for the next upload: imports sent one after another start at
+once.
 
 States: ``queued`` → ``running`` → ``done`` | ``failed``. A worker that dies without
 saying so is reported ``failed`` with the tail of its log.
@@ -155,8 +156,9 @@ class ImportJobs:
             stderr=asyncio.subprocess.DEVNULL, start_new_session=True)
 
     async def _worker_for(self, job_dir: Path) -> asyncio.subprocess.Process:
-        """A waiting worker handed ``job_dir``, else a new one."""
+        """A waiting worker handed ``job_dir``, else a new one; the next one starts now."""
         task, self._warm = self._warm, None
+        self.prewarm()  # loads while this job runs: uploads in a row never wait for imports
         if task is not None:
             try:
                 proc = await task
@@ -184,7 +186,6 @@ class ImportJobs:
             except Exception as exc:  # noqa: BLE001 - any failure to start is the job's state
                 _update(job_dir, state="failed", finished=time.time(),
                         message=f"the import worker could not start: {exc}")
-        self.prewarm()
         state = read_state(job_dir)
         if state["state"] not in FINAL_STATES:
             log = job_dir / "worker.log"
