@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __all__ = ["Viewer", "StudyTable", "Autoloader", "ROITool", "MarkerTool", "Desktop", "desktop",
-           "BatchTool", "Gridstats", "job_state_badges", "PacsQuery"]
+           "BatchTool", "Gridstats", "job_state_badges", "PacsQuery",
+           "ReadingWidget", "ReadingTool", "ReadingEditor", "FormPreview"]
 
 _LAZY = {
     "Viewer": "nora_lab.widgets.viewer",
@@ -22,6 +23,10 @@ _LAZY = {
     "Gridstats": "nora_lab.widgets.gridstats",
     "job_state_badges": "nora_lab.widgets.gridstats",
     "PacsQuery": "nora_lab.widgets.pacsquery",
+    "ReadingWidget": "nora_lab.widgets.reading",
+    "ReadingTool": "nora_lab.widgets.reading",
+    "ReadingEditor": "nora_lab.widgets.reading",
+    "FormPreview": "nora_lab.widgets.reading",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -31,6 +36,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from nora_lab.widgets.gridstats import Gridstats, job_state_badges
     from nora_lab.widgets.markertool import MarkerTool
     from nora_lab.widgets.pacsquery import PacsQuery
+    from nora_lab.widgets.reading import FormPreview, ReadingEditor, ReadingTool, ReadingWidget
     from nora_lab.widgets.roitool import ROITool
     from nora_lab.widgets.table import StudyTable
     from nora_lab.widgets.viewer import Viewer
