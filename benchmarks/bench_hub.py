@@ -10,7 +10,7 @@ temporary base, and tears it down with ``down.sh --purge``. Needs root.
    with the same partition, cores, memory, walltime and environment) running
    ``jupyter-server`` directly, until its ``/api/status`` answers — the cost of the job
    and the server alone, without the hub.
-2. **REST import of a 100-file zip → files in the archive** (median of 3): ``POST
+2. **REST import of a 100-file zip → files in the archive** (median of 5): ``POST
    nora/api/import`` to the user's lab through the proxy, polled until ``done``. Peer: the
    same ``import_dicom`` call in-process on the same zip (a fresh project each time).
 
@@ -150,7 +150,7 @@ def rest_import(lab, project: str, z: Path) -> float:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--spawns", type=int, default=5)
-    ap.add_argument("--imports", type=int, default=3)
+    ap.add_argument("--imports", type=int, default=5)
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         sys.exit("bench_hub.py starts Slurm, PostgreSQL and labs as another user: run it as root")

@@ -11,13 +11,15 @@ Loaded only by ``jupyterhub_config.py`` (it imports batchspawner).
 
 from __future__ import annotations
 
+import asyncio
 import html
 import os
 import re
 import subprocess
+import time
 from typing import Any
 
-from batchspawner import SlurmSpawner
+from batchspawner import JobStatus, SlurmSpawner
 from traitlets import Integer, List, Unicode, default
 
 from nora_lab.errors import ConfigError
@@ -175,4 +177,32 @@ class NoraSlurmSpawner(SlurmSpawner):
     async def start(self) -> Any:
         # the REST API hands user_options over unchecked: check them (again) here too
         self.user_options = self.checked(self.user_options or {})
-        return await super().start()
+        ip, port = await super().start()
+        await self._until_listening(ip, port)
+        return ip, port
+
+    async def _until_listening(self, ip: str, port: int) -> None:
+        """Return once the lab accepts connections (checked every 0.1 s).
+
+        batchspawner returns as soon as the job reports its port, seconds before the lab
+        listens; the hub then checks with growing pauses (0.2, 0.4, 0.8, 1.6 s …) and
+        notices a ready lab up to seconds late. A job that ends meanwhile is an error
+        that names its log.
+        """
+        deadline = time.monotonic() + self.http_timeout
+        next_status = time.monotonic() + 2
+        while time.monotonic() < deadline:
+            try:
+                _, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), 2)
+                writer.close()
+                return
+            except (TimeoutError, OSError):
+                pass
+            if time.monotonic() > next_status:
+                next_status = time.monotonic() + 2
+                if await self.query_job_status() not in (JobStatus.RUNNING, JobStatus.UNKNOWN):
+                    raise RuntimeError(
+                        f"the lab's Slurm job {self.job_id} ended while starting; see "
+                        f"{self.req_homedir}/.nora-lab-{self.job_id}.log")
+            await asyncio.sleep(0.1)
+        # not listening yet: the hub's own check (http_timeout) decides and reports
