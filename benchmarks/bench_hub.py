@@ -16,7 +16,7 @@ temporary base, and tears it down with ``down.sh --purge``. Needs root.
 
 Prints ``BENCH <name> <value> <unit> ratio=<ours/peer>``.
 
-    sudo .venv/bin/python benchmarks/bench_hub.py [--spawns 5] [--imports 3]
+    sudo .venv/bin/python benchmarks/bench_hub.py [--spawns 5] [--imports 5]
 """
 
 from __future__ import annotations

@@ -224,3 +224,39 @@ def test_options_sent_to_the_rest_api_are_checked_too():
     assert err.value.status_code == 400 and "from 1 to 2" in err.value.log_message
     asyncio.run(s._run_apply_user_options({"queue": "proc", "cores": 2, "walltime": "90:00"}))
     assert s.user_options == {"partition": "proc", "nprocs": "2", "runtime": "3-18:00:00"}
+
+
+def test_the_spawner_waits_for_the_lab_to_listen_and_names_the_log_if_its_job_ends():
+    """batchspawner reports the port before the lab listens; ours waits (0.1 s polls)."""
+    import asyncio
+    import socket
+
+    from batchspawner import JobStatus
+
+    class Probe(NoraSlurmSpawner):  # the scheduler's answer is scripted; the socket is real
+        status = JobStatus.RUNNING
+
+        async def query_job_status(self):
+            return self.status
+
+    async def listen_later(port, delay):
+        await asyncio.sleep(delay)
+        return await asyncio.start_server(lambda r, w: w.close(), "127.0.0.1", port)
+
+    async def scenario():
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        spawner = Probe(http_timeout=20, req_homedir="/home/alice")
+        server_task = asyncio.ensure_future(listen_later(port, 0.5))
+        t0 = asyncio.get_running_loop().time()
+        await spawner._until_listening("127.0.0.1", port)
+        waited = asyncio.get_running_loop().time() - t0
+        (await server_task).close()
+        spawner.status, spawner.job_id = JobStatus.NOTFOUND, "42"
+        with pytest.raises(RuntimeError, match=r"job 42 ended while starting; see "
+                                               r"/home/alice/\.nora-lab-42\.log"):
+            await spawner._until_listening("127.0.0.1", port)
+        return waited
+
+    assert 0.4 < asyncio.run(scenario()) < 2
