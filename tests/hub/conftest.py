@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import subprocess
@@ -45,6 +46,9 @@ def lab():
     if os.geteuid() != 0:
         pytest.fail("the hub tests start Slurm, PostgreSQL and labs as other users: run them "
                     "as root", pytrace=False)
+    # the test users are machine-wide: a second run of this module waits for the first
+    lock = open("/tmp/nora-hub-test.lock", "w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     base = Path(tempfile.mkdtemp(prefix="nora-hub-test-", dir="/tmp"))
     port = free_port()
     env = {**os.environ, "NORA_HUB_BASE": str(base),
@@ -71,8 +75,47 @@ def lab():
         yield Lab(base, facts, facts["NORA_HUB_BIND_URL"], HubClient(facts["NORA_HUB_BIND_URL"],
                                                                      token), passwords)
     finally:
+        started = _started_pids(base)
         down = subprocess.run(["bash", str(REPO / "scripts" / "hub" / "down.sh"), "--purge"],
                               env=env, capture_output=True, text=True, timeout=300)
-        if down.returncode != 0:
-            print(down.stdout, down.stderr)
         shutil.rmtree(base, ignore_errors=True)
+        left = {name: pid for name, pid in started.items() if _running(pid)}
+        marked = [u for u in ("nora-alice", "nora-bob") if _marked_user(u)]
+        fcntl.flock(lock, fcntl.LOCK_UN)
+        lock.close()
+        if down.returncode or left or marked:
+            pytest.fail(f"down.sh --purge (exit {down.returncode}) left {left or 'no process'} "
+                        f"running and {marked or 'no'} test users:\n{down.stdout}\n{down.stderr}",
+                        pytrace=False)
+
+
+def _started_pids(base: Path) -> dict[str, int]:
+    """What up.sh started, by its pidfiles."""
+    files = {"hub": base / "state/hub.pid", "proxy": base / "state/jupyterhub-proxy.pid",
+             "postgres": base / "pg/data/postmaster.pid"}
+    files.update({d: base / f"slurm/run/{d}.pid" for d in ("munged", "slurmctld", "slurmd")})
+    out = {}
+    for name, f in files.items():
+        try:
+            out[name] = int(f.read_text().split()[0])
+        except (OSError, ValueError, IndexError):
+            pass
+    return out
+
+
+def _running(pid: int) -> bool:
+    """Alive and not a zombie (PID 1 reaps daemons' zombies a little later)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _marked_user(name: str) -> bool:
+    import pwd
+
+    try:
+        return pwd.getpwnam(name).pw_gecos == "nora_lab hub demo user"
+    except KeyError:
+        return False
