@@ -8,6 +8,7 @@ from nora_lab.testing.notebooks import run_notebook
 
 
 @pytest.mark.notebook
+@pytest.mark.hub
 def test_lab_admin_notebook_executes_without_error(tmp_path, monkeypatch):
     for key in ("NORA_DB", "NORA_ROOT", "JUPYTERHUB_USER", "NORA_HUB_BIND_URL",
                 "NORA_HUB_SERVICE_TOKEN_FILE"):

@@ -26,6 +26,7 @@ from nora_lab.server.links import (
 )
 from nora_lab.widgets import Viewer
 
+pytestmark = pytest.mark.hub
 
 @pytest.fixture
 def project(tmp_path):

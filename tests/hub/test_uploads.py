@@ -17,6 +17,8 @@ from nora_lab.server.uploads import (
     is_dicom_start,
 )
 
+pytestmark = pytest.mark.hub
+
 DCM = b"\0" * 128 + b"DICM" + b"\2\0\0\0UL\4\0" + b"\0" * 32
 
 
