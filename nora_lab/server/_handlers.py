@@ -53,6 +53,14 @@ class _Nora:
     def fail(self, status: int, message: str) -> web.HTTPError:
         return web.HTTPError(status, message)  # shown as is: never formatted with args
 
+    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
+        if isinstance(value, web.HTTPError) and value.log_message and not value.args:
+            # tornado would %-format our message, which may hold a '%' of the request
+            self.log.warning("%d %s: %s", value.status_code,  # type: ignore[attr-defined]
+                             self._request_summary(), value.log_message)  # type: ignore[attr-defined]
+            return
+        super().log_exception(typ, value, tb)  # type: ignore[misc]
+
     def refuse_url_token(self) -> None:
         if "token" in self.request.query_arguments:  # type: ignore[attr-defined]
             self.current_user = self._jupyter_current_user = None  # type: ignore[attr-defined]

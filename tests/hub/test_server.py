@@ -128,6 +128,9 @@ def test_url_call_to_a_missing_study_is_404_naming_it(servers):
     status, body, _ = call(servers["alice"], "GET",
                            'nora/open?project=alpha&call={"pid":"P001","sid":"S9"}')
     assert status == 404 and "P001#S9" in body
+    status, body, _ = call(servers["alice"], "GET",
+                           'nora/open?project=alpha&call={"pid":"50%25","sid":"S1"}')
+    assert status == 404 and "no study &#x27;50%#S1&#x27;" in body  # a '%' is no format
 
 
 @pytest.mark.parametrize("bad, why", [
