@@ -53,13 +53,22 @@ class _Nora:
     def fail(self, status: int, message: str) -> web.HTTPError:
         return web.HTTPError(status, message)  # shown as is: never formatted with args
 
-    def log_exception(self, typ: Any, value: Any, tb: Any) -> None:
-        if isinstance(value, web.HTTPError) and value.log_message and not value.args:
-            # tornado would %-format our message, which may hold a '%' of the request
-            self.log.warning("%d %s: %s", value.status_code,  # type: ignore[attr-defined]
-                             self._request_summary(), value.log_message)  # type: ignore[attr-defined]
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """The message, as is: JSON for the API, a short page for links (Jupyter's pages
+        would not show it; its API errors double a '%')."""
+        exc = (kwargs.get("exc_info") or (None, None, None))[1]
+        reason = responses.get(status_code, "Error")
+        message = reason
+        if isinstance(exc, web.HTTPError) and exc.log_message:
+            message = exc.log_message % exc.args  # tornado keeps a lone '%' as '%%'
+        if isinstance(self, APIHandler):
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"message": message, "reason": None}))
             return
-        super().log_exception(typ, value, tb)  # type: ignore[misc]
+        self.set_header("Content-Type", "text/html; charset=utf-8")  # type: ignore[attr-defined]
+        self.finish(f"<!DOCTYPE html>\n<html><head><title>nora_lab link: {status_code} "  # type: ignore[attr-defined]
+                    f"{reason}</title></head>\n<body><h1>{status_code} {reason}</h1>\n"
+                    f'<p class="nora-error">{html.escape(message)}</p></body></html>\n')
 
     def refuse_url_token(self) -> None:
         if "token" in self.request.query_arguments:  # type: ignore[attr-defined]
@@ -104,16 +113,6 @@ class _Nora:
 
 class OpenHandler(_Nora, JupyterHandler):
     """``GET nora/open?project=P&call={…}`` or ``&share=<id>``: a notebook, then JupyterLab."""
-
-    def write_error(self, status_code: int, **kwargs: Any) -> None:
-        """A short page that says what went wrong (Jupyter's 404 page would not)."""
-        exc = (kwargs.get("exc_info") or (None, None, None))[1]
-        reason = responses.get(status_code, "Error")
-        message = getattr(exc, "log_message", None) or reason
-        self.set_header("Content-Type", "text/html; charset=utf-8")
-        self.finish(f"<!DOCTYPE html>\n<html><head><title>nora_lab link: {status_code} "
-                    f"{reason}</title></head>\n<body><h1>{status_code} {reason}</h1>\n"
-                    f'<p class="nora-error">{html.escape(message)}</p></body></html>\n')
 
     async def prepare(self) -> None:  # type: ignore[override]
         self.refuse_url_token()
