@@ -1,9 +1,9 @@
 """Hub tests: nora_lab's server extension and the whole lab deployment, on real services.
 
-* ``servers`` (test_server.py): two real ``jupyter server`` processes, one as alice and
+* ``servers`` (test_hub_server.py): two real ``jupyter server`` processes, one as alice and
   one as bob (``$JUPYTERHUB_USER``), on one SQLite archive, the extension enabled by the
   repo's ``jupyter-config/`` — the way every lab enables it.
-* ``lab`` (test_e2e.py): ``scripts/hub/up.sh`` in a temp base on free ports — single-node
+* ``lab`` (test_hub_e2e.py): ``scripts/hub/up.sh`` in a temp base on free ports — single-node
   Slurm, PostgreSQL, configurable-http-proxy, JupyterHub with batchspawner, two Linux
   users created for the test — stopped by PID with ``scripts/hub/down.sh --purge``
   (which removes only the users up.sh created). If anything cannot start, the tests FAIL
