@@ -8,13 +8,15 @@ DEMO_HOME ?= $(CURDIR)/demo
 LAB_PORT ?= 8888
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: env services lab demo test test-fast bench lint clean
+.PHONY: env services lab demo test test-fast bench lint clean hub hub-down
 
 ## the Python environment (a venv with the package and its test tools)
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q -e '.[test]'
+	@# editable installs skip data-files: enable the server extension (links, REST import) here
+	$(BIN)/jupyter server extension enable --sys-prefix nora_lab.server >/dev/null
 	touch $(STAMP)
 
 env: $(STAMP)
@@ -40,6 +42,13 @@ test-fast: env
 
 bench: env services
 	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
+
+## a demo lab deployment on this machine: Slurm, PostgreSQL, the proxy and JupyterHub
+hub: env
+	bash scripts/hub/up.sh
+
+hub-down:
+	bash scripts/hub/down.sh
 
 lint: env
 	$(BIN)/ruff check nora_lab tests benchmarks

@@ -17,6 +17,8 @@ for pkg in \
   have_pkg "$pkg" || need+=("$pkg")
 done
 
+command -v npm >/dev/null || need+=(nodejs npm)   # the hub's proxy comes from npm
+
 if ((${#need[@]})); then
   if [[ $(id -u) != 0 ]]; then
     echo "install_services: missing Debian packages: ${need[*]} (run as root, or apt-get install them)" >&2
@@ -27,5 +29,9 @@ if ((${#need[@]})); then
   apt-get update -q
   apt-get install -y -q --no-install-recommends "${need[@]}"
   # Debian starts a cluster on install where systemd runs; the tests use their own.
+fi
+# the hub's configurable-http-proxy, pinned by scripts/hub/package-lock.json
+if [[ ! -x scripts/hub/node_modules/.bin/configurable-http-proxy ]]; then
+  npm ci --no-audit --no-fund --prefix scripts/hub >/dev/null
 fi
 echo "install_services: all present"
