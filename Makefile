@@ -16,7 +16,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -U pip
 	$(BIN)/pip install -q -e '.[test]'
 	@# editable installs skip data-files: enable the server extension (links, REST import) here
-	$(BIN)/jupyter server extension enable --sys-prefix nora_lab.server >/dev/null
+	install -D -m 644 jupyter-config/jupyter_server_config.d/nora_lab.json \
+		$(VENV)/etc/jupyter/jupyter_server_config.d/nora_lab.json
 	touch $(STAMP)
 
 env: $(STAMP)
