@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
-__all__ = ["NOTEBOOKS", "run_notebook"]
+__all__ = ["NOTEBOOKS", "NotebookText", "run_notebook"]
 
 #: the repository's example notebooks
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
 
-def run_notebook(name: str | Path, *, cwd: Path | None = None, timeout: int = 180) -> str:
+class NotebookText(str):
+    """The text of a notebook's outputs; ``.outputs`` holds the output dicts themselves."""
+
+    outputs: list[dict]
+
+
+def run_notebook(name: str | Path, *, cwd: Path | None = None, timeout: int = 180) -> NotebookText:
     """Execute a notebook with nbclient in a fresh ``python3`` kernel.
 
     Parameters
@@ -24,8 +30,9 @@ def run_notebook(name: str | Path, *, cwd: Path | None = None, timeout: int = 18
 
     Returns
     -------
-    str
-        The text of every output (streams, results, errors), for assertions.
+    NotebookText
+        The text of every output (streams, results, HTML), for assertions; its
+        ``.outputs`` are the raw output dicts (e.g. to look for an ``image/png``).
 
     Raises
     ------
@@ -44,11 +51,14 @@ def run_notebook(name: str | Path, *, cwd: Path | None = None, timeout: int = 18
         client.execute()
     except CellExecutionError as exc:
         raise AssertionError(f"{path.name} failed:\n{exc}") from None
+    outputs = [out for cell in nb.cells for out in cell.get("outputs", [])]
     parts = []
-    for cell in nb.cells:
-        for out in cell.get("outputs", []):
-            if "text" in out:
-                parts.append(out["text"])
-            for value in out.get("data", {}).values():
+    for out in outputs:
+        if "text" in out:
+            parts.append(out["text"])
+        for mime, value in out.get("data", {}).items():
+            if mime.startswith("text/") or mime.endswith("json"):
                 parts.append(value if isinstance(value, str) else str(value))
-    return "\n".join(parts)
+    text = NotebookText("\n".join(parts))
+    text.outputs = outputs
+    return text

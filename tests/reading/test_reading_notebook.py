@@ -1,23 +1,13 @@
 """notebooks/reading.ipynb runs top to bottom."""
 
-from pathlib import Path
-
-import nbformat
 import pytest
-from nbclient import NotebookClient
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "reading.ipynb"
+from nora_lab.testing.notebooks import run_notebook
 
 
 @pytest.mark.notebook
 def test_reading_notebook_executes_without_error():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=180, kernel_name="python3",
-                   resources={"metadata": {"path": str(NOTEBOOK.parent)}}).execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    assert not [o for o in outputs if o.output_type == "error"]
-    text = "".join(o.get("text", "") for o in outputs)
+    text = run_notebook("reading.ipynb")
     assert "ARCHIVE=" in text
-    html = "".join(o.get("data", {}).get("text/html", "") for o in outputs)
-    assert "krippendorff_alpha" in html and "median_seconds" in html and "hausdorff_mm" in html
-    assert any("image/png" in o.get("data", {}) for o in outputs)  # the agreement plot
+    assert "krippendorff_alpha" in text and "median_seconds" in text and "hausdorff_mm" in text
+    assert any("image/png" in o.get("data", {}) for o in text.outputs)  # the agreement plot

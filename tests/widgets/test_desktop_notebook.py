@@ -3,19 +3,14 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import nbformat
 import pytest
 
-NOTEBOOK = Path(__file__).resolve().parents[2] / "notebooks" / "desktop.ipynb"
+from nora_lab.testing.notebooks import run_notebook
 
 
 @pytest.mark.notebook
 @pytest.mark.slow
 def test_desktop_notebook_runs_on_the_demo_archive(tmp_path, monkeypatch):
-    from nbclient import NotebookClient
-
     from nora_lab.archive import Archive
     from nora_lab.demo import main as build_demo
 
@@ -24,13 +19,7 @@ def test_desktop_notebook_runs_on_the_demo_archive(tmp_path, monkeypatch):
     monkeypatch.setenv("NORA_HOME", str(home))
     monkeypatch.delenv("NORA_DB", raising=False)
     monkeypatch.delenv("NORA_ROOT", raising=False)
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    NotebookClient(nb, timeout=180, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.outputs]
-    errors = [o for o in outputs if o.output_type == "error"]
-    assert not errors, errors[0]["traceback"][-1] if errors else ""
-    text = "".join(o.get("text", "") for o in outputs if o.output_type == "stream")
+    text = run_notebook("desktop.ipynb", cwd=tmp_path)
     assert "['1234#1'] of 1" in text and "unterminated double quote" in text
     assert "1CT1#1CT1: 1 file(s) loaded\n" in text and "window (400.0, 1800.0)" in text
     assert "saved as 1CT1/1CT1/rois/bone.nii.gz" in text
