@@ -19,6 +19,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from nora_lab._asyncio import run_sync
 from nora_lab.errors import NoraError
 
 __all__ = ["HubClient", "LabClient", "HubError"]
@@ -87,7 +88,7 @@ class LabClient:
         HubError
             With the traceback, if the code raised.
         """
-        return asyncio.run(self._execute(code, timeout))
+        return run_sync(self._execute(code, timeout))
 
     async def _execute(self, code: str, timeout: float) -> str:
         from tornado.httpclient import HTTPRequest

@@ -10,6 +10,7 @@ import pytest
 from hubtest import REPO
 from traitlets.config.loader import PyFileConfigLoader
 
+from nora_lab._asyncio import run_sync
 from nora_lab.errors import ConfigError
 from nora_lab.server.spawner import NoraSlurmSpawner, check_options, memory_mb, walltime_seconds
 
@@ -214,15 +215,14 @@ def test_the_options_form_offers_the_partitions_escaped_and_preselected():
 
 def test_options_sent_to_the_rest_api_are_checked_too():
     """JupyterHub >= 5.3 calls apply_user_options for API spawns: a refusal is a 400."""
-    import asyncio
 
     from tornado import web
 
     s = NoraSlurmSpawner(partitions=["proc"], max_cores=2)
     with pytest.raises(web.HTTPError) as err:
-        asyncio.run(s._run_apply_user_options({"partition": "proc", "cores": "3"}))
+        run_sync(s._run_apply_user_options({"partition": "proc", "cores": "3"}))
     assert err.value.status_code == 400 and "from 1 to 2" in err.value.log_message
-    asyncio.run(s._run_apply_user_options({"queue": "proc", "cores": 2, "walltime": "90:00"}))
+    run_sync(s._run_apply_user_options({"queue": "proc", "cores": 2, "walltime": "90:00"}))
     assert s.user_options == {"partition": "proc", "nprocs": "2", "runtime": "3-18:00:00"}
 
 
@@ -259,4 +259,4 @@ def test_the_spawner_waits_for_the_lab_to_listen_and_names_the_log_if_its_job_en
             await spawner._until_listening("127.0.0.1", port)
         return waited
 
-    assert 0.4 < asyncio.run(scenario()) < 2
+    assert 0.4 < run_sync(scenario()) < 2
