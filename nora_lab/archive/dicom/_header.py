@@ -1,21 +1,25 @@
-"""Reading the indexed header fields fast, and checking the pixel data without loading it.
+"""The indexed header fields, decoded from raw element values, and the pixel data check.
 
-pydicom parses (keeping only :data:`WANTED` elements); :class:`Fields` then decodes the
-few values the index needs straight from pydicom's raw elements (``Dataset.get_item``):
-converting them through pydicom's value machinery costs more than parsing them.
+Two sources give the same values: :class:`RawFields` over the raw bytes the element
+walker (:mod:`._elements`) collected, and :class:`Fields` over a dataset pydicom parsed
+(keeping only :data:`WANTED` elements). Both decode the few values the index needs
+straight from raw bytes: converting them through pydicom's value machinery costs more
+than parsing them. :func:`pixel_problem` checks the pixel data element without loading it.
 """
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from pydicom.datadict import tag_for_keyword
 from pydicom.dataelem import RawDataElement
 
-__all__ = ["WANTED", "Fields", "header_str", "first_frame_geometry", "pixel_problem"]
+from nora_lab.archive.dicom._elements import LONG_VRS, PIXEL_TAGS, UNDEFINED
 
-_PIXEL_TAGS = (0x7FE00010, 0x7FE00008, 0x7FE00009)
+__all__ = ["WANTED", "Fields", "RawFields", "codec_for", "header_str",
+           "first_frame_geometry", "pixel_problem", "expected_pixel_bytes"]
 
 
 def header_str(ds: Any, keyword: str) -> str:
@@ -47,18 +51,70 @@ _KEYWORDS = (
 )
 _TAGS: dict[str, int] = {k: tag_for_keyword(k) for k in _KEYWORDS}
 WANTED = list(_TAGS.values())
+WANTED_SET = frozenset(WANTED)
 _CODECS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1",
            "ISO_IR 192": "utf-8"}
 _US = frozenset({"Rows", "Columns", "BitsAllocated", "SamplesPerPixel"})
 
 
-class Fields:
-    """Header values read from pydicom's raw elements (``Dataset.get_item``).
+def codec_for(charset: str) -> str | None:
+    """The Python codec of a SpecificCharacterSet value nora_lab decodes itself (None:
+    leave it to pydicom)."""
+    return _CODECS.get(charset.strip().strip("\\").upper())
 
-    Converting a raw element through pydicom's value machinery costs more than parsing
-    it; the few fields the index needs are decoded here directly, falling back to
-    pydicom's conversion for character sets other than ASCII, Latin-1 and UTF-8.
-    """
+
+class _Values:
+    """``s``/``i``/``f`` accessors over ``s`` and ``us`` of a subclass."""
+
+    __slots__ = ()
+
+    def s(self, keyword: str) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def us(self, keyword: str) -> int | None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def i(self, keyword: str) -> int | None:
+        """An integer value (US, IS; the first of several)."""
+        if keyword in _US:
+            return self.us(keyword)
+        text = self.s(keyword).split("\\")[0].strip()
+        try:
+            return int(float(text)) if text else None
+        except ValueError:
+            return None
+
+    def f(self, keyword: str, n: int) -> tuple[float, ...] | None:
+        """``n`` decimal values, or None."""
+        text = self.s(keyword)
+        try:
+            out = tuple(float(v) for v in text.split("\\")) if text else ()
+        except ValueError:
+            return None
+        return out if len(out) == n else None
+
+
+class RawFields(_Values):
+    """Header values from raw little-endian element bytes (``{tag: bytes}``)."""
+
+    __slots__ = ("found", "codec")
+
+    def __init__(self, found: dict[int, bytes], codec: str):
+        self.found, self.codec = found, codec
+
+    def s(self, keyword: str) -> str:
+        """A string value (multi-values joined by backslashes)."""
+        value = self.found.get(_TAGS[keyword])
+        return value.decode(self.codec, "replace").strip(" \x00") if value else ""
+
+    def us(self, keyword: str) -> int | None:
+        value = self.found.get(_TAGS[keyword])
+        return struct.unpack_from("<H", value)[0] if value and len(value) >= 2 else None
+
+
+class Fields(_Values):
+    """Header values read from pydicom's raw elements (``Dataset.get_item``), falling
+    back to pydicom's conversion for character sets other than ASCII, Latin-1 and UTF-8."""
 
     __slots__ = ("ds", "codec")
 
@@ -70,7 +126,7 @@ class Fields:
             value = value.decode("ascii", "replace")
         if not isinstance(value, str):
             value = "\\".join(str(v) for v in value) if value else ""
-        self.codec = _CODECS.get(value.strip().strip("\\").upper())
+        self.codec = codec_for(value)
 
     def raw(self, keyword: str) -> Any:
         tag = _TAGS.get(keyword)
@@ -92,30 +148,16 @@ class Fields:
             return "\\".join(str(v) for v in value).strip()
         return str(value).strip().replace("\x00", "")
 
-    def i(self, keyword: str) -> int | None:
-        if keyword in _US:
-            elem = self.raw(keyword)
-            if isinstance(elem, RawDataElement) and elem.value and len(elem.value) >= 2:
-                return struct.unpack("<H" if elem.is_little_endian else ">H", elem.value[:2])[0]
-            if elem is None:
-                return None
-            try:
-                return int(self.ds[elem.tag].value)
-            except (TypeError, ValueError):
-                return None
-        text = self.s(keyword).split("\\")[0].strip()
-        try:
-            return int(float(text)) if text else None
-        except ValueError:
+    def us(self, keyword: str) -> int | None:
+        elem = self.raw(keyword)
+        if isinstance(elem, RawDataElement) and elem.value and len(elem.value) >= 2:
+            return struct.unpack("<H" if elem.is_little_endian else ">H", elem.value[:2])[0]
+        if elem is None:
             return None
-
-    def f(self, keyword: str, n: int) -> tuple[float, ...] | None:
-        text = self.s(keyword)
         try:
-            out = tuple(float(v) for v in text.split("\\")) if text else ()
-        except ValueError:
+            return int(self.ds[elem.tag].value)
+        except (TypeError, ValueError):
             return None
-        return out if len(out) == n else None
 
 
 def first_frame_geometry(ds: Any) -> tuple[Any, Any]:
@@ -133,25 +175,26 @@ def first_frame_geometry(ds: Any) -> tuple[Any, Any]:
     return pos, ori
 
 
-def pixel_problem(fp: Any, ds: Any, size: int) -> str | None:
-    """None if the pixel data element is present and complete, else the reason."""
-    pos = fp.tell()
-    head = fp.read(12)
-    implicit, little = ds.original_encoding
-    if implicit is None:  # pragma: no cover - pydicom always sets it after a read
-        implicit, little = False, True
+def pixel_problem(head: bytes, pos: int, implicit: bool, little: bool, size: int,
+                  expected: int, tail: Callable[[int], bytes]) -> str | None:
+    """None if the pixel data element is present and complete, else the reason.
+
+    ``head``: the (up to) 12 bytes at offset ``pos``, where pydicom's
+    ``stop_before_pixels`` stopped; ``expected``: the pixel bytes the header announces
+    (0: unknown); ``tail(offset)``: the file's bytes from ``offset`` to its end.
+    """
     endian = "<" if little else ">"
     if len(head) < 8:
         return "no pixel data (not an image: e.g. a report, presentation state or DICOMDIR)"
     group, elem = struct.unpack(endian + "HH", head[:4])
-    if (group << 16 | elem) not in _PIXEL_TAGS:
+    if (group << 16 | elem) not in PIXEL_TAGS:
         return "no pixel data (not an image: e.g. a report, presentation state or DICOMDIR)"
     if implicit:
         (length,) = struct.unpack(endian + "I", head[4:8])
         value_at = pos + 8
     else:
         vr = head[4:6]
-        if vr in (b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"UT", b"SQ", b"UC", b"UR"):
+        if vr in LONG_VRS:
             if len(head) < 12:
                 return f"truncated: the file ends inside the pixel data header ({size} bytes)"
             (length,) = struct.unpack(endian + "I", head[8:12])
@@ -159,24 +202,21 @@ def pixel_problem(fp: Any, ds: Any, size: int) -> str | None:
         else:
             (length,) = struct.unpack(endian + "H", head[6:8])
             value_at = pos + 8
-    if length == 0xFFFFFFFF:  # encapsulated (compressed) frames end with a delimiter
-        fp.seek(max(value_at, size - 256))
-        tail = fp.read()
-        if struct.pack(endian + "HH", 0xFFFE, 0xE0DD) not in tail:
+    if length == UNDEFINED:  # encapsulated (compressed) frames end with a delimiter
+        if struct.pack(endian + "HH", 0xFFFE, 0xE0DD) not in tail(max(value_at, size - 256)):
             return ("truncated: compressed pixel data has no sequence delimiter "
                     f"(file is {size} bytes; was the transfer interrupted?)")
         return None
     if value_at + length > size:
         return (f"truncated: pixel data needs {length} bytes from offset {value_at}, "
                 f"the file has {size - value_at}")
-    expected = _expected_pixel_bytes(ds)
     if expected and length < expected:
         return f"pixel data too short: {length} bytes for {expected} expected from the header"
     return None
 
 
-def _expected_pixel_bytes(ds: Any) -> int:
-    h = Fields(ds)
+def expected_pixel_bytes(h: Fields | RawFields) -> int:
+    """The pixel data length the header announces (0 if it does not say)."""
     bits, rows, cols = h.i("BitsAllocated"), h.i("Rows"), h.i("Columns")
     if not (bits and rows and cols):
         return 0

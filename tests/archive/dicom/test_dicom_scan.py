@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import zipfile
+from pathlib import Path
 
 import pydicom
 import pytest
@@ -169,3 +170,51 @@ def test_dicom_without_preamble_and_big_non_dicom(dicom_dir, tmp_path):
     nib.save(nib.Nifti1Image(np.zeros((64, 64, 64), np.float32), np.eye(4)), big)
     out = read_instance(str(big))
     assert isinstance(out, Skipped) and out.reason.startswith("not a DICOM")
+
+
+# --- the element walker and pydicom read every file alike -----------------------------
+
+
+def _all_files(dicom_dir):
+    from pydicom.data import get_testdata_files
+
+    files = [p for p in dicom_dir.rglob("*") if p.is_file() and "Ref" not in p.parts]
+    return files + [p for p in map(Path, get_testdata_files("*")) if p.is_file()]
+
+
+def test_walker_and_pydicom_agree_on_every_file(dicom_dir):
+    """The fast reader is an optimisation only: same Instance, same Skipped reason."""
+    from nora_lab.archive.dicom._instance import _read_pydicom
+
+    files = _all_files(dicom_dir)
+    assert len(files) > 1000
+    differ = [(str(p), read_instance(str(p)), _read_pydicom(str(p), None)) for p in files]
+    differ = [d for d in differ if d[1] != d[2]]
+    assert differ == []
+
+
+def test_walker_reads_scanner_files_and_leaves_the_rest_to_pydicom(dicom_dir):
+    from pydicom.data import get_testdata_file
+
+    from nora_lab.archive.dicom._instance import _walked
+
+    def walked(p):
+        with open(p, "rb") as fp:
+            return _walked(fp, os.path.getsize(p)) is not None
+
+    assert all(walked(p) for p in _ge_files(dicom_dir))
+    assert all(walked(p) for p in (dicom_dir / "dcm_qa_nih" / "In").rglob("*.dcm"))
+    ts = {p.name: walked(p) for p in (dicom_dir / "dcm_qa_ts" / "In").iterdir()}
+    assert ts == {f"{n}.dcm": n != 3 for n in range(1, 10)}  # 3.dcm is big endian
+    for name in ("MR_small_bigendian.dcm", "image_dfl.dcm", "no_meta.dcm"):
+        assert not walked(get_testdata_file(name)), name
+
+
+@pytest.mark.parametrize("cut", [200, 600, 2000])
+def test_walker_never_accepts_a_file_cut_in_its_header(dicom_dir, tmp_path, cut):
+    src = _ge_files(dicom_dir)[3]
+    p = tmp_path / "cut.dcm"
+    p.write_bytes(src.read_bytes()[:cut])
+    out = read_instance(str(p))
+    assert isinstance(out, Skipped)
+    assert out.path == str(p)
