@@ -164,9 +164,9 @@ def run_backend(name: str, url: str, root: Path, n: int, reps: int, explain: boo
     proj = arc.project("bench")
     lines = []
     for qname, flt in QUERIES.items():
-        p50, p95, page = timeit(lambda: proj.studies(flt, limit=50), reps)
-        c50, c95, count = timeit(lambda: proj.count_studies(flt), max(3, reps // 4))
-        _, pd95, ref = timeit(lambda: pandas_page(df, flt), max(3, reps // 4))
+        p50, p95, page = timeit(lambda flt=flt: proj.studies(flt, limit=50), reps)
+        c50, c95, count = timeit(lambda flt=flt: proj.count_studies(flt), max(3, reps // 4))
+        _, pd95, ref = timeit(lambda flt=flt: pandas_page(df, flt), max(3, reps // 4))
         assert page["psid"].tolist() == ref, f"{qname}: database and pandas disagree"
         print(f"  {qname:18s} page p50 {p50:7.1f} ms  p95 {p95:7.1f} ms | count {count:6d} "
               f"p95 {c95:7.1f} ms | pandas p95 {pd95:7.1f} ms")

@@ -6,9 +6,10 @@
 >>> proj.studies({"files": "t1*/s0*.nii & STAG:control"})   # doctest: +SKIP
 """
 
+from nora_lab.archive._files import NewFile
 from nora_lab.archive.archive import Archive
 from nora_lab.archive.filters import parse as parse_filter
 from nora_lab.archive.patterns import FilePattern
 from nora_lab.archive.project import Project, split_psid
 
-__all__ = ["Archive", "Project", "FilePattern", "parse_filter", "split_psid"]
+__all__ = ["Archive", "Project", "NewFile", "FilePattern", "parse_filter", "split_psid"]

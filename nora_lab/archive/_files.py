@@ -12,6 +12,7 @@ import os
 import shutil
 import uuid
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,38 @@ from nora_lab.archive._tags import clean_tags
 from nora_lab.archive.layout import TMP_PREFIX, inside, sha256, temp_beside
 from nora_lab.archive.patterns import check_relpath
 from nora_lab.errors import AlreadyExistsError, ArchiveError, NotFoundError
+
+
+@dataclass(frozen=True)
+class NewFile:
+    """One file for :meth:`FilesMixin.add_files`: from ``src`` (copied, or moved with
+    ``move=True``) or from ``data``, to ``relpath`` inside the study."""
+
+    relpath: str
+    src: str | os.PathLike[str] | None = None
+    data: bytes | None = None
+    meta: Mapping[str, Any] | None = None
+    tags: Iterable[str] = ()
+    move: bool = False
+
+
+def _placer(nf: NewFile) -> Any:
+    """A ``place(tmp)`` writing ``nf``'s content (a hard link when moving)."""
+    if nf.data is not None:
+        data = nf.data
+        return lambda tmp: tmp.write_bytes(data)
+    src = Path(nf.src)  # type: ignore[arg-type]
+
+    def place(tmp: Path) -> None:
+        if nf.move:
+            try:
+                os.link(src, tmp)
+                return
+            except OSError:
+                pass
+        shutil.copyfile(src, tmp)
+
+    return place
 
 
 def _split_rel(relpath: str) -> tuple[str, str]:
@@ -97,15 +130,7 @@ class FilesMixin:
             except (ValueError, OSError) as exc:
                 raise ArchiveError(f"{sc}: sidecar is not valid JSON ({exc})") from exc
 
-        def place(tmp: Path) -> None:
-            if move:
-                try:
-                    os.link(src, tmp)
-                except OSError:
-                    shutil.copyfile(src, tmp)
-            else:
-                shutil.copyfile(src, tmp)
-
+        place = _placer(NewFile(relpath, src=src, move=move))
         dest = self._store(psid, relpath, place, tags=tags, meta=meta, overwrite=overwrite)
         if move and src.exists() and src.resolve() != dest:
             src.unlink()
@@ -140,43 +165,110 @@ class FilesMixin:
 
         return self._store(psid, relpath, place, tags=tags, meta=meta, overwrite=overwrite)
 
+    def add_files(self, psid: str, files: Iterable[NewFile], *,
+                  overwrite: bool = False) -> list[Path]:
+        """Add several files to one study in one transaction: all of them or none.
+
+        Parameters
+        ----------
+        psid
+            The study, ``"<subject>#<study>"``.
+        files
+            What to add (:class:`NewFile`: a source file or bytes, where, metadata, tags).
+        overwrite
+            Replace existing files of those names.
+
+        Returns
+        -------
+        list of Path
+            The files' absolute paths in the archive, in order.
+
+        Raises
+        ------
+        AlreadyExistsError
+            If a different file of one of the names exists and ``overwrite`` is false
+            (nothing is added then).
+
+        Examples
+        --------
+        >>> proj.add_files("S1#1", [NewFile("t1/t1.nii.gz", src="t1.nii.gz"),
+        ...                         NewFile("t1/t1.json", data=b"{}")])  # doctest: +SKIP
+        """
+        return self._add_files(psid, files, overwrite=overwrite)
+
+    def _add_files(self, psid: str, files: Iterable[NewFile], *, overwrite: bool,
+                   then: Any = None) -> list[Path]:
+        """:meth:`add_files`; ``then(conn, study_pk)`` runs inside its transaction."""
+        self._require("editor", "adding files")
+        files = list(files)
+        entries = []
+        for nf in files:
+            if nf.src is None and nf.data is None:
+                raise ValueError(f"NewFile({nf.relpath!r}) needs src or data")
+            if nf.src is not None and not Path(nf.src).is_file():
+                raise NotFoundError(f"cannot add {nf.src}: no such file")
+            entries.append((nf.relpath, _placer(nf), nf.tags, nf.meta))
+        dests = self._store_many(psid, entries, overwrite=overwrite, then=then)
+        for nf, dest in zip(files, dests, strict=True):
+            if nf.move and nf.src is not None and Path(nf.src).exists() \
+                    and Path(nf.src).resolve() != dest:
+                Path(nf.src).unlink()
+        return dests
+
     def _store(self, psid: str, relpath: str, place, *, tags: Iterable[str],
                meta: Mapping[str, Any] | None, overwrite: bool) -> Path:
-        relpath = check_relpath(relpath, what="file name")
+        return self._store_many(psid, [(relpath, place, tags, meta)], overwrite=overwrite)[0]
+
+    def _store_many(self, psid: str, entries: list[tuple[str, Any, Iterable[str], Any]], *,
+                    overwrite: bool, then: Any = None) -> list[Path]:
+        """Place each ``(relpath, place, tags, meta)`` under a temporary name, then add
+        all rows and rename all files in one write transaction (``then(conn, study_pk)``
+        runs inside it too)."""
         study_dir = self.study_dir(psid)
-        dest = inside(study_dir, relpath)
-        series, name = _split_rel(relpath)
-        tags = clean_tags(tags)
         with _db.read(self._engine) as conn:
             srow = self._study_row(conn, psid)
-        with temp_beside(dest) as tmp:
-            place(tmp)
-            digest = sha256(tmp)
-            size = tmp.stat().st_size
-            ftype = _guess_filetype(tmp) if not name.lower().endswith(".json") else "json"
+        with contextlib.ExitStack() as stack:
+            staged = []
+            for relpath, place, tags, meta in entries:
+                relpath = check_relpath(relpath, what="file name")
+                dest = inside(study_dir, relpath)
+                series, name = _split_rel(relpath)
+                tmp = stack.enter_context(temp_beside(dest))
+                place(tmp)
+                ftype = _guess_filetype(tmp) if not name.lower().endswith(".json") else "json"
+                staged.append((dest, tmp, series, name, relpath, clean_tags(tags), meta,
+                               sha256(tmp), tmp.stat().st_size, ftype))
             f = t.files
             with _db.write(self._engine) as conn:
-                existing = conn.execute(sa.select(f.c.id, f.c.sha256).where(
-                    f.c.study == srow.id, f.c.series == series, f.c.name == name)).first()
-                if existing is not None and not overwrite:
-                    if existing.sha256 != digest:
-                        raise AlreadyExistsError(
-                            f"{dest} exists with different content (pass overwrite=True)")
-                    fid = existing.id  # same content again: nothing to do but the tags
-                else:
-                    values = {"project_id": self.pk, "study": srow.id, "series": series,
-                              "name": name, "path_lc": relpath.lower(), "filetype": ftype,
-                              "size": size, "sha256": digest,
-                              "meta": dict(meta) if meta else None}
-                    if existing is not None:
-                        conn.execute(sa.update(f).where(f.c.id == existing.id).values(**values))
-                        fid = existing.id
+                renames = []
+                for dest, tmp, series, name, relpath, tags, meta, digest, size, ftype in staged:
+                    existing = conn.execute(sa.select(f.c.id, f.c.sha256).where(
+                        f.c.study == srow.id, f.c.series == series, f.c.name == name)).first()
+                    if existing is not None and not overwrite:
+                        if existing.sha256 != digest:
+                            raise AlreadyExistsError(
+                                f"{dest} exists with different content (pass overwrite=True)")
+                        fid = existing.id  # same content again: nothing to do but the tags
                     else:
-                        fid = conn.execute(sa.insert(f).values(**values)
-                                           .returning(f.c.id)).scalar_one()
-                    os.replace(tmp, dest)  # the file takes its name inside the transaction
-                _db.insert_ignore(conn, t.file_tags, [{"file": fid, "tag": g} for g in tags])
-        return dest
+                        values = {"project_id": self.pk, "study": srow.id, "series": series,
+                                  "name": name, "path_lc": relpath.lower(), "filetype": ftype,
+                                  "size": size, "sha256": digest,
+                                  "meta": dict(meta) if meta else None}
+                        if existing is not None:
+                            conn.execute(sa.update(f).where(f.c.id == existing.id)
+                                         .values(**values))
+                            fid = existing.id
+                        else:
+                            fid = conn.execute(sa.insert(f).values(**values)
+                                               .returning(f.c.id)).scalar_one()
+                        renames.append((tmp, dest))
+                    _db.insert_ignore(conn, t.file_tags,
+                                      [{"file": fid, "tag": g} for g in tags])
+                if then is not None:
+                    then(conn, srow.id)
+                for tmp, dest in renames:  # the files take their names inside the transaction
+                    os.replace(tmp, dest)
+        return [s[0] for s in staged]
 
     def _locate(self, path: str | os.PathLike) -> tuple[str, str]:
         """An absolute archive path → (psid, relpath)."""

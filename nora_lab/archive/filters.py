@@ -59,7 +59,7 @@ def _tokens(text: str) -> list[str | None]:
         buf.clear()
         had_quote = False
 
-    for i, ch in enumerate(text):
+    for ch in text:
         if ch == '"':
             quoted = not quoted
             had_quote = True

@@ -6,6 +6,7 @@ import os
 import numpy as np
 import pytest
 
+from nora_lab.archive import NewFile
 from nora_lab.archive.layout import TMP_PREFIX
 from nora_lab.errors import AlreadyExistsError, NotFoundError, UnsafePathError
 
@@ -88,10 +89,38 @@ def test_failed_write_leaves_nothing_and_keeps_the_old_file(proj, tmp_path):
         def to_filename(self, *a, **k):
             raise OSError("disk full")
 
-    with pytest.raises(Exception):
+    with pytest.raises(OSError, match="disk full"):
         proj.add_image(Broken(), "P1#S1", "a/img.nii.gz", overwrite=True)
     assert (proj.study_dir("P1#S1") / "a/img.nii.gz").read_bytes() == b"old"
     assert leftovers(proj.root) == []
+
+
+def test_add_files_adds_several_files_in_one_transaction(proj, tmp_path):
+    src = tmp_path / "t1.nii.gz"
+    src.write_bytes(b"image")
+    dests = proj.add_files("P1#S1", [
+        NewFile("3_t1/t1.nii.gz", src=src, move=True, meta={"EchoTime": 0.003}),
+        NewFile("3_t1/t1.json", data=b"{}", tags=["raw"])])
+    assert [d.read_bytes() for d in dests] == [b"image", b"{}"]
+    assert not src.exists()
+    rows = proj.files("3_t1/t1*")
+    assert sorted(r["name"] for r in rows.to_dict("records")) == ["t1.json", "t1.nii.gz"]
+
+
+def test_add_files_is_all_or_nothing(proj, tmp_path):
+    proj.add_bytes(b"old", "P1#S1", "3_t1/t1.json")
+    src = tmp_path / "t1.nii.gz"
+    src.write_bytes(b"image")
+    with pytest.raises(AlreadyExistsError, match="t1.json exists with different content"):
+        proj.add_files("P1#S1", [NewFile("3_t1/t1.nii.gz", src=src, move=True),
+                                 NewFile("3_t1/t1.json", data=b"new")])
+    assert src.exists()  # not moved
+    assert not (proj.study_dir("P1#S1") / "3_t1" / "t1.nii.gz").exists()
+    assert (proj.study_dir("P1#S1") / "3_t1" / "t1.json").read_bytes() == b"old"
+    assert len(proj.files("3_t1/*")) == 1
+    assert leftovers(proj.root) == []
+    with pytest.raises(ValueError, match="needs src or data"):
+        proj.add_files("P1#S1", [NewFile("x.txt")])
 
 
 def test_add_image_writes_a_loadable_nifti(proj):

@@ -1,7 +1,7 @@
 """Opening an archive: locations, defaults, schema versions."""
 
-import sqlalchemy as sa
 import pytest
+import sqlalchemy as sa
 
 from nora_lab.archive import Archive, _db
 from nora_lab.archive import _schema as t

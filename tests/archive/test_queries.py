@@ -143,6 +143,6 @@ def test_both_query_strategies_give_the_same_studies(proj, monkeypatch, rare):
         assert psids(proj.studies({"files": text})) == expected, text
     assert list(proj.subjects({"files": "STAG:control"})["subject"]) == ["Anna"]
     files = proj.files("s0*.nii", limit=3)  # ordered by study, then path, either way
-    assert list(zip(files["psid"], files["relpath"])) == [
+    assert list(zip(files["psid"], files["relpath"], strict=True)) == [
             ("Anna#S1", "dti/s002.nii"), ("Anna#S1", "t1_trio_mpr/s001.nii"),
             ("Bert#S1", "MPR_t1_sag/s004.nii.gz")]

@@ -169,20 +169,29 @@ def pick_folder(target: StudyTarget, series: Series, wanted: str) -> str:
 
 
 def record_instances(project: Any, psid: str, series: Series, folder: str,
-                     instances: Iterable[Any] | None = None) -> None:
-    """Remember the series' SOP instances (one transaction; re-recording is a no-op)."""
-    sid, _, stid = psid.partition("#")
-    with _db.write(project.archive.engine) as conn:
+                     instances: Iterable[Any] | None = None, *,
+                     conn: sa.Connection | None = None, study_pk: int | None = None) -> None:
+    """Remember the series' SOP instances (re-recording is a no-op).
+
+    In its own transaction, or in the caller's (``conn``, with the study's ``study_pk``),
+    e.g. the one that adds the series' files.
+    """
+    if conn is None:
+        with _db.write(project.archive.engine) as own:
+            return record_instances(project, psid, series, folder, instances, conn=own)
+    if study_pk is None:
+        sid, _, stid = psid.partition("#")
         study_pk = conn.execute(
             sa.select(t.studies.c.id).join(t.subjects, t.subjects.c.id == t.studies.c.subject)
             .where(t.studies.c.project_id == project.pk, t.subjects.c.subject_id == sid,
                    t.studies.c.study_id == stid)).scalar_one()
-        rows = [{"project_id": project.pk, "sop_uid": i.sop_uid, "study": study_pk,
-                 "study_uid": i.study_uid, "series_uid": i.series_uid,
-                 "series_number": i.series_number, "series_folder": folder,
-                 "source": i.source[:2000]} for i in (instances or series.instances)]
-        for k in range(0, len(rows), _CHUNK):
-            _db.insert_ignore(conn, di, rows[k:k + _CHUNK])
+    rows = [{"project_id": project.pk, "sop_uid": i.sop_uid, "study": study_pk,
+             "study_uid": i.study_uid, "series_uid": i.series_uid,
+             "series_number": i.series_number, "series_folder": folder,
+             "source": i.source[:2000]} for i in (instances or series.instances)]
+    for k in range(0, len(rows), _CHUNK):
+        _db.insert_ignore(conn, di, rows[k:k + _CHUNK])
+    return None
 
 
 def sweep_tmp(folder: Path) -> list[str]:

@@ -26,6 +26,7 @@ same import again completes it (see :mod:`._staging`).
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import os
 import time
@@ -33,6 +34,7 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+from nora_lab.archive._files import NewFile
 from nora_lab.archive.dicom import _archive as arc
 from nora_lab.archive.dicom._compress import ENGINE
 from nora_lab.archive.dicom._convert import DCM2NIIX_ARGS, dcm2niix_path, dcm2niix_version
@@ -65,14 +67,20 @@ HOOK_GROUP = "nora_lab.study_imported"
 
 def study_imported_hooks() -> list[Callable[[Any, str], Any]]:
     """:data:`on_study_imported` plus the hooks installed packages declare, each once."""
-    from importlib.metadata import entry_points
-
     hooks = list(on_study_imported)
-    for ep in entry_points(group=HOOK_GROUP):
-        fn = ep.load()
+    for fn in _installed_hooks():
         if fn not in hooks:
             hooks.append(fn)
     return hooks
+
+
+@functools.cache
+def _installed_hooks() -> tuple[Callable[[Any, str], Any], ...]:
+    """The entry-point hooks (looked up once a process: reading every package's metadata
+    costs 20 ms)."""
+    from importlib.metadata import entry_points
+
+    return tuple(ep.load() for ep in entry_points(group=HOOK_GROUP))
 
 #: Options of the import in progress that hooks may read (None outside the CLI), e.g. the
 #: CLI's ``{"autoexec_queue": "DEFAULT" | name | None, "handle_job_result": bool}``
@@ -288,43 +296,42 @@ def _commit(project: Any, job: Job, policy: Policy, staging: Staging,
     rep.psid, rep.series_folder = psid, folder
     pseudo = project.naming == "pseudonym"
     study_dir = project.study_dir(psid)
+    files: list[NewFile] = []
+    for o in done.conv.outputs if done.conv else []:
+        gz = done.gz.get(o.stem)
+        if gz is None:
+            continue
+        raw = json.loads(o.sidecars[".json"].read_text()) if ".json" in o.sidecars else {}
+        meta = extend_sidecar(
+            raw, uids={"StudyInstanceUID": job.series.study_uid,
+                       "SeriesInstanceUID": job.series.series_uid},
+            pseudonymized=pseudo, hide=hide,
+            nora={"project": project.name, "psid": psid, "subject": psid.split("#")[0],
+                  "study": psid.split("#")[1], "series_folder": folder,
+                  "SeriesNumber": job.series.series_number,
+                  "instances": len(job.instances),
+                  "converter": f"dcm2niix {dcm2niix_version()}",
+                  "converter_flags": " ".join(DCM2NIIX_ARGS),
+                  "philips_scaling": "precise floating point (dcm2niix -p y)",
+                  "compression": f"gzip level {policy.compresslevel} "
+                                 f"({ENGINE}, parallel blocks)"})
+        rel = f"{folder}/{final_stem(o.stem, job.stem)}"
+        files.append(NewFile(rel + ".nii.gz", src=gz, meta=meta, move=True))
+        files.append(NewFile(rel + ".json", data=arc.dump_json(meta), meta=meta))
+        files += [NewFile(rel + ext, src=o.sidecars[ext], move=True)
+                  for ext in (".bval", ".bvec") if ext in o.sidecars]
+    if job.dicom_tar is not None:
+        files.append(NewFile(f"{folder}/dicom.tar.gz", src=job.dicom_tar, move=True))
+
+    def record(conn: Any, study_pk: int) -> None:
+        arc.record_instances(project, psid, job.series, folder, job.instances, conn=conn,
+                             study_pk=study_pk)
+
     with staging.commit_lock():
         arc.sweep_tmp(study_dir / folder)
-        for o in done.conv.outputs if done.conv else []:
-            gz = done.gz.get(o.stem)
-            if gz is None:
-                continue
-            raw = json.loads(o.sidecars[".json"].read_text()) if ".json" in o.sidecars else {}
-            meta = extend_sidecar(
-                raw, uids={"StudyInstanceUID": job.series.study_uid,
-                           "SeriesInstanceUID": job.series.series_uid},
-                pseudonymized=pseudo, hide=hide,
-                nora={"project": project.name, "psid": psid, "subject": psid.split("#")[0],
-                      "study": psid.split("#")[1], "series_folder": folder,
-                      "SeriesNumber": job.series.series_number,
-                      "instances": len(job.instances),
-                      "converter": f"dcm2niix {dcm2niix_version()}",
-                      "converter_flags": " ".join(DCM2NIIX_ARGS),
-                      "philips_scaling": "precise floating point (dcm2niix -p y)",
-                      "compression": f"gzip level {policy.compresslevel} "
-                                     f"({ENGINE}, parallel blocks)"})
-            rel = f"{folder}/{final_stem(o.stem, job.stem)}"
-            project.add_file(gz, psid, rel + ".nii.gz", meta=meta, move=True,
-                             overwrite=overwrite)
-            rep.files.append(rel + ".nii.gz")
-            project.add_bytes(arc.dump_json(meta), psid, rel + ".json", meta=meta,
-                              overwrite=overwrite)
-            rep.files.append(rel + ".json")
-            for ext in (".bval", ".bvec"):
-                if ext in o.sidecars:
-                    project.add_file(o.sidecars[ext], psid, rel + ext, move=True,
-                                     overwrite=overwrite)
-                    rep.files.append(rel + ext)
-        if job.dicom_tar is not None:
-            project.add_file(job.dicom_tar, psid, f"{folder}/dicom.tar.gz", move=True,
-                             overwrite=True)
-            rep.files.append(f"{folder}/dicom.tar.gz")
-        arc.record_instances(project, psid, job.series, folder, job.instances)
+        # files, rows and the series' instances commit together
+        project._add_files(psid, files, overwrite=overwrite, then=record)
+    rep.files.extend(f.relpath for f in files)
     rep.status = "partial" if rep.problems else "converted"
     placed[id(job.series)] = (psid, folder)
     if psid not in report.studies:
