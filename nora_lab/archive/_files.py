@@ -241,9 +241,14 @@ class FilesMixin:
             f = t.files
             with _db.write(self._engine) as conn:
                 renames = []
+                present = {}
+                for series in {s[2] for s in staged}:
+                    names = [s[3] for s in staged if s[2] == series]
+                    for r in conn.execute(sa.select(f.c.id, f.c.sha256, f.c.name).where(
+                            f.c.study == srow.id, f.c.series == series, f.c.name.in_(names))):
+                        present[(series, r.name)] = r
                 for dest, tmp, series, name, relpath, tags, meta, digest, size, ftype in staged:
-                    existing = conn.execute(sa.select(f.c.id, f.c.sha256).where(
-                        f.c.study == srow.id, f.c.series == series, f.c.name == name)).first()
+                    existing = present.get((series, name))
                     if existing is not None and not overwrite:
                         if existing.sha256 != digest:
                             raise AlreadyExistsError(

@@ -26,8 +26,8 @@ from nora_lab.archive.dicom._sidecar import identity_strings
 from nora_lab.archive.dicom._tables import dicom_instances as di
 from nora_lab.errors import NotFoundError
 
-__all__ = ["Known", "known_instances", "known_series", "StudyTarget", "resolve_study", "series_folders",
-           "record_instances", "sweep_tmp"]
+__all__ = ["Known", "known_instances", "has_instances", "known_series", "StudyTarget",
+           "resolve_study", "series_folders", "record_instances", "sweep_tmp"]
 
 _CHUNK = 500
 
@@ -62,6 +62,13 @@ def _known_rows(project: Any, column: sa.Column, values: Iterable[str]
 def known_instances(project: Any, sop_uids: Iterable[str]) -> dict[str, Known]:
     """The instances among ``sop_uids`` this project has imported before."""
     return dict(_known_rows(project, di.c.sop_uid, sop_uids))
+
+
+def has_instances(project: Any) -> bool:
+    """True if the project has imported any DICOM instance."""
+    with _db.read(project.archive.engine) as conn:
+        return conn.execute(sa.select(di.c.sop_uid).where(di.c.project_id == project.pk)
+                            .limit(1)).first() is not None
 
 
 def known_series(project: Any, series_uids: Iterable[str]

@@ -156,14 +156,16 @@ class Speculation:
         self.policy, self.pseudo = policy, pseudo
         self.futures: dict[str, Future[Work | None]] = {}
         self.cancelled: dict[str, threading.Event] = {}
+        self.any_known = True
 
     def _is_known(self, sop_uid: str) -> bool:
-        return bool(arc.known_instances(self.project, [sop_uid]))
+        return self.any_known and bool(arc.known_instances(self.project, [sop_uid]))
 
     def start(self, files: list[tuple[str, str]]) -> None:
         by_dir: dict[str, list[str]] = defaultdict(list)
         for path, _ in files:
             by_dir[os.path.dirname(path)].append(path)
+        self.any_known = arc.has_instances(self.project)  # a new project: no query a folder
         for n, (folder, paths) in enumerate(by_dir.items()):
             work = self.staging.path / f"spec{n:05d}"
             self.cancelled[folder] = threading.Event()

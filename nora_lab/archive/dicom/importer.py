@@ -165,7 +165,7 @@ def import_dicom(project: Any, source: str | os.PathLike[str] | Iterable[str | o
     bar = _bar(progress, "scan", "file")
     pseudo = project.naming == "pseudonym"
     with Staging(project.root) as staging, \
-            ThreadPoolExecutor(workers, thread_name_prefix="nora-dcm2niix") as pool:
+            ThreadPoolExecutor(2 * workers, thread_name_prefix="nora-dcm2niix") as pool:
         if staging.swept:
             report.warnings.append(f"removed {len(staging.swept)} work folder(s) of an "
                                    "interrupted earlier import")
