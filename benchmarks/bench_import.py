@@ -7,7 +7,9 @@ ours so that a busy machine hurts all alike:
   dcm2niix per series, nibabel checks, parallel gzip, files moved in, rows written;
   timed in a process that has imported nora_lab already (as in a notebook);
 * **dcm2niix**: the same wheel's binary, ``dcm2niix -z y -b y -f %s_%d -o OUT SRC``
-  (``-z y`` without pigz on the machine: its internal zlib-ng, level 6, one core);
+  (``-z y`` without pigz on the machine: its internal zlib-ng, level 6, one core) — the
+  issue's peer; and the same at our default level (``-3``), to show what compression
+  level alone buys. The ``.nii.gz`` bytes of both are printed beside ours;
 * **dicom2nifti**: ``dicom2nifti.convert_directory(SRC, OUT, compression=True)``.
 
 Prints ``BENCH <name> <value> <unit> ratio=<ours/peer>`` lines; the data are the shared
@@ -40,6 +42,10 @@ CASES = {
 }
 
 
+def _gz_bytes(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*.nii.gz"))
+
+
 def _ours(src: Path, work: Path) -> tuple[float, dict]:
     from nora_lab.archive import Archive
     from nora_lab.archive.dicom import import_dicom
@@ -54,18 +60,19 @@ def _ours(src: Path, work: Path) -> tuple[float, dict]:
         arc.close()
     if not report.ok:
         raise SystemExit(f"our import failed on {src}:\n{report}")
-    return dt, report.timings
+    return dt, {**report.timings, "bytes": _gz_bytes(work / "home")}
 
 
-def _dcm2niix(src: Path, work: Path) -> float:
+def _dcm2niix(src: Path, work: Path, level: int = 6) -> tuple[float, int]:
     from nora_lab.archive.dicom._convert import dcm2niix_path
 
     out = work / "dcm2niix"
     out.mkdir()
-    cmd = [dcm2niix_path(), "-z", "y", "-b", "y", "-f", "%s_%d", "-o", str(out), str(src)]
+    cmd = [dcm2niix_path(), "-z", "y", f"-{level}", "-b", "y", "-f", "%s_%d", "-o", str(out),
+           str(src)]
     t0 = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, _gz_bytes(out)
 
 
 def _dicom2nifti(src: Path, work: Path) -> float | None:
@@ -99,12 +106,15 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     _warm_up()
     print(f"# {os.cpu_count()} cores; best of {args.repeat}")
+    from nora_lab.archive.dicom import Policy
+
+    level = Policy().compresslevel
     for name, (src, what) in CASES.items():
         if args.only and name != args.only:
             continue
-        ours, peer, d2n, timings = [], [], [], {}
+        ours, peer, peer_lv, d2n, timings = [], [], [], [], {}
         for _ in range(args.repeat):
-            for which in ("dcm2niix", "ours", "dicom2nifti"):
+            for which in ("dcm2niix", "ours", "dcm2niix-level", "dicom2nifti"):
                 work = Path(tempfile.mkdtemp(prefix="nora-bench-"))
                 try:
                     if which == "ours":
@@ -114,14 +124,25 @@ def main(argv: list[str] | None = None) -> int:
                         ours.append(dt)
                     elif which == "dcm2niix":
                         peer.append(_dcm2niix(src, work))
+                    elif which == "dcm2niix-level":
+                        peer_lv.append(_dcm2niix(src, work, level))
                     else:
                         d2n.append(_dicom2nifti(src, work))
                 finally:
                     shutil.rmtree(work, ignore_errors=True)
-        best, best_peer = min(ours), min(peer)
+        best = min(ours)
+        (best_peer, peer_bytes), (best_lv, lv_bytes) = min(peer), min(peer_lv)
+        ours_bytes = timings.pop("bytes")
         detail = ", ".join(f"{k} {v:.2f}" for k, v in timings.items())
-        print(f"# {name}: {what}; dcm2niix -z y {best_peer:.2f} s; ours: {detail}")
+        print(f"# {name}: {what}; ours: {detail}")
+        print(f"# {name}: .nii.gz bytes: ours {ours_bytes / 1e6:.2f} MB (gzip level {level}), "
+              f"dcm2niix -z y {peer_bytes / 1e6:.2f} MB (level 6, "
+              f"{100 * (ours_bytes / peer_bytes - 1):+.1f} % ours), "
+              f"dcm2niix -z y -{level} {lv_bytes / 1e6:.2f} MB")
+        print(f"# {name}: dcm2niix -z y {best_peer:.2f} s; dcm2niix -z y -{level} {best_lv:.2f} s")
         print(f"BENCH import_{name}_vs_dcm2niix {best:.3f} s ratio={best / best_peer:.2f}")
+        print(f"BENCH import_{name}_vs_dcm2niix_level{level} {best:.3f} s "
+              f"ratio={best / best_lv:.2f}")
         ok = [t for t in d2n if t is not None]
         if ok:
             print(f"# {name}: dicom2nifti {min(ok):.2f} s")

@@ -15,7 +15,7 @@ Where each decision is made and documented:
 ``_group``          study/series grouping; missing slices, spacing, tilt notes
 ``_naming``         subject/study ids, series folder and file names, the ``Policy``
 ``_convert``        dcm2niix flags (Philips precise scaling), nibabel output checks
-``_compress``       parallel gzip (zlib-ng, level 3, one standard gzip member)
+``_compress``       parallel gzip (zlib-ng, level 5, one standard gzip member)
 ``_work``           conversion units; dcm2niix started while the scan still runs
 ``_sidecar``        sidecar keys added, identities removed (pseudonymized projects)
 ``_staging``        private work folder, crash safety, sweeping a dead import's files

@@ -13,10 +13,21 @@ convert a 78 MB series, 5.9–6.8 s with gzip). nora_lab therefore runs dcm2niix
   compressor: at the same level, files are as small as ``dcm2niix -z y`` makes them),
   which releases the GIL; without the ``zlib-ng`` package, the standard library's zlib is
   used (same format, about 3× slower per core);
-* **level 3 by default**, not gzip's 6: on this project's test series (the 81 MB 7T T1
-  and eight EPI runs, zlib-ng) level 3 costs 45 % of level 6's CPU time for files 2.6 %
-  larger (level 2: 39 %, +5.6 %; level 1: 25 %, +55 %). The project policy
-  (``compresslevel``) may ask for 6 or 9; every level gives a standard ``.nii.gz``;
+* **level 5 by default**, not gzip's 6. Measured with zlib-ng on this project's test
+  series (share of level 6's CPU time, size against level 6):
+
+  =====  =====================  ==================  ==============
+  level  81 MB 7T T1 (384 sl.)  17 MB GE T1 (130)   EPI (8 series)
+  =====  =====================  ==================  ==============
+  3      43 %, +2.6 %           42 %, **+42 %**     52 %, +8.1 %
+  4      68 %, +0.5 %           46 %, +19 %         66 %, +3.5 %
+  5      78 %, +0.5 %           58 %, +5.5 %        77 %, +1.0 %
+  =====  =====================  ==================  ==============
+
+  Level 5 keeps files within a few percent of ``dcm2niix -z y`` for a quarter to 40 %
+  less CPU; lower levels grow images with much background by far more. The project
+  policy (``compresslevel``) may ask for any level 1–9; every level gives a standard
+  ``.nii.gz``;
 * the header carries no name and mtime 0, so the same input gives the same bytes
   (re-imports are recognised as identical).
 """

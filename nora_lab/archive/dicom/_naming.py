@@ -57,7 +57,7 @@ class Policy:
     series_folder: str = "{SeriesNumber}_{SeriesDescription}"
     file_name: str = "s{SeriesNumber:03d}"
     keep_dicom: bool = False
-    compresslevel: int = 3
+    compresslevel: int = 5
     dcm2niix_timeout: float = 3600.0
 
     @classmethod
