@@ -52,7 +52,25 @@ _BAD = re.compile(r"[^A-Za-z0-9._+=@,-]+")
 
 @dataclass(frozen=True)
 class Policy:
-    """How a project files imported DICOM (``put_json("setting", "dicom_import", …)``)."""
+    """How a project files imported DICOM (``put_json("setting", "dicom_import", …)``).
+
+    Attributes
+    ----------
+    series_folder, file_name
+        Format strings over the series' header fields (``SeriesNumber``,
+        ``SeriesDescription``, ``ProtocolName``…) naming its folder and files.
+    keep_dicom
+        Keep each series' original DICOMs as ``<series folder>/dicom.tar.gz``.
+    compresslevel
+        gzip level of the ``.nii.gz`` files, 1–9 (default 5: see
+        :mod:`nora_lab.archive.dicom._compress` for the measured trade-off).
+    dcm2niix_timeout
+        Seconds before a dcm2niix run on one series is stopped and reported.
+
+    Examples
+    --------
+    >>> proj.put_json("setting", "dicom_import", {"compresslevel": 6})  # doctest: +SKIP
+    """
 
     series_folder: str = "{SeriesNumber}_{SeriesDescription}"
     file_name: str = "s{SeriesNumber:03d}"
