@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import struct
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any
 
 from nora_lab.archive.dicom._elements import LONG_VRS, PIXEL_TAGS, SHORT_VRS, Odd, Short, walk
 from nora_lab.archive.dicom._header import (
@@ -103,9 +103,12 @@ def read_instance(path: str, source: str | None = None) -> Instance | Skipped:
         The path to report (e.g. ``archive.zip:member``); default ``path``.
     """
     try:
-        with open(path, "rb") as fp:
-            size = os.fstat(fp.fileno()).st_size
-            fast = _walked(fp, size)
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            size = os.fstat(fd).st_size
+            fast = _walked(fd, size)
+        finally:
+            os.close(fd)
     except OSError as exc:
         return Skipped(path, f"unreadable: {exc.strerror or exc}")
     if fast is not None:
@@ -116,12 +119,12 @@ def read_instance(path: str, source: str | None = None) -> Instance | Skipped:
     return _read_pydicom(path, source)
 
 
-def _walked(fp: BinaryIO, size: int) -> tuple[RawFields, str, str, str | None] | None:
+def _walked(fd: int, size: int) -> tuple[RawFields, str, str, str | None] | None:
     """The walker's reading of an open file, or None to leave it to pydicom."""
     chunk = _FIRST_READ
     while True:
         try:
-            return _walk_file(fp, size, chunk)
+            return _walk_file(fd, size, chunk)
         except Short:
             if chunk >= min(size, _MAX_READ):
                 return None
@@ -130,10 +133,9 @@ def _walked(fp: BinaryIO, size: int) -> tuple[RawFields, str, str, str | None] |
             return None
 
 
-def _walk_file(fp: BinaryIO, size: int, chunk: int
+def _walk_file(fd: int, size: int, chunk: int
                ) -> tuple[RawFields, str, str, str | None] | None:
-    fp.seek(0)
-    data = fp.read(chunk)
+    data = os.pread(fd, chunk, 0)
     if len(data) < 132 or data[128:132] != b"DICM":
         return None
     short = len(data) < size  # Short means "read more" only when there is more
@@ -155,7 +157,7 @@ def _walk_file(fp: BinaryIO, size: int, chunk: int
     h = RawFields(found, codec)
     expected = expected_pixel_bytes(h)
     sop_class_meta = meta.get(0x00020002, b"").decode("ascii", "replace").strip(" \x00")
-    if (h.i("NumberOfFrames") or 1) <= 1 and _pixels_end_the_file(fp, size, expected,
+    if (h.i("NumberOfFrames") or 1) <= 1 and _pixels_end_the_file(fd, size, expected,
                                                                    implicit):
         return h, ts, sop_class_meta, None
     # the long way: every element up to the pixel data
@@ -163,16 +165,12 @@ def _walk_file(fp: BinaryIO, size: int, chunk: int
     if short and pos + 12 > len(data):
         raise Short("pixel data header")
 
-    def tail(offset: int) -> bytes:
-        fp.seek(offset)
-        return fp.read()
-
     problem = pixel_problem(bytes(data[pos:pos + 12]), pos, implicit, True, size,
-                            expected, tail)
+                            expected, lambda offset: os.pread(fd, size - offset, offset))
     return h, ts, sop_class_meta, problem
 
 
-def _pixels_end_the_file(fp: BinaryIO, size: int, expected: int, implicit: bool) -> bool:
+def _pixels_end_the_file(fd: int, size: int, expected: int, implicit: bool) -> bool:
     """True when the file ends with a native (7FE0,0010) element of the expected length.
 
     Most files do; they need no walk through the private groups between the indexed
@@ -185,8 +183,7 @@ def _pixels_end_the_file(fp: BinaryIO, size: int, expected: int, implicit: bool)
         at = size - length - head
         if at < 132:
             continue
-        fp.seek(at)
-        got = fp.read(head)
+        got = os.pread(fd, head, at)
         if implicit:
             ok = got == struct.pack("<HHL", 0x7FE0, 0x0010, length)
         else:

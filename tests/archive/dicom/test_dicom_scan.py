@@ -199,8 +199,11 @@ def test_walker_reads_scanner_files_and_leaves_the_rest_to_pydicom(dicom_dir):
     from nora_lab.archive.dicom._instance import _walked
 
     def walked(p):
-        with open(p, "rb") as fp:
-            return _walked(fp, os.path.getsize(p)) is not None
+        fd = os.open(p, os.O_RDONLY)
+        try:
+            return _walked(fd, os.path.getsize(p)) is not None
+        finally:
+            os.close(fd)
 
     assert all(walked(p) for p in _ge_files(dicom_dir))
     assert all(walked(p) for p in (dicom_dir / "dcm_qa_nih" / "In").rglob("*.dcm"))
