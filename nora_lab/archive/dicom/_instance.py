@@ -150,6 +150,8 @@ def _walk_file(fd: int, size: int, chunk: int
         return None  # explicit data labelled implicit: pydicom copes
     found, pos = walk(data, pos, implicit, WANTED_SET, stop_after=_LAST_INDEXED,
                       stop_at=PIXEL_TAGS)
+    if short and pos + 12 > len(data):  # stopped by the end of what was read
+        raise Short("indexed elements")
     charset = found.get(0x00080005, b"").decode("ascii", "replace").replace("\x00", "")
     codec = codec_for(charset)
     if codec is None:

@@ -221,3 +221,17 @@ def test_walker_never_accepts_a_file_cut_in_its_header(dicom_dir, tmp_path, cut)
     out = read_instance(str(p))
     assert isinstance(out, Skipped)
     assert out.path == str(p)
+
+
+def test_walker_reads_more_when_a_header_outgrows_the_first_read(dicom_dir, monkeypatch):
+    """Whatever the first read's size, the fields are those pydicom reads."""
+    from nora_lab.archive.dicom import _instance
+    from nora_lab.archive.dicom._instance import _read_pydicom
+
+    files = [_ge_files(dicom_dir)[0], next((dicom_dir / "dcm_qa_nih" / "In").rglob("*.dcm")),
+             dicom_dir / "dcm_qa_ts" / "In" / "5.dcm"]
+    for f in files:
+        want = _read_pydicom(str(f), None)
+        for first in range(150, 4000, 37):
+            monkeypatch.setattr(_instance, "_FIRST_READ", first)
+            assert read_instance(str(f)) == want, (f, first)
