@@ -108,6 +108,21 @@ _NOISE = re.compile(
     r"^(Chris Rorden's dcm2niiX|Found \d+ DICOM|Conversion required|Defaults ignored)")
 
 
+#: glibc's malloc asks for transparent huge pages: dcm2niix touches about 11 MB of fresh
+#: memory on every run, whatever the series' size; with 4 KiB pages that is 3,500 page
+#: faults, a third of a small series' conversion time (15 → 10 ms CPU per run measured).
+#: Older glibc ignores the setting; without THP it changes nothing.
+_MALLOC_TUNABLE = "glibc.malloc.hugetlb=1"
+
+
+def _child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    have = env.get("GLIBC_TUNABLES", "")
+    if "glibc.malloc.hugetlb" not in have:
+        env["GLIBC_TUNABLES"] = f"{have}:{_MALLOC_TUNABLE}" if have else _MALLOC_TUNABLE
+    return env
+
+
 def convert_series(instances: list[Instance], work: Path, name: str, *,
                    timeout: float | None = None, folder: str | None = None) -> Conversion:
     """Convert one series with dcm2niix into ``work/out`` (uncompressed NIfTI).
@@ -142,7 +157,7 @@ def convert_series(instances: list[Instance], work: Path, name: str, *,
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, errors="replace",
-                              timeout=timeout, check=False)
+                              timeout=timeout, check=False, env=_child_env())
         text, rc = proc.stdout + proc.stderr, proc.returncode
     except subprocess.TimeoutExpired as exc:
         text = ((exc.stdout or b"").decode(errors="replace") if isinstance(exc.stdout, bytes)
