@@ -44,6 +44,19 @@ def test_import_is_light():
     assert out.strip() == "[]"
 
 
+def test_the_archive_and_the_cli_start_without_pandas_alembic_or_pydicom():
+    """Every `nora` call (one per batch job) pays these imports: they load on first use."""
+    import subprocess
+    import sys
+
+    code = ("import nora_lab.archive, nora_lab.cli, sys; nora_lab.cli.build_parser(); "
+            "print(sorted({m.split('.')[0] for m in sys.modules} & "
+            "{'pandas', 'alembic', 'pydicom', 'pynetdicom', 'dask', 'nibabel'}))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip() == "[]"
+
+
 def test_test_modules_have_unique_names():
     """pytest imports a test module by its name below the first folder that is not a
     package: two such `test_cli.py` would shadow each other."""

@@ -18,8 +18,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import sqlalchemy as sa
-from alembic.migration import MigrationContext
-from alembic.operations import Operations
 from sqlalchemy.dialects import postgresql, sqlite
 
 from nora_lab.archive import _schema, migrations
@@ -161,6 +159,9 @@ def ensure_schema(engine: sa.Engine) -> int:
                 if hasattr(mod, "on_create"):
                     mod.on_create(conn)
         else:
+            from alembic.migration import MigrationContext
+            from alembic.operations import Operations
+
             op = Operations(MigrationContext.configure(conn))
             for version, mod in mods.items():
                 if version > current:

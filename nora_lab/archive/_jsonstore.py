@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import sqlalchemy as sa
 
 from nora_lab.archive import _db
 from nora_lab.archive import _schema as t
 from nora_lab.errors import NotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class JsonStoreMixin:
@@ -35,6 +37,7 @@ class JsonStoreMixin:
         return row.content
 
     def list_json(self, kind: str) -> pd.DataFrame:
+        import pandas as pd
         j = t.json_store
         with _db.read(self._engine) as conn:
             return pd.read_sql(sa.select(j.c.name, j.c.user_name.label("user"), j.c.modified)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import sqlalchemy as sa
 
 from nora_lab.archive import _db
@@ -16,6 +16,9 @@ from nora_lab.archive._tags import tags_by
 from nora_lab.archive.layout import inside
 from nora_lab.archive.patterns import FilePattern, check_relpath
 from nora_lab.errors import UnsafePathError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class QueriesMixin:
@@ -53,6 +56,7 @@ class QueriesMixin:
         pandas.DataFrame
             Columns ``psid, subject, study, date, description, tags``.
         """
+        import pandas as pd
         s = t.studies
         order = {"psid": (s.c.psid,), "date": (s.c.date, s.c.psid),
                  "created": (s.c.id,)}[order_by]
@@ -74,6 +78,7 @@ class QueriesMixin:
     def subjects(self, filters: Mapping[str, str] | str | None = None, *,
                  limit: int | None = None, offset: int = 0) -> pd.DataFrame:
         """Subjects matching the filter bars: ``subject, n_studies, tags`` (+ ``name``)."""
+        import pandas as pd
         sub, s = t.subjects, t.studies
         show_names = self.can_see_identity
         with _db.read(self._engine) as conn:
@@ -118,6 +123,7 @@ class QueriesMixin:
             ``path`` (absolute), ``psid, relpath, series, name, filetype, size, tags``
             and one column per meta key.
         """
+        import pandas as pd
         f, s, sub = t.files, t.studies, t.subjects
         # the project is filtered through the study, whose (project, psid) index gives
         # the result's order

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import sqlalchemy as sa
 
 from nora_lab import config
@@ -24,6 +24,9 @@ from nora_lab.errors import (
     NotFoundError,
     PermissionDenied,
 )
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["Archive"]
 
@@ -148,6 +151,7 @@ class Archive:
 
     def users(self) -> pd.DataFrame:
         """All users (name, is_admin)."""
+        import pandas as pd
         with _db.read(self.engine) as conn:
             return pd.read_sql(sa.select(t.users.c.name, t.users.c.is_admin)
                                .order_by(t.users.c.name), conn)
@@ -190,6 +194,7 @@ class Archive:
 
     def rights(self, project: str) -> pd.DataFrame:
         """Who has which role on ``project`` (its readers may ask)."""
+        import pandas as pd
         proj = self.project(project)
         with _db.read(self.engine) as conn:
             return pd.read_sql(
@@ -208,6 +213,7 @@ class Archive:
 
     def projects(self) -> pd.DataFrame:
         """The projects this user has a right on (all of them for administrators)."""
+        import pandas as pd
         with _db.read(self.engine) as conn:
             df = pd.read_sql(self._visible_projects(), conn)
         if self.is_admin:
@@ -279,6 +285,7 @@ class Archive:
         names; real identities only where they have that right), so SQL can neither
         change the archive nor reveal another project.
         """
+        import pandas as pd
         if self.is_admin:
             with _db.write(self.engine) as conn:
                 res = conn.exec_driver_sql(statement)
@@ -296,6 +303,7 @@ class Archive:
             snap.close()
 
     def _snapshot(self) -> sqlite3.Connection:
+        import pandas as pd
         with _db.read(self.engine) as conn:
             vis = conn.execute(self._visible_projects()).fetchall()
             pks = [r.id for r in vis]

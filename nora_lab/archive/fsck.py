@@ -14,8 +14,8 @@ import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 import sqlalchemy as sa
 
 from nora_lab.archive import _db
@@ -23,6 +23,9 @@ from nora_lab.archive import _schema as t
 from nora_lab.archive.layout import TMP_PREFIX, sha256
 from nora_lab.archive.project import Project
 from nora_lab.errors import NotFoundError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["FsckReport", "fsck"]
 
@@ -43,6 +46,7 @@ class FsckReport:
                     or self.temp_files)
 
     def to_frame(self) -> pd.DataFrame:
+        import pandas as pd
         rows = [(kind, p) for kind in ("missing_files", "unknown_files", "checksum_mismatch",
                                        "temp_files") for p in getattr(self, kind)]
         return pd.DataFrame(rows, columns=["problem", "path"])

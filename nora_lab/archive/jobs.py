@@ -25,7 +25,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 import sqlalchemy as sa
 
 from nora_lab.archive import _db
@@ -33,6 +32,8 @@ from nora_lab.archive import _schema as t
 from nora_lab.errors import BatchError, NotFoundError
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from nora_lab.archive.archive import Archive
     from nora_lab.archive.project import Project
 
@@ -285,6 +286,7 @@ def table(project: Project, *, run: str | None = None, name: str | None = None,
     Columns ``id, unit, psid, subject, batch, run, state, attempts, submitted, started,
     ended, worker, log, error, user, command``; ``psid`` is empty for subject-level rows.
     """
+    import pandas as pd
     j, s, sub = t.jobs, t.studies, t.subjects
     q = (sa.select(j.c.id, sub.c.subject_id.label("subject"), s.c.study_id, j.c.name.label("batch"),
                    j.c.batch.label("run"), j.c.state, j.c.attempts, j.c.submitted, j.c.started,

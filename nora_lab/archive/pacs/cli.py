@@ -94,14 +94,14 @@ def _criteria(items: list[str]) -> dict[str, str]:
 
 def run(args: argparse.Namespace, archive: Any) -> bool:
     """Carry out the PACS flags given; True when one was."""
-    from nora_lab.archive.pacs import query as f
-    from nora_lab.archive.pacs.nodes import pacs_config
-    from nora_lab.errors import ConfigError
-
     if not any(getattr(args, a, None) for a in ("pacs_nodes", "pacs_add", "pacs_remove",
                                                 "pacs_echo", "pacs_find", "pacs_pull",
                                                 "pacs_push", "node")):
         return False
+    from nora_lab.archive.pacs import query as f
+    from nora_lab.archive.pacs.nodes import pacs_config
+    from nora_lab.errors import ConfigError
+
     cfg = pacs_config(**({"incoming": args.incoming} if args.incoming else {}))
     did = False
     if args.pacs_add:
