@@ -38,6 +38,7 @@ class JsonStoreMixin:
 
     def list_json(self, kind: str) -> pd.DataFrame:
         import pandas as pd
+
         j = t.json_store
         with _db.read(self._engine) as conn:
             return pd.read_sql(sa.select(j.c.name, j.c.user_name.label("user"), j.c.modified)

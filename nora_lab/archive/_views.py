@@ -57,6 +57,7 @@ class QueriesMixin:
             Columns ``psid, subject, study, date, description, tags``.
         """
         import pandas as pd
+
         s = t.studies
         order = {"psid": (s.c.psid,), "date": (s.c.date, s.c.psid),
                  "created": (s.c.id,)}[order_by]
@@ -79,6 +80,7 @@ class QueriesMixin:
                  limit: int | None = None, offset: int = 0) -> pd.DataFrame:
         """Subjects matching the filter bars: ``subject, n_studies, tags`` (+ ``name``)."""
         import pandas as pd
+
         sub, s = t.subjects, t.studies
         show_names = self.can_see_identity
         with _db.read(self._engine) as conn:
@@ -124,6 +126,7 @@ class QueriesMixin:
             and one column per meta key.
         """
         import pandas as pd
+
         f, s, sub = t.files, t.studies, t.subjects
         # the project is filtered through the study, whose (project, psid) index gives
         # the result's order

@@ -152,6 +152,7 @@ class Archive:
     def users(self) -> pd.DataFrame:
         """All users (name, is_admin)."""
         import pandas as pd
+
         with _db.read(self.engine) as conn:
             return pd.read_sql(sa.select(t.users.c.name, t.users.c.is_admin)
                                .order_by(t.users.c.name), conn)
@@ -195,6 +196,7 @@ class Archive:
     def rights(self, project: str) -> pd.DataFrame:
         """Who has which role on ``project`` (its readers may ask)."""
         import pandas as pd
+
         proj = self.project(project)
         with _db.read(self.engine) as conn:
             return pd.read_sql(
@@ -214,6 +216,7 @@ class Archive:
     def projects(self) -> pd.DataFrame:
         """The projects this user has a right on (all of them for administrators)."""
         import pandas as pd
+
         with _db.read(self.engine) as conn:
             df = pd.read_sql(self._visible_projects(), conn)
         if self.is_admin:
@@ -286,6 +289,7 @@ class Archive:
         change the archive nor reveal another project.
         """
         import pandas as pd
+
         if self.is_admin:
             with _db.write(self.engine) as conn:
                 res = conn.exec_driver_sql(statement)
@@ -304,6 +308,7 @@ class Archive:
 
     def _snapshot(self) -> sqlite3.Connection:
         import pandas as pd
+
         with _db.read(self.engine) as conn:
             vis = conn.execute(self._visible_projects()).fetchall()
             pks = [r.id for r in vis]

@@ -47,6 +47,7 @@ class FsckReport:
 
     def to_frame(self) -> pd.DataFrame:
         import pandas as pd
+
         rows = [(kind, p) for kind in ("missing_files", "unknown_files", "checksum_mismatch",
                                        "temp_files") for p in getattr(self, kind)]
         return pd.DataFrame(rows, columns=["problem", "path"])

@@ -287,6 +287,7 @@ def table(project: Project, *, run: str | None = None, name: str | None = None,
     ended, worker, log, error, user, command``; ``psid`` is empty for subject-level rows.
     """
     import pandas as pd
+
     j, s, sub = t.jobs, t.studies, t.subjects
     q = (sa.select(j.c.id, sub.c.subject_id.label("subject"), s.c.study_id, j.c.name.label("batch"),
                    j.c.batch.label("run"), j.c.state, j.c.attempts, j.c.submitted, j.c.started,
