@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,7 +38,8 @@ if TYPE_CHECKING:
     from nora_lab.archive.project import Project
 
 __all__ = ["STATES", "ACTIVE", "log_root", "log_dir", "create", "start", "progress",
-           "finish", "note", "state", "fail_active", "kill", "table", "reap", "launcher_id"]
+           "finish", "note", "state", "fail_active", "kill", "table", "count", "reap",
+           "launcher_id"]
 
 STATES = {"q": "queued", "r": "running", "e": "error", "d": "done", "k": "killed"}
 ACTIVE = ("q", "r")
@@ -279,22 +280,47 @@ def kill(project: Project, *, run: str | None = None, ids: Iterable[int] | None 
     return n
 
 
+#: columns :func:`table` can order by, and what they sort on
+_ORDER = ("id", "unit", "batch", "run", "state", "attempts", "user", "submitted", "started",
+          "ended", "worker", "error")
+
+
 def table(project: Project, *, run: str | None = None, name: str | None = None,
-          states: str | None = None, ids: Sequence[int] | None = None) -> pd.DataFrame:
+          states: str | None = None, ids: Sequence[int] | None = None,
+          contains: Mapping[str, str] | None = None, order_by: str = "id",
+          descending: bool = True, limit: int | None = None) -> pd.DataFrame:
     """The jobs of a project (NORA's Gridstats), newest first.
 
-    Columns ``id, unit, psid, subject, batch, run, state, attempts, submitted, started,
-    ended, worker, log, error, user, command``; ``psid`` is empty for subject-level rows.
+    Parameters
+    ----------
+    run, name, states, ids
+        Only the rows of this batch run, batch name, state letters (``"qr"``) or job ids.
+    contains
+        Case-insensitive substrings of ``"user"``, ``"batch"`` and ``"unit"`` (the psid,
+        or the subject of a subject-level row), all of which must match.
+    order_by, descending
+        The column to order by (one of the result's columns but ``psid``, ``subject``,
+        ``log``, ``command``); empty values last either way, then newest first.
+    limit
+        At most this many rows (filtered, ordered and cut by the database).
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``id, unit, psid, subject, batch, run, state, attempts, submitted,
+        started, ended, worker, log, error, user, command``; ``psid`` is empty for
+        subject-level rows.
     """
     import pandas as pd
 
     j, s, sub = t.jobs, t.studies, t.subjects
+    unit = sa.func.coalesce(s.c.psid, sub.c.subject_id)
     q = (sa.select(j.c.id, sub.c.subject_id.label("subject"), s.c.study_id, j.c.name.label("batch"),
                    j.c.batch.label("run"), j.c.state, j.c.attempts, j.c.submitted, j.c.started,
                    j.c.ended, j.c.worker, j.c.log, j.c.error, j.c.user_name.label("user"),
                    j.c.command)
          .select_from(j.join(sub, sub.c.id == j.c.subject).outerjoin(s, s.c.id == j.c.study))
-         .where(j.c.project_id == project.pk).order_by(j.c.id.desc()))
+         .where(j.c.project_id == project.pk))
     if run is not None:
         q = q.where(j.c.batch == run)
     if name is not None:
@@ -303,12 +329,37 @@ def table(project: Project, *, run: str | None = None, name: str | None = None,
         q = q.where(j.c.state.in_(sorted(set(states))))
     if ids is not None:
         q = q.where(j.c.id.in_(list(ids)))
+    columns = {"user": j.c.user_name, "batch": j.c.name, "unit": unit}
+    for key, text in (contains or {}).items():
+        if key not in columns:
+            raise ValueError(f"contains: unknown key {key!r}; expected one of {sorted(columns)}")
+        if str(text or "").strip():
+            q = q.where(sa.func.lower(sa.func.coalesce(columns[key], "")).contains(
+                str(text).strip().lower(), autoescape=True))
+    if order_by not in _ORDER:
+        raise ValueError(f"order_by {order_by!r}: expected one of {list(_ORDER)}")
+    if order_by != "id":
+        col = {"unit": unit, "batch": j.c.name, "run": j.c.batch,
+               "user": j.c.user_name}.get(order_by, getattr(j.c, order_by, None))
+        q = q.order_by((col.desc() if descending else col.asc()).nulls_last())
+        q = q.order_by(j.c.id.desc())
+    else:
+        q = q.order_by(j.c.id.desc() if descending else j.c.id.asc())
+    if limit is not None:
+        q = q.limit(int(limit))
     with _db.read(project.archive.engine) as conn:
         df = pd.DataFrame(conn.execute(q).all(), columns=list(q.selected_columns.keys()))
     df.insert(1, "psid", [f"{a}#{b}" if isinstance(b, str) else "" for a, b in
                           zip(df["subject"], df["study_id"], strict=True)])
     df.insert(1, "unit", [p or sub_ for p, sub_ in zip(df["psid"], df["subject"], strict=True)])
     return df.drop(columns=["study_id"])
+
+
+def count(project: Project) -> int:
+    """How many job rows the project has."""
+    with _db.read(project.archive.engine) as conn:
+        return int(conn.execute(sa.select(sa.func.count()).select_from(t.jobs)
+                                .where(t.jobs.c.project_id == project.pk)).scalar_one())
 
 
 def study_states(project: Project, psids: Sequence[str]) -> dict[str, dict[str, str]]:

@@ -100,6 +100,8 @@ class Gridstats(anywidget.AnyWidget):
         case-insensitive.
     sort, descending
         The column sorted by.
+    max_rows
+        The most rows shown (0: all); :attr:`total` counts every job of the project.
     selected_job, log, job_json, selected_study
         The clicked job: its log (the last 20 000 characters), its row as JSON, its unit.
     """
@@ -112,6 +114,7 @@ class Gridstats(anywidget.AnyWidget):
     filters = t.Dict({"user": "", "batch": "", "state": "", "study": ""}).tag(sync=True)
     sort = t.Unicode("id").tag(sync=True)
     descending = t.Bool(True).tag(sync=True)
+    max_rows = t.Int(5000).tag(sync=True)
     selected_job = t.Int(-1).tag(sync=True)
     selected_study = t.Unicode("").tag(sync=True)
     log = t.Unicode("").tag(sync=True)
@@ -132,7 +135,8 @@ class Gridstats(anywidget.AnyWidget):
         self._batches: dict[str, Any] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.observe(lambda _c: self._safe(self.refresh), names=["filters", "sort", "descending"])
+        self.observe(lambda _c: self._safe(self.refresh),
+                     names=["filters", "sort", "descending", "max_rows"])
         self.observe(self._toggle_live, names=["live"])
         self.on_msg(self._on_page)
         self.refresh()
@@ -140,23 +144,19 @@ class Gridstats(anywidget.AnyWidget):
 
     # --- the table ------------------------------------------------------------------------
     def frame(self) -> pd.DataFrame:
-        """The project's jobs after the filters, sorted (all columns)."""
+        """The project's jobs after the filters, sorted (all columns; at most
+        :attr:`max_rows`, filtered, sorted and cut by the database)."""
         from nora_lab.archive import jobs
 
-        df = jobs.table(self.project)
-        self.total = len(df)
         f = self.filters or {}
-        for key, col in (("user", "user"), ("batch", "batch"), ("study", "unit")):
-            text = str(f.get(key) or "").strip().lower()
-            if text:
-                df = df[df[col].fillna("").str.lower().str.contains(text, regex=False)]
-        letters = str(f.get("state") or "").strip().lower()
-        if letters:
-            df = df[df["state"].isin(list(letters))]
-        if self.sort in df.columns:
-            df = df.sort_values(self.sort, ascending=not self.descending, kind="stable",
-                                na_position="last")
-        return df
+        letters = "".join(c for c in str(f.get("state") or "").strip().lower() if c.isalpha())
+        self.total = jobs.count(self.project)
+        return jobs.table(
+            self.project, states=letters or None,
+            contains={"user": f.get("user") or "", "batch": f.get("batch") or "",
+                      "unit": f.get("study") or ""},
+            order_by=self.sort if self.sort in COLUMNS else "id",
+            descending=self.descending, limit=self.max_rows or None)
 
     def refresh(self) -> list[dict[str, Any]]:
         """Read the jobs table again."""

@@ -111,3 +111,28 @@ def test_study_states_give_the_newest_state_of_each_batch_per_study(project):
         psids[1]: {"seg": "d"},
     }
     assert jobs.study_states(project, []) == {}
+
+
+def test_table_filters_orders_and_cuts_in_the_database(project):
+    psids = make_studies(project, 4)
+    ids = jobs.create(project, "run1", "preproc", "study", psids)
+    jobs.create(project, "run2", "stats_100%", "subject", ["P001"])
+    jobs.start(project, ids[2], worker="w1")
+    jobs.finish(project, ids[2], "e", error="exit 1", attempt=1)
+    assert jobs.count(project) == 5
+    assert len(jobs.table(project, limit=2)) == 2
+    assert jobs.table(project, limit=2)["id"].tolist() == sorted(ids + [max(ids) + 1])[::-1][:2]
+    got = jobs.table(project, contains={"unit": "p00"})  # subject-level rows: their subject
+    assert sorted(got["unit"]) == ["P000#S1", "P001", "P001#S1", "P002#S1", "P003#S1"]
+    assert jobs.table(project, contains={"batch": "100%"})["unit"].tolist() == ["P001"]
+    assert jobs.table(project, contains={"batch": "100_"}).empty  # LIKE wildcards escaped
+    assert jobs.table(project, contains={"user": "NOBODY"}).empty
+    by_error = jobs.table(project, order_by="error", descending=False)
+    assert by_error["error"].tolist()[0] == "exit 1"  # empty values last either way
+    assert jobs.table(project, order_by="error")["error"].tolist()[0] == "exit 1"
+    by_unit = jobs.table(project, order_by="unit", descending=False, limit=3)
+    assert by_unit["unit"].tolist() == ["P000#S1", "P001", "P001#S1"]
+    with pytest.raises(ValueError, match="order_by"):
+        jobs.table(project, order_by="command; drop table jobs")
+    with pytest.raises(ValueError, match="unknown key"):
+        jobs.table(project, contains={"worker": "w"})

@@ -58,6 +58,8 @@ def test_rows_filter_and_sort(ran):
     grid.descending = True
     assert [r["unit"] for r in grid.rows] == ["P002#S1", "P001#S1", "P000#S1"]
     json.dumps(grid.rows)  # what the page gets is plain JSON
+    grid.max_rows = 2
+    assert len(grid.rows) == 2 and grid.total == 3
 
 
 def test_clicking_a_job_shows_its_log_and_json_and_selects_its_study(ran):
