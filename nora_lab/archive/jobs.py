@@ -287,6 +287,7 @@ _ORDER = ("id", "unit", "batch", "run", "state", "attempts", "user", "submitted"
 
 def table(project: Project, *, run: str | None = None, name: str | None = None,
           states: str | None = None, ids: Sequence[int] | None = None,
+          studies: Sequence[str] | None = None,
           contains: Mapping[str, str] | None = None, order_by: str = "id",
           descending: bool = True, limit: int | None = None) -> pd.DataFrame:
     """The jobs of a project (NORA's Gridstats), newest first.
@@ -295,6 +296,9 @@ def table(project: Project, *, run: str | None = None, name: str | None = None,
     ----------
     run, name, states, ids
         Only the rows of this batch run, batch name, state letters (``"qr"``) or job ids.
+    studies
+        Only the rows of these studies (PSIDs) and the subject-level rows of their
+        subjects.
     contains
         Case-insensitive substrings of ``"user"``, ``"batch"`` and ``"unit"`` (the psid,
         or the subject of a subject-level row), all of which must match.
@@ -329,6 +333,11 @@ def table(project: Project, *, run: str | None = None, name: str | None = None,
         q = q.where(j.c.state.in_(sorted(set(states))))
     if ids is not None:
         q = q.where(j.c.id.in_(list(ids)))
+    if studies is not None:
+        psids = list(dict.fromkeys(studies))
+        subjects = list(dict.fromkeys(p.partition("#")[0] for p in psids))
+        q = q.where(sa.or_(s.c.psid.in_(psids),
+                           sa.and_(j.c.study.is_(None), sub.c.subject_id.in_(subjects))))
     columns = {"user": j.c.user_name, "batch": j.c.name, "unit": unit}
     for key, text in (contains or {}).items():
         if key not in columns:

@@ -53,7 +53,7 @@ def job_state_badges(project: Project, psids: Iterable[str]) -> dict[str, str]:
     wanted = list(dict.fromkeys(psids))
     if not wanted:
         return {}
-    df = jobs.table(project)
+    df = jobs.table(project, studies=wanted)
     if df.empty:
         return {}
     out: dict[str, str] = {}

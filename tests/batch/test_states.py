@@ -127,6 +127,8 @@ def test_table_filters_orders_and_cuts_in_the_database(project):
     assert jobs.table(project, contains={"batch": "100%"})["unit"].tolist() == ["P001"]
     assert jobs.table(project, contains={"batch": "100_"}).empty  # LIKE wildcards escaped
     assert jobs.table(project, contains={"user": "NOBODY"}).empty
+    assert sorted(jobs.table(project, studies=["P001#S1"])["unit"]) == ["P001", "P001#S1"]
+    assert jobs.table(project, studies=["P000#S1"])["unit"].tolist() == ["P000#S1"]
     by_error = jobs.table(project, order_by="error", descending=False)
     assert by_error["error"].tolist()[0] == "exit 1"  # empty values last either way
     assert jobs.table(project, order_by="error")["error"].tolist()[0] == "exit 1"
