@@ -11,7 +11,8 @@ convert a 78 MB series, 5.9–6.8 s with gzip). nora_lab therefore runs dcm2niix
   FSL, SPM, ITK read it, as they read pigz's output;
 * the deflate engine is zlib-ng (the same engine as the dcm2niix wheel's internal
   compressor: at the same level, files are as small as ``dcm2niix -z y`` makes them),
-  which releases the GIL; without the ``zlib-ng`` package, the standard library's zlib is
+  which releases the GIL, and its CRC-32 (25× the standard library's: 1.6 vs 41 ms for
+  81 MB); without the ``zlib-ng`` package, the standard library's zlib is
   used (same format, about 3× slower per core);
 * **level 5 by default**, not gzip's 6. Measured with zlib-ng on this project's test
   series (share of level 6's CPU time, size against level 6):
@@ -107,7 +108,7 @@ def gzip_file(src: str | os.PathLike[str], dest: str | os.PathLike[str], *, leve
         fout.write(_HEADER)
         if size <= BLOCK:
             data = fin.read()
-            crc = zlib.crc32(data)
+            crc = _engine.crc32(data)
             fout.write(_deflate(data, b"", level, True))
             done = len(data)
         else:
@@ -119,7 +120,7 @@ def gzip_file(src: str | os.PathLike[str], dest: str | os.PathLike[str], *, leve
                     pending.append(pool.submit(_deflate, b"", zdict, level, True))
                     break
                 done += len(block)
-                crc = zlib.crc32(block, crc)
+                crc = _engine.crc32(block, crc)
                 pending.append(pool.submit(_deflate, block, zdict, level, done >= size))
                 zdict = block[-_DICT:]
                 while len(pending) >= window:
