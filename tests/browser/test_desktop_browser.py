@@ -207,8 +207,12 @@ def test_a_row_click_loads_the_study_and_arrow_down_steps(lab, page):
     page.wait_for_function("() => /study=4MR1#4MR1/.test(document.querySelector('.nora-desk-python').innerText)",
                            timeout=60_000)
     assert t.get_attribute("data-selected") == "4MR1#4MR1"
+    # the Python status shows the new study as soon as loading starts; the load line
+    # once the autoloader is done
+    page.wait_for_function(
+        "() => /4MR1#4MR1: 1 file\\(s\\) loaded/.test(document.querySelector('.nora-desk-load').innerText)",
+        timeout=60_000)
     ack = int(root(page).get_attribute("data-ack"))
     page.wait_for_function(
         f"() => +document.querySelector('.nora-desk .nora-viewer').dataset.ack >= {ack}", timeout=60_000)
-    assert "4MR1#4MR1: 1 file(s) loaded" in page.locator(".nora-desk-load").first.inner_text()
     lab.shot(page.locator(DESK).first, "desk_after_step.png")
