@@ -166,7 +166,6 @@ def _walk_file(fd: int, size: int, chunk: int
     _, pos = walk(data, pos, implicit, WANTED_SET, stop_at=PIXEL_TAGS, found=found)
     if short and pos + 12 > len(data):
         raise Short("pixel data header")
-
     problem = pixel_problem(bytes(data[pos:pos + 12]), pos, implicit, True, size,
                             expected, lambda offset: os.pread(fd, size - offset, offset))
     return h, ts, sop_class_meta, problem
