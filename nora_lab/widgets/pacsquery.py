@@ -15,6 +15,7 @@ which only a user with the identity right (``project.can_see_identity``) may tur
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -83,7 +84,8 @@ class PacsQuery(anywidget.AnyWidget):
     selected_studies, selected_series : list of str
         Study / series instance UIDs to pull.
     progress : dict
-        ``{"done", "total", "series_done", "series_total", "current", "running"}``.
+        ``{"done", "total", "series_done", "series_total", "current", "running"}``, and
+        ``images`` / ``images_total`` of the study being pulled.
     pulled : list of dict
         The pulled studies as they are in the project: ``psid``, date, description,
         ``status``, and the real ``name`` only when ``show_identity`` is on.
@@ -273,6 +275,19 @@ class PacsQuery(anywidget.AnyWidget):
             self.error = str(exc)
             self.progress = {**self.progress, "running": False}
 
+    def _images_progress(self, every: float = 0.25) -> Callable[[int, int], None]:
+        """A ``pull(progress=…)`` callback: ``progress["images"]`` / ``["images_total"]``
+        of the study being pulled, sent at most every ``every`` seconds (and at the end)."""
+        last = [0.0]
+
+        def tell(done: int, total: int) -> None:
+            now = time.monotonic()
+            if done >= total or now - last[0] >= every:
+                last[0] = now
+                self.progress = {**self.progress, "images": done, "images_total": total}
+
+        return tell
+
     def _pull(self, todo: pd.DataFrame) -> pd.DataFrame:
         from nora_lab.archive.pacs import pull
 
@@ -286,7 +301,7 @@ class PacsQuery(anywidget.AnyWidget):
             self.progress = {**self.progress, "current": str(part["StudyDescription"].iloc[0]
                                                              if "StudyDescription" in part else uid)}
             res = pull(self.node, self.project, series=part, method=self.method,
-                       config=self.config, progress=False)
+                       config=self.config, progress=self._images_progress())
             results.append(res)
             done_series += len(part)
             self.progress = {**self.progress, "done": k + 1, "series_done": done_series}

@@ -109,7 +109,7 @@ def test_pull_selected_with_progress_into_a_real_project(archive, cfg):
     result = q.pull_selected()
     assert list(result["status"]) == ["imported"] * 2
     assert seen[-1] == {"done": 1, "total": 1, "series_done": 2, "series_total": 2,
-                        "current": "", "running": False}
+                        "current": "", "running": False, "images": 4, "images_total": 4}
     assert any(s["running"] for s in seen)
     (pulled,) = q.pulled
     assert pulled["psid"].startswith("DEV#") and pulled["status"] == "imported"

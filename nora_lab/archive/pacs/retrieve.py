@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import ExitStack, nullcontext
 from typing import Any
@@ -48,7 +48,8 @@ __all__ = ["pull", "PLAN_COLUMNS", "RESULT_COLUMNS"]
 
 def pull(node: PacsNode | str, project: Any, *, studies: Any = None, series: Any = None,
          method: str | None = None, dry_run: bool = False, receiver: Any = None,
-         keep_dicom: bool | None = None, progress: bool = True,
+         keep_dicom: bool | None = None,
+         progress: bool | Callable[[int, int], Any] = True,
          config: PacsConfig | None = None) -> pd.DataFrame:
     """Pull studies or series from ``node`` into ``project``.
 
@@ -75,7 +76,9 @@ def pull(node: PacsNode | str, project: Any, *, studies: Any = None, series: Any
     keep_dicom
         Keep the originals (``dicom.tar.gz``; None: the project's policy).
     progress
-        Show a tqdm progress bar of instances received.
+        True: a tqdm progress bar of instances received; or a function called as
+        ``progress(received, total)`` after each instance (from the receiving threads;
+        a widget's progress bar, a log line); False: nothing.
 
     Returns
     -------
@@ -170,12 +173,28 @@ def _get_contexts(classes: list[str]) -> list[tuple[str, list[str]]]:
     return [(c, [ts]) for c in classes[:_MAX_CX] for ts in _GET_SYNTAXES[:per]]
 
 
-def _bar(progress: bool, total: int) -> Any:
+def _bar(progress: bool | Callable[[int, int], Any], total: int) -> Any:
+    if callable(progress):
+        return _Callback(progress, total)
     if not progress:
         return None
     from tqdm.auto import tqdm
 
     return tqdm(total=total, desc="pull", unit="img", leave=False)
+
+
+class _Callback:
+    """A tqdm-shaped bar that tells ``fn(received, total)``."""
+
+    def __init__(self, fn: Callable[[int, int], Any], total: int) -> None:
+        self.fn, self.total, self.n = fn, total, 0
+
+    def update(self, n: int = 1) -> None:
+        self.n += n
+        self.fn(self.n, self.total)
+
+    def close(self) -> None:
+        pass
 
 
 class _Runner:

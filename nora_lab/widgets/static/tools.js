@@ -298,6 +298,7 @@ function render_pacsquery({ model, el }) {
       h("button", { class: "nora-pq-pull", disabled: p.running, onclick: () => send("pull") }, "pull selected"), " ",
       h("progress", { max: p.series_total || 1, value: p.series_done || 0 }),
       ` ${p.done || 0}/${p.total || 0} studies ${p.current ? "— " + p.current : ""}`,
+      p.running && p.images_total ? ` · ${p.images || 0}/${p.images_total} images` : "",
       h("div", { class: "error" }, model.get("error")),
       h("div", { class: "nora-pq-status" }, model.get("status")),
       pulled.length ? table("nora-pq-pulled", [["psid", "in project"], ["date", "date"], ["description", "description"], ["status", "status"], ...(pulled[0].name !== undefined ? [["name", "real name"]] : [])],

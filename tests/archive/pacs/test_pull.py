@@ -33,8 +33,11 @@ def test_dry_run_then_move_then_nothing_more(project, cfg):
     assert plan["to_pull"].tolist() == [2, 2, 2, 2] and plan["in_archive"].sum() == 0
     assert project.studies().empty  # a dry run changes nothing
 
-    result = pull("ORTHANC", project, series=series, config=cfg, progress=False)
+    seen = []
+    result = pull("ORTHANC", project, series=series, config=cfg,
+                  progress=lambda done, total: seen.append((done, total)))
     assert list(result["status"]) == ["imported"] * 4, result[["status", "reason"]]
+    assert seen == [(n, 8) for n in range(1, 9)]  # one call per instance received
     assert result["received"].tolist() == [2, 2, 2, 2]
     (psid,) = set(result["psid"])
     assert psid.startswith("DEV#")
