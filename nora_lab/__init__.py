@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from nora_lab._lazy import lazy_names
 from nora_lab.errors import NoraError
 
 __version__ = "0.1.0"
@@ -20,16 +21,9 @@ if TYPE_CHECKING:
     from nora_lab.widgets.desk import desktop
 
 
-def __getattr__(name: str):  # lazy: `import nora_lab` stays fast
-    if name == "Archive":
-        from nora_lab.archive import Archive
-
-        return Archive
-    if name == "desktop":  # nora_lab.desktop(project): the whole desk in a notebook
-        from nora_lab.widgets.desk import desktop
-
-        return desktop
-    raise AttributeError(f"module 'nora_lab' has no attribute {name!r}")
+# lazy: `import nora_lab` stays fast; nora_lab.desktop(project) is the whole desk
+__getattr__, __dir__ = lazy_names(
+    __name__, {"Archive": "nora_lab.archive", "desktop": "nora_lab.widgets.desk"}, __all__)
 
 
 def open_archive(location=None, **kwargs) -> Archive:

@@ -140,7 +140,7 @@ class FilesMixin:
                   meta: Mapping[str, Any] | None = None, overwrite: bool = False) -> Path:
         """Write bytes as a file of the study (atomically) and register it."""
         self._require("editor", "adding a file")
-        return self._store(psid, relpath, lambda tmp: tmp.write_bytes(data), tags=tags,
+        return self._store(psid, relpath, _placer(NewFile(relpath, data=data)), tags=tags,
                            meta=meta, overwrite=overwrite)
 
     def add_json(self, obj: Any, psid: str, relpath: str, *, tags: Iterable[str] = (),

@@ -319,7 +319,8 @@ def table(project: Project, *, run: str | None = None, name: str | None = None,
 
     j, s, sub = t.jobs, t.studies, t.subjects
     unit = sa.func.coalesce(s.c.psid, sub.c.subject_id)
-    q = (sa.select(j.c.id, sub.c.subject_id.label("subject"), s.c.study_id, j.c.name.label("batch"),
+    q = (sa.select(j.c.id, unit.label("unit"), sa.func.coalesce(s.c.psid, "").label("psid"),
+                   sub.c.subject_id.label("subject"), j.c.name.label("batch"),
                    j.c.batch.label("run"), j.c.state, j.c.attempts, j.c.submitted, j.c.started,
                    j.c.ended, j.c.worker, j.c.log, j.c.error, j.c.user_name.label("user"),
                    j.c.command)
@@ -357,11 +358,7 @@ def table(project: Project, *, run: str | None = None, name: str | None = None,
     if limit is not None:
         q = q.limit(int(limit))
     with _db.read(project.archive.engine) as conn:
-        df = pd.DataFrame(conn.execute(q).all(), columns=list(q.selected_columns.keys()))
-    df.insert(1, "psid", [f"{a}#{b}" if isinstance(b, str) else "" for a, b in
-                          zip(df["subject"], df["study_id"], strict=True)])
-    df.insert(1, "unit", [p or sub_ for p, sub_ in zip(df["psid"], df["subject"], strict=True)])
-    return df.drop(columns=["study_id"])
+        return pd.DataFrame(conn.execute(q).all(), columns=list(q.selected_columns.keys()))
 
 
 def count(project: Project) -> int:

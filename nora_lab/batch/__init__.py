@@ -15,8 +15,9 @@ command, which loads :mod:`nora_lab.batch.cli`) stays fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nora_lab._lazy import lazy_names
 
 __all__ = ["Arg", "Job", "Batch", "BatchRun", "DryRun", "launch", "dry_run", "debug",
            "register_job", "get_job", "registered_jobs", "settings", "on_study_imported",
@@ -41,13 +42,5 @@ if TYPE_CHECKING:
     from nora_lab.batch.submit import DryRun, dry_run, launch
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        value = getattr(importlib.import_module(f"nora_lab.batch.{_WHERE[name]}"), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'nora_lab.batch' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, __all__)
 
-
-def __dir__() -> list[str]:
-    return sorted(__all__)

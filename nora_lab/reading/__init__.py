@@ -14,7 +14,7 @@ app is :func:`serve` (``panel serve``). Names load lazily, so importing this pac
 
 from __future__ import annotations
 
-from typing import Any
+from nora_lab._lazy import lazy_names
 
 __all__ = ["Reading", "ReadingConfig", "ReadingSession", "Form", "list_readings", "read_csv",
            "serve", "app"]
@@ -24,13 +24,5 @@ _LAZY = {"Reading": "readings", "list_readings": "readings", "ReadingConfig": "c
          "serve": "panel_app", "app": "panel_app"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, __all__)
 
-        return getattr(importlib.import_module(f"{__name__}.{_LAZY[name]}"), name)
-    raise AttributeError(f"module 'nora_lab.reading' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)

@@ -34,6 +34,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from nora_lab._lazy import lazy_names
+
 __all__ = ["share", "viewer_state", "restore_viewer", "open_link", "preset_loaders",
            "check_zip", "UploadRejected", "Limits"]
 
@@ -54,12 +56,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from nora_lab.server.uploads import Limits, UploadRejected, check_zip
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        import importlib
-
-        return getattr(importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, __all__)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:

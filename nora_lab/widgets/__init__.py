@@ -5,7 +5,9 @@ Names are imported lazily so ``import nora_lab`` stays fast.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nora_lab._lazy import lazy_names
 
 __all__ = ["Viewer", "StudyTable", "Autoloader", "ROITool", "MarkerTool", "Desktop", "desktop",
            "BatchTool", "Gridstats", "job_state_badges", "PacsQuery",
@@ -42,13 +44,5 @@ if TYPE_CHECKING:  # pragma: no cover
     from nora_lab.widgets.viewer import Viewer
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
+__getattr__, __dir__ = lazy_names(__name__, _LAZY, __all__)
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'nora_lab.widgets' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)

@@ -31,7 +31,9 @@ the ``dicom_instances`` table) costs nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nora_lab._lazy import lazy_names
 
 __all__ = ["import_dicom", "ImportReport", "SeriesReport", "on_study_imported", "Policy",
            "build_demo_archive"]
@@ -52,10 +54,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from nora_lab.archive.dicom.report import ImportReport, SeriesReport
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        import importlib
-
-        module = importlib.import_module(f"{__name__}.{_WHERE[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, __all__)

@@ -18,7 +18,9 @@ Submodules load lazily: ``import nora_lab.archive.pacs`` costs nothing.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nora_lab._lazy import lazy_names
 
 __all__ = ["PacsNode", "LocalNode", "PacsConfig", "pacs_config", "get_node", "echo", "find",
            "find_patients", "find_studies", "find_series", "find_instances", "sequences",
@@ -49,10 +51,4 @@ if TYPE_CHECKING:  # pragma: no cover
     from nora_lab.archive.pacs.store import push, push_study
 
 
-def __getattr__(name: str) -> Any:
-    if name in _WHERE:
-        import importlib
-
-        module = importlib.import_module(f"{__name__}.{_WHERE[name]}")
-        return getattr(module, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, __all__)
