@@ -8,7 +8,7 @@ DEMO_HOME ?= $(CURDIR)/demo
 LAB_PORT ?= 8888
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 
-.PHONY: env services lab demo test test-fast bench lint clean hub hub-down
+.PHONY: env services testdata lab demo test test-fast bench lint clean hub hub-down
 
 ## the Python environment (a venv with the package and its test tools)
 $(STAMP): pyproject.toml
@@ -26,6 +26,11 @@ env: $(STAMP)
 services:
 	bash scripts/install_services.sh
 
+## the suite's public test data, verified file by file (nora_lab/testing/testdata.json):
+## used in place from $$NORA_TESTDATA, ~/.cache/nora_lab/testdata or ../shared/data, else downloaded
+testdata: env
+	$(BIN)/python -m nora_lab.testing.testdata fetch
+
 ## a demo archive built through the real import path, then JupyterLab on the quickstart
 demo: env
 	NORA_HOME=$(DEMO_HOME) $(BIN)/python -m nora_lab.demo
@@ -35,13 +40,13 @@ lab: demo
 		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) $(ROOT_FLAG)
 
 ## the whole suite, services included
-test: env services
+test: env testdata services
 	$(BIN)/python -m pytest
 
-test-fast: env
+test-fast: env testdata
 	$(BIN)/python -m pytest -m "not slow and not slurm and not browser"
 
-bench: env services
+bench: env testdata services
 	@set -e; for b in benchmarks/bench_*.py; do echo "== $$b"; $(BIN)/python $$b; done
 
 ## a demo lab deployment on this machine: Slurm, PostgreSQL, the proxy and JupyterHub

@@ -36,10 +36,12 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+from nora_lab.testing.testdata import path as dataset
+
 REPO = Path(__file__).resolve().parents[1]
 USER = "nora-bench"
 OPTIONS = {"partition": "proc", "cores": "1", "memory": "1G", "walltime": "00:30:00"}
-GE_T1 = REPO.parent / "shared" / "data" / "dicom" / "dcm_qa_ge" / "In" / "05_3D_Ax_T1_MP_RAGE_R22"
+GE_T1 = dataset("dcm_qa_ge") / "In" / "05_3D_Ax_T1_MP_RAGE_R22"  # `make testdata`
 
 
 def bench(name: str, value: float, unit: str, ratio: float) -> None:
@@ -154,8 +156,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     if os.geteuid() != 0:
         sys.exit("bench_hub.py starts Slurm, PostgreSQL and labs as another user: run it as root")
-    if not GE_T1.is_dir():
-        sys.exit(f"the shared test data is missing at {GE_T1}")
     from nora_lab.server.hubapi import HubClient
 
     base = Path(tempfile.mkdtemp(prefix="nora-hub-bench-", dir="/tmp"))

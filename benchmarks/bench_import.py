@@ -30,7 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dicom"
+from nora_lab.testing.testdata import dicom_root
+
+DATA = dicom_root()  # verified test data: `make testdata`
 
 CASES = {
     # name: (source, description)
@@ -101,9 +103,6 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--only", choices=sorted(CASES))
     args = ap.parse_args(argv)
-    if not DATA.is_dir():
-        print(f"the shared DICOM data is missing at {DATA}", file=sys.stderr)
-        return 1
     _warm_up()
     print(f"# {os.cpu_count()} cores; best of {args.repeat}")
     from nora_lab.archive.dicom import Policy

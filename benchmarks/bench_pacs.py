@@ -30,8 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "dicom"
-STUDY = DATA / "example-dicom-structural" / "dicoms"
+from nora_lab.testing.testdata import path as dataset
+
+STUDY = dataset("example-dicom-structural") / "dicoms"  # verified test data: `make testdata`
 
 
 def _wait_port(port: int, timeout: float = 10.0) -> None:
@@ -95,8 +96,6 @@ def main(argv: list[str] | None = None) -> int:
     from nora_lab.archive.pacs.nodes import PacsConfig
     from nora_lab.archive.pacs.peers import OrthancServer, free_port
 
-    if not STUDY.is_dir():
-        raise SystemExit(f"the benchmark study is missing: {STUDY}")
     uid = str(dcmread(next(STUDY.iterdir()), stop_before_pixels=True).StudyInstanceUID)
     work = Path(tempfile.mkdtemp(prefix="nora-bench-pacs-"))
     nora_port, dcmtk_port = free_port(), free_port()

@@ -17,7 +17,8 @@ The tree::
     ├── DicomImportError       a DICOM or file import could not be done
     ├── ImagingError           shape/affine mismatch, empty ROI, missing reference, ...
     ├── BatchError             a job or batch is malformed or failed
-    └── PacsError              a DICOM network peer refused or failed
+    ├── PacsError              a DICOM network peer refused or failed
+    └── DatasetError           a test or demo dataset is missing or fails its checksum
 
 ``ValueError``/``KeyError`` subclasses are used where Python code would expect them
 (e.g. :class:`NotFoundError` is also a :class:`LookupError`).
@@ -39,6 +40,7 @@ __all__ = [
     "ImagingError",
     "BatchError",
     "PacsError",
+    "DatasetError",
 ]
 
 
@@ -95,3 +97,7 @@ class BatchError(NoraError):
 
 class PacsError(NoraError):
     """A DICOM network peer refused a request, or the exchange failed."""
+
+
+class DatasetError(NoraError):
+    """A test or demo dataset is missing, cannot be fetched, or fails its checksum."""

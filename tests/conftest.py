@@ -13,10 +13,16 @@ from pathlib import Path
 
 import pytest
 
-from nora_lab.testing import PostgresServer, ServiceError
+from nora_lab.errors import DatasetError
+from nora_lab.testing import PostgresServer, ServiceError, testdata
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-SHARED_DATA = SHARED / "data"
+
+def pytest_sessionstart(session):
+    """The suite needs its test data (``make testdata``): stop at once, in one line, without."""
+    try:
+        testdata.require()
+    except DatasetError as exc:
+        pytest.exit(str(exc), returncode=3)
 
 
 @pytest.fixture(scope="session")
@@ -55,8 +61,8 @@ def archive(url, tmp_path):
     arc.close()
 
 
-@pytest.fixture
-def shared_data():
-    if not SHARED_DATA.is_dir():
-        pytest.fail(f"the shared test data is missing at {SHARED_DATA}", pytrace=False)
-    return SHARED_DATA
+@pytest.fixture(scope="session")
+def dicom_dir() -> Path:
+    """The DICOM test datasets by name (``dicom_dir / "dcm_qa_ts" / "In"``): verified
+    copies from ``$NORA_TESTDATA``, the user's cache or ``../shared/data``, read in place."""
+    return testdata.dicom_root()

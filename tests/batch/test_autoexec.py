@@ -88,14 +88,14 @@ def test_launch_autoexec_from_the_cli(auto, archive, url, tmp_path, monkeypatch,
     assert "--launch_autoexec needs a project" in capsys.readouterr().err
 
 
-def test_a_real_dicom_import_autoexecutes_through_the_importer_hook(auto, tmp_path, shared_data):
+def test_a_real_dicom_import_autoexecutes_through_the_importer_hook(auto, tmp_path, dicom_dir):
     from nora_lab.archive.dicom import import_dicom, importer
 
     _mode(tmp_path, "inline")
     Batch("auto", [Job.bash("ls $f1 > $o1", f1="*.nii", o1="auto/niftis.txt TAG(auto)")]).save(auto)
     importer.on_study_imported.append(on_study_imported)  # the one line the app adds
     try:
-        report = import_dicom(auto, shared_data / "dicom" / "dcm_qa_nih" / "In" / "20180918Si",
+        report = import_dicom(auto, dicom_dir / "dcm_qa_nih" / "In" / "20180918Si",
                               progress=False)
     finally:
         importer.on_study_imported.remove(on_study_imported)

@@ -9,21 +9,19 @@ is launched or pulled from Python — the buttons do it. One page, checks in ord
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import nbformat
 import pytest
 
+from nora_lab.testing import testdata
+
 pytestmark = [pytest.mark.browser, pytest.mark.pacs]
 
-GE_T1 = (Path(__file__).resolve().parents[3] / "shared" / "data" / "dicom" / "dcm_qa_ge" / "In"
-         / "05_3D_Ax_T1_MP_RAGE_R22")
+GE_T1 = testdata.path("dcm_qa_ge") / "In" / "05_3D_Ax_T1_MP_RAGE_R22"
 
 
 @pytest.fixture(scope="module")
 def page(lab):
-    if not GE_T1.is_dir():
-        pytest.fail(f"the shared DICOM test data is missing at {GE_T1}", pytrace=False)
     nb_path = lab.server.root_dir / "tools.ipynb"
     nb = nbformat.read(nb_path, as_version=4)
     (params,) = [c for c in nb.cells if "parameters" in c.metadata.get("tags", [])]

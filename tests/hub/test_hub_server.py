@@ -312,8 +312,8 @@ def test_a_good_zip_lands_in_the_project_and_the_job_can_be_polled(servers, tmp_
     assert {s["status"] for s in again["series"]} == {"already imported"}
 
 
-def test_import_options_name_the_subject_and_study(servers, tmp_path, shared_data):
-    z = dicom_zip(tmp_path / "one.zip", {"a/1.dcm": shared_data / "dicom/dcm_qa_ts/In/1.dcm"})
+def test_import_options_name_the_subject_and_study(servers, tmp_path, dicom_dir):
+    z = dicom_zip(tmp_path / "one.zip", {"a/1.dcm": dicom_dir / "dcm_qa_ts/In/1.dcm"})
     status, body, _ = post_zip(servers["alice"], "alpha", z, query="&patients_id=../x")
     assert status == 400 and "patients_id" in body["message"]
     status, job, _ = post_zip(servers["alice"], "alpha", z,
@@ -323,12 +323,12 @@ def test_import_options_name_the_subject_and_study(servers, tmp_path, shared_dat
     assert state["state"] == "done" and state["studies"] == ["NEW1#V1"], state
 
 
-def test_curl_as_the_docs_show_it(servers, tmp_path, shared_data):
+def test_curl_as_the_docs_show_it(servers, tmp_path, dicom_dir):
     """NORA's documented client: curl -F, and curl's Expect: 100-continue on a big upload."""
     import subprocess
 
     s = servers["alice"]
-    z = dicom_zip(tmp_path / "ts.zip", {"ts/2.dcm": shared_data / "dicom/dcm_qa_ts/In/2.dcm"})
+    z = dicom_zip(tmp_path / "ts.zip", {"ts/2.dcm": dicom_dir / "dcm_qa_ts/In/2.dcm"})
     out = subprocess.run(["curl", "-sS", "-H", f"Authorization: token {s.token}",
                           "-F", f"thefile=@{z};type=application/zip",
                           f"{s.url}nora/api/import?project=alpha"],

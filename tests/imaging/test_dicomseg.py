@@ -105,11 +105,11 @@ def test_seg_bad_input():
         series_grid(source)
 
 
-def test_seg_of_a_real_ge_series_whose_orientations_differ_in_the_last_digits(shared_data):
+def test_seg_of_a_real_ge_series_whose_orientations_differ_in_the_last_digits(dicom_dir):
     """GE writes ImageOrientationPatient values that differ by ~1e-8 between slices."""
     from pydicom.misc import is_dicom
 
-    files = sorted(p for p in (shared_data / "dicom" / "dcm_qa_ge").rglob("*")
+    files = sorted(p for p in (dicom_dir / "dcm_qa_ge").rglob("*")
                    if p.is_file() and is_dicom(p))
     dss = [pydicom.dcmread(p) for p in files]
     before = [list(d.ImageOrientationPatient) for d in dss]

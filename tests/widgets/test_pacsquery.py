@@ -7,19 +7,18 @@ from __future__ import annotations
 
 import json
 import logging
-from pathlib import Path
 
 import pytest
 
 from nora_lab.archive.pacs.nodes import PacsConfig
 from nora_lab.archive.pacs.peers import OrthancServer, ServiceError, free_port
 from nora_lab.errors import NoraError
+from nora_lab.testing import testdata
 from nora_lab.widgets.pacsquery import FORM_KEYS, PacsQuery
 
 pytestmark = pytest.mark.pacs
 
-DICOM = Path(__file__).resolve().parents[3] / "shared" / "data" / "dicom"
-SI_EPI = DICOM / "dcm_qa_nih" / "In" / "20180918Si"
+SI_EPI = testdata.path("dcm_qa_nih") / "In" / "20180918Si"
 
 
 @pytest.fixture(autouse=True)
@@ -35,8 +34,6 @@ def node_port() -> int:
 @pytest.fixture(scope="module")
 def orthanc(tmp_path_factory, node_port):
     """An Orthanc holding the EPI series (8 instances), knowing our node as NORA."""
-    if not SI_EPI.is_dir():
-        pytest.fail(f"the shared DICOM test data is missing at {SI_EPI}", pytrace=False)
     server = OrthancServer(tmp_path_factory.mktemp("orthanc"),
                            modalities={"NORA": ("NORA", "127.0.0.1", node_port)})
     try:

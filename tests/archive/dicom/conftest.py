@@ -1,7 +1,7 @@
 """Fixtures and comparisons for the DICOM import tests.
 
-The DICOM is read in place from ``../shared/data/dicom`` (never copied into the repo);
-tests that damage files copy the few they need into ``tmp_path`` first.
+The DICOM test data (``dicom_dir``, from the suite's conftest) is read in place; tests that
+damage files copy the few they need into ``tmp_path`` first.
 """
 
 from __future__ import annotations
@@ -10,15 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from dicom_helpers import DICOM, NIBABEL_DATA
-
-
-@pytest.fixture(scope="session")
-def dicom_dir() -> Path:
-    """``../shared/data/dicom``, read in place."""
-    if not (DICOM / "dcm_qa_nih").is_dir():
-        pytest.fail(f"the shared DICOM test data is missing at {DICOM}", pytrace=False)
-    return DICOM
+from dicom_helpers import NIBABEL_DATA
 
 
 @pytest.fixture

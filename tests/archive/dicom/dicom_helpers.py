@@ -11,7 +11,6 @@ import numpy as np
 from nora_lab.archive.dicom._convert import dcm2niix_path
 
 NIBABEL_DATA = Path(nib.__file__).parent / "nicom" / "tests" / "data"
-DICOM = Path(__file__).resolve().parents[4] / "shared" / "data" / "dicom"
 
 
 def plain_dcm2niix(src: Path, out: Path, *args: str) -> subprocess.CompletedProcess:

@@ -3,7 +3,7 @@ loopback only, free ports, storage in a temp dir) and dcmtk's tools.
 
 The session's Orthanc knows two modalities: ``NORA`` (our node, on the session's
 ``node_port``) and ``DCMTK`` (a dcmtk ``storescp``). It holds, read in place from
-``../shared/data/dicom``: the GE 3D T1 of dcm_qa_ge (130 instances), the four 2-instance
+the suite's test data (:mod:`nora_lab.testing.testdata`): the GE 3D T1 of dcm_qa_ge (130 instances), the four 2-instance
 Siemens EPI series of dcm_qa_nih and the nine transfer-syntax variants of dcm_qa_ts
 (RLE, JPEG lossless, JPEG-LS, JPEG 2000, big endian, …). A peer that cannot start fails
 the tests with the reason — never a skip.
@@ -18,8 +18,9 @@ import pytest
 
 from nora_lab.archive.pacs.nodes import PacsConfig
 from nora_lab.archive.pacs.peers import OrthancServer, ServiceError, dcmtk_path, free_port
+from nora_lab.testing import testdata
 
-DICOM = Path(__file__).resolve().parents[4] / "shared" / "data" / "dicom"
+DICOM = testdata.dicom_root()
 GE_T1 = DICOM / "dcm_qa_ge" / "In" / "05_3D_Ax_T1_MP_RAGE_R22"
 SI_EPI = DICOM / "dcm_qa_nih" / "In" / "20180918Si"
 TS = DICOM / "dcm_qa_ts" / "In"
@@ -47,9 +48,6 @@ def _orthanc(base: Path, node_port: int, dcmtk_port: int, *sources: Path) -> Ort
             dcmtk_path(tool)
         except ServiceError as exc:
             pytest.fail(str(exc), pytrace=False)
-    for src in sources:
-        if not src.is_dir():
-            pytest.fail(f"the shared DICOM test data is missing at {src}", pytrace=False)
     server = OrthancServer(base, modalities={"NORA": ("NORA", "127.0.0.1", node_port),
                                              "DCMTK": ("DCMTK", "127.0.0.1", dcmtk_port)})
     try:
