@@ -1,4 +1,5 @@
-"""A demo archive built through the real import path, from DICOM that pip installs.
+"""The vendor series of the demo archive, imported through the real path from DICOM that
+pip installs.
 
 The DICOM comes from the test data that ships inside the nibabel and pydicom wheels, so
 a fresh machine has it without any download:
@@ -8,6 +9,10 @@ a fresh machine has it without any download:
 * nibabel ``siemens_dwi_0.dcm.gz``, ``siemens_dwi_1000.dcm.gz``, ``0.dcm``, ``1.dcm`` — a
   Siemens mosaic DTI series (b=0 and b=1000: ``.bval``/``.bvec``);
 * pydicom ``CT_small.dcm`` and ``MR_small.dcm`` — two more patients.
+
+``make lab``'s demo (:mod:`nora_lab.demo`) adds these as extra studies next to its cohort
+of subjects with real anatomy; :func:`build_demo_archive` builds a project of the vendor
+series alone.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from typing import Any
 
 from nora_lab.errors import DicomImportError
 
-__all__ = ["build_demo_archive", "demo_dicom_folder", "DEMO_FILES"]
+__all__ = ["build_demo_archive", "import_vendor_series", "demo_dicom_folder", "DEMO_FILES"]
 
 #: (package, path inside it) of every demo file
 DEMO_FILES = (
@@ -60,12 +65,27 @@ def demo_dicom_folder(dest: Path) -> Path:
     return dest
 
 
+def import_vendor_series(project: Any, *, progress: bool = False) -> Any:
+    """Import the vendor DICOM into ``project`` (a :class:`Project`); a re-run adds nothing.
+
+    Returns
+    -------
+    ImportReport
+    """
+    from nora_lab.archive.dicom.importer import import_dicom
+
+    with tempfile.TemporaryDirectory(prefix="nora-demo-") as tmp:
+        src = demo_dicom_folder(Path(tmp) / "dicom")
+        return import_dicom(project, src, progress=progress)
+
+
 def build_demo_archive(home: Path, *, project: str = "demo", user: str | None = None,
                        progress: bool = False) -> Any:
-    """Create (or complete) the project ``demo`` in the archive at ``home``.
+    """Create (or complete) a project of the vendor series in the archive at ``home``.
 
-    Runs the real :func:`~nora_lab.archive.dicom.import_dicom` on the demo DICOM;
-    running it again adds nothing.
+    Runs the real :func:`~nora_lab.archive.dicom.import_dicom` on the vendor DICOM;
+    running it again adds nothing. (``make lab``'s whole demo, with the cohort of
+    subjects, is :func:`nora_lab.demo.build_demo`.)
 
     Parameters
     ----------
@@ -84,13 +104,10 @@ def build_demo_archive(home: Path, *, project: str = "demo", user: str | None = 
         The import's report (``report.project`` names the project).
     """
     from nora_lab.archive import Archive
-    from nora_lab.archive.dicom.importer import import_dicom
 
     arc = Archive.open(Path(home), user=user)
     try:
         proj = arc.create_project(project, exist_ok=True)
-        with tempfile.TemporaryDirectory(prefix="nora-demo-") as tmp:
-            src = demo_dicom_folder(Path(tmp) / "dicom")
-            return import_dicom(proj, src, progress=progress)
+        return import_vendor_series(proj, progress=progress)
     finally:
         arc.close()
