@@ -17,6 +17,7 @@ The tree::
     ├── DicomImportError       a DICOM or file import could not be done
     ├── ImagingError           shape/affine mismatch, empty ROI, missing reference, ...
     ├── BatchError             a job or batch is malformed or failed
+    │   └── ProcessingError    a built-in processing job could not process its input
     ├── PacsError              a DICOM network peer refused or failed
     └── DatasetError           a test or demo dataset is missing or fails its checksum
 
@@ -39,6 +40,7 @@ __all__ = [
     "DicomImportError",
     "ImagingError",
     "BatchError",
+    "ProcessingError",
     "PacsError",
     "DatasetError",
 ]
@@ -93,6 +95,13 @@ class ImagingError(NoraError, ValueError):
 
 class BatchError(NoraError):
     """A job or batch is malformed, or failed."""
+
+
+class ProcessingError(BatchError):
+    """A built-in processing job (``nora_lab.batch.catalogue``) could not process its input.
+
+    The message names the study, the input file and the cause.
+    """
 
 
 class PacsError(NoraError):

@@ -13,6 +13,7 @@ for pkg in \
     chromium        `# widgets are tested in real JupyterLab, headless` \
     slurmctld slurmd slurm-client munge  `# a real single-node Slurm for the batch tests` \
     orthanc dcmtk   `# a real PACS and dcmtk's tools as DICOM peers` \
+    octave          `# GNU Octave: the free runtime of MATLAB batch jobs` \
     ; do
   have_pkg "$pkg" || need+=("$pkg")
 done

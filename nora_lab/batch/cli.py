@@ -9,6 +9,8 @@
     nora -p demo --launch_autoexec P001#S1                 (the project's autoexec batch)
     nora -p demo --gridstats e                             (the jobs in error)
     nora -p demo --killjobs 20260101-120000-ab12cd         (a run, job ids, PSIDs, 'all')
+    nora --listjobs [-j]                                   (the built-in jobs, their arguments)
+    nora -p demo --provenance P001/S1/tissue/gm.nii.gz     (where a file came from)
 
 A launch waits until every study has ended (the Dask scheduler lives in this process),
 with a progress bar on stderr, then prints one line per failed study.
@@ -20,7 +22,7 @@ import argparse
 import sys
 from typing import Any
 
-__all__ = ["add_arguments", "run"]
+__all__ = ["add_arguments", "run", "list_jobs"]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -50,6 +52,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="lists the project's jobs (optionally only states, e.g. 'e' or 'qr')")
     g.add_argument("--killjobs", nargs="+", metavar="WHAT",
                    help="kills queued/running jobs: run ids, job ids, PSIDs, batch names or 'all'")
+    g.add_argument("--listjobs", action="store_true",
+                   help="lists the built-in jobs (the processing catalogue and any registered "
+                        "job) with their arguments, outputs and defaults (-j: as JSON)")
+    g.add_argument("--provenance", metavar="FILE",
+                   help="where a file came from: the job, arguments, libraries and inputs "
+                        "recorded with it, and its inputs' own (as JSON); FILE is absolute, "
+                        "relative to the current folder, or to the study of --study")
 
 
 def _filters(items: list[str]) -> dict[str, str] | None:
@@ -149,6 +158,21 @@ def run(args: argparse.Namespace, archive: Any) -> bool:
         else:
             print(df.to_json(orient="records", date_format="iso", default_handler=str))
         did = True
+    if getattr(args, "listjobs", False):
+        print(list_jobs(as_json=bool(getattr(args, "json", False))))
+        did = True
+    if getattr(args, "provenance", None):
+        import json
+        from pathlib import Path
+
+        from nora_lab.batch.catalogue import provenance
+
+        proj = _project(args, archive, "--provenance")
+        path = Path(args.provenance)
+        if not path.is_absolute():
+            path = (proj.study_dir(args.study) / path) if args.study else path.resolve()
+        print(json.dumps(provenance(proj, path), indent=1))
+        did = True
     if getattr(args, "killjobs", None):
         print(f"killed {_kill(_project(args, archive, '--killjobs'), args.killjobs)} job(s)")
         did = True
@@ -172,3 +196,30 @@ def _kill(proj: Any, what: list[str]) -> int:
         else:
             n += jobs.kill(proj, name=w)
     return n
+
+
+def list_jobs(*, as_json: bool = False) -> str:
+    """The registered built-in jobs: name, description, typed arguments with defaults;
+    outputs (OUT/PATHOUT) with their default names and tags."""
+    import json
+
+    from nora_lab.batch.registry import registered_jobs
+
+    jobs = {}
+    for name, reg in sorted(registered_jobs().items()):
+        params = {}
+        for p, (kind, many, options) in reg.params.items():
+            spec = kind + ("+" if many else "") + (f"({'|'.join(options)})" if options else "")
+            params[p] = {"type": spec, **({"default": reg.defaults[p]} if p in reg.defaults else
+                                          {"required": True})}
+        jobs[name] = {"description": reg.description, "args": params}
+    if as_json:
+        return json.dumps(jobs, indent=1, default=str)
+    lines = []
+    for name, job in jobs.items():
+        lines.append(f"{name}: {job['description']}")
+        for p, a in job["args"].items():
+            value = "(required)" if a.get("required") else f"= {a['default']!r}"
+            role = "  output" if a["type"] in ("OUT", "PATHOUT") else ""
+            lines.append(f"    {p:<16} {a['type']:<28} {value}{role}")
+    return "\n".join(lines)

@@ -4,7 +4,7 @@ Every job runs in its own process, next to its files in the log folder::
 
     <log folder>/<subject>/<study>.log       stdout + stderr of every job of the study
     <log folder>/<subject>/<study>.1.sh      job 1, a bash script with its variables set
-    <log folder>/<subject>/<study>.2.py      job 2, a Python script
+    <log folder>/<subject>/<study>.2.py      job 2, a Python script (``.m``: MATLAB/Octave)
     <log folder>/<subject>/<study>.3.pkl     job 3, a built-in callable and its arguments
     <log folder>/<subject>/<study>.4.ipynb   job 4, the executed notebook (papermill)
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nora_lab.batch import variables
+from nora_lab.batch import matlab, variables
 from nora_lab.batch.resolve import ResolvedStep
 
 __all__ = ["Command", "render"]
@@ -74,6 +74,11 @@ def render(step: ResolvedStep, stem: Path, unit: str, *, func: bytes | None = No
                 + variables.python_text(job.script or "") + "\n")
         path = Path(base + ".py")
         return Command([python, str(path)], text, {path: text.encode()})
+    if job.type == "matlab":
+        text = (_header(step, unit, "%") + matlab.block(step.values) + "\n"
+                + matlab.text(job.script or "") + "\n")
+        path = Path(base + ".m")
+        return Command(matlab.argv(path), text, {path: text.encode()})
     if job.type == "builtin":
         path = Path(base + ".pkl")
         call = f"{job.registered_name or job.label}({', '.join(f'{k}={v!r}' for k, v in step.values.items())})"

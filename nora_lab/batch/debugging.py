@@ -89,6 +89,14 @@ def _job_cells(i: int, step: ResolvedStep | None, names: Mapping[str, str], job:
         cells.append(new_code_cell("%%bash\n" + (job.script or "")))
     elif job.type == "python":
         cells.append(new_code_cell(variables.python_text(job.script or "", dict(names))))
+    elif job.type == "matlab":  # the resolved script, run by MATLAB or Octave
+        values = "{" + ", ".join(f"{k!r}: {names[k]}" for k in job.args) + "}"
+        cells.append(new_code_cell(
+            "import subprocess, tempfile\nfrom nora_lab.batch import matlab\n"
+            f"script = matlab.block({values}) + '\\n' + matlab.text({job.script or ''!r})\n"
+            "with tempfile.NamedTemporaryFile('w', suffix='.m', delete=False) as fh:\n"
+            "    fh.write(script)\n"
+            "subprocess.run(matlab.argv(fh.name), check=True)"))
     elif job.type == "builtin":
         call = ", ".join(f"{k}={names[k]}" for k in job.args)
         cells.append(new_code_cell(_import_of(job.registered().func) + call + ")"))

@@ -1,10 +1,11 @@
-"""A job: one step of a batch — a BASH or Python script, a registered callable, or a notebook.
+"""A job: one step of a batch — a BASH, Python or MATLAB/Octave script, a registered callable,
+or a notebook.
 
 >>> j = Job.bash("cp $f1 $o1", f1="t1*/s0*.nii", o1="derived/t1.nii TAG(copy)")
 >>> j.validate().args["o1"].tags
 ('copy',)
 
-Generic jobs (``bash``, ``python``) take their arguments from the variables in the script
+Generic jobs (``bash``, ``python``, ``matlab``) take their arguments from the variables in the script
 (:mod:`nora_lab.batch.variables`); built-in jobs from the registered callable's
 parameters (:mod:`nora_lab.batch.registry`); notebook jobs (run with papermill) from
 whatever they are given, typed by :class:`Arg` or by the name's prefix (``f1`` FILE …).
@@ -24,7 +25,9 @@ from nora_lab.errors import BatchError
 
 __all__ = ["Job", "JOB_TYPES"]
 
-JOB_TYPES = ("bash", "python", "builtin", "notebook")
+JOB_TYPES = ("bash", "python", "matlab", "builtin", "notebook")
+#: the generic job kinds: a script whose ``$f1 $o1 …`` variables are its arguments
+GENERIC = ("bash", "python", "matlab")
 
 
 def _shorthand_kind(value: Any) -> str:
@@ -37,13 +40,13 @@ def _shorthand_kind(value: Any) -> str:
 
 @dataclass(frozen=True)
 class Job:
-    """One job of a batch; build it with :meth:`bash`, :meth:`python`, :meth:`builtin`,
-    :meth:`call` or :meth:`notebook`.
+    """One job of a batch; build it with :meth:`bash`, :meth:`python`, :meth:`matlab`,
+    :meth:`builtin`, :meth:`call` or :meth:`notebook`.
 
     Parameters
     ----------
     type
-        ``"bash"``, ``"python"``, ``"builtin"`` or ``"notebook"``.
+        ``"bash"``, ``"python"``, ``"matlab"``, ``"builtin"`` or ``"notebook"``.
     args
         Argument name → :class:`Arg` (or a shorthand value, typed on :meth:`validate`).
     script
@@ -79,6 +82,12 @@ class Job:
     def python(cls, script: str, *, name: str | None = None, **args: Any) -> Job:
         """A generic Python job; ``$f1`` … in ``script`` become variables of those names."""
         return cls("python", args, script=script, name=name)
+
+    @classmethod
+    def matlab(cls, script: str, *, name: str | None = None, **args: Any) -> Job:
+        """A generic MATLAB/Octave job (:mod:`nora_lab.batch.matlab`); ``$f1`` … in
+        ``script`` become variables of those names."""
+        return cls("matlab", args, script=script, name=name)
 
     @classmethod
     def builtin(cls, job: str, *, name: str | None = None, **args: Any) -> Job:
@@ -134,7 +143,7 @@ class Job:
         if self.type not in JOB_TYPES:
             raise BatchError(f"{where}: unknown job type {self.type!r} "
                              f"(expected one of {', '.join(JOB_TYPES)})")
-        if self.type in ("bash", "python"):
+        if self.type in GENERIC:
             typed = self._typed_generic(where)
         elif self.type == "builtin":
             typed = self._typed_builtin(where)

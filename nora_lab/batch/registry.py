@@ -16,8 +16,10 @@ Argument types come from ``args`` (``"FILE"``, ``"FILE+"``, ``"OUT"``, ``"PATHOU
 ``"NUMERIC"``, ``"STRING"``, ``"LOGICAL"``, ``"OPTION(a|b)"``); a parameter not named
 there takes its type from its default value (bool, number, str).
 
-Layers that ship jobs (ROI statistics, conversion, segmentation) register them when
-imported; :data:`PROVIDERS` lists the modules imported on the first unknown name.
+Layers that ship jobs register them when imported; :data:`PROVIDERS` lists the modules
+imported on the first unknown name — the processing catalogue
+(:mod:`nora_lab.batch.catalogue`: N4, registration, brain extraction, tissue
+segmentation, reslicing, ROI statistics, diffusion).
 """
 
 from __future__ import annotations
@@ -29,12 +31,13 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from nora_lab.batch.catalogue import MODULES as CATALOGUE_MODULES
 from nora_lab.errors import BatchError
 
 __all__ = ["register_job", "get_job", "registered_jobs", "Registered", "PROVIDERS", "parse_spec"]
 
-#: modules that register jobs when imported (tried when a name is unknown)
-PROVIDERS: tuple[str, ...] = ()
+#: modules that register jobs when imported (tried when a name is unknown): the catalogue's
+PROVIDERS: tuple[str, ...] = CATALOGUE_MODULES
 
 _REGISTRY: dict[str, Registered] = {}
 _SPEC = re.compile(r"^(FILE\+?|OUT|PATHOUT|NUMERIC|STRING|LOGICAL|OPTION(?:\((.*)\))?)$")

@@ -182,10 +182,11 @@ def _run_steps(task: UnitTask, proj: Any, fh: Any, attempt: int) -> tuple[str, s
             path.write_bytes(data)
         texts.append(f"# --- job {spec.index}/{n}: {spec.job.label} ---\n{cmd.text}")
         _prepare(step)
+        side = _Sidecars(stem, spec.index)
         fh.write(f"# {_stamp()} {label}: {' '.join(cmd.argv)}\n".encode())
         t0 = time.perf_counter()
         command = "\n".join(texts)
-        rc, how = _execute(cmd.argv, fh, step.cwd, env, task, proj,
+        rc, how = _execute(cmd.argv, fh, step.cwd, {**env, "NORA_JOB_META": str(side.meta)}, task, proj,
                            lambda command=command: states.progress(proj, task.job_id,
                                                                    command=command))
         fh.write(f"# {label}: exit {rc} after {time.perf_counter() - t0:.2f}s\n".encode())
@@ -199,9 +200,10 @@ def _run_steps(task: UnitTask, proj: Any, fh: Any, attempt: int) -> tuple[str, s
             raise JobLost(msg)
         if rc != 0:
             why = f"killed by {signal.Signals(-rc).name}" if rc < 0 else f"exited with status {rc}"
+            why += side.cause()
             return _fail(proj, task, attempt, f"{label} {why} (see the log {task.log})", texts)
         try:
-            _register(proj, step)
+            _register(proj, step, side.file_meta())
         except NoraError as exc:
             return _fail(proj, task, attempt, f"{label}: {exc}", texts)
     states.finish(proj, task.job_id, "d", attempt=attempt, command="\n".join(texts))
@@ -297,13 +299,44 @@ def _terminate(proc: subprocess.Popen, grace: float) -> None:
             continue
 
 
-def _register(proj: Any, step: ResolvedStep) -> None:
-    """Check that the declared outputs exist and register them with their tags."""
+class _Sidecars:
+    """What a job's process may leave beside its script: ``$NORA_JOB_META`` (JSON
+    ``{output path: file metadata}``, stored with the outputs when they are registered,
+    e.g. the provenance of built-in processing jobs) and ``<stem>.<n>.error`` (the one-line
+    cause of a built-in job's failure, for the jobs table)."""
+
+    def __init__(self, stem: Path, index: int) -> None:
+        self.meta = Path(f"{stem}.{index}.meta.json")
+        self.error = Path(f"{stem}.{index}.error")
+        for p in (self.meta, self.error):  # a previous attempt's
+            p.unlink(missing_ok=True)
+
+    def cause(self) -> str:
+        try:
+            text = self.error.read_text().strip()
+        except OSError:
+            return ""
+        return f": {text}" if text else ""
+
+    def file_meta(self) -> dict[str, Any]:
+        import json
+
+        try:
+            data = json.loads(self.meta.read_text())
+        except (OSError, ValueError):
+            return {}
+        return data if isinstance(data, dict) else {}
+
+
+def _register(proj: Any, step: ResolvedStep, meta: dict[str, Any] | None = None) -> None:
+    """Check that the declared outputs exist and register them with their tags (and the
+    metadata the job left for them)."""
+    meta = meta or {}
     for o in step.outputs:
         if o.kind == "OUT":
             if not o.path.is_file():
                 raise BatchError(f"declared output {o.name} = {o.path} was not written")
-            proj.register(o.path, tags=o.tags)
+            proj.register(o.path, tags=o.tags, meta=meta.get(str(o.path)))
         else:
             if not o.path.is_dir():
                 raise BatchError(f"declared output folder {o.name} = {o.path} is missing")
@@ -311,4 +344,5 @@ def _register(proj: Any, step: ResolvedStep) -> None:
                 dirnames[:] = [d for d in dirnames if not d.startswith(TMP_PREFIX)]
                 for name in sorted(filenames):
                     if not name.startswith(TMP_PREFIX):
-                        proj.register(Path(dirpath) / name, tags=o.tags)
+                        path = Path(dirpath) / name
+                        proj.register(path, tags=o.tags, meta=meta.get(str(path)))

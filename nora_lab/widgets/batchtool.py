@@ -34,6 +34,7 @@ __all__ = ["BatchTool", "selected_psids"]
 
 _STATIC = Path(__file__).parent / "static"
 PREVIEW_LIMIT = 200
+GENERIC = ("bash", "python", "matlab")  # nora_lab.batch.jobs.GENERIC (not imported: it loads the archive)
 
 
 def selected_psids(table: Any = None, selection: Any = None, *,
@@ -66,7 +67,7 @@ def _job_dict(job: dict[str, Any]) -> dict[str, Any]:
     d: dict[str, Any] = {"type": job["type"]}
     if job.get("name"):
         d["name"] = job["name"]
-    if job["type"] in ("bash", "python"):
+    if job["type"] in GENERIC:
         d["script"] = job.get("script", "")
     else:
         d["job"] = job["job"]
@@ -172,7 +173,10 @@ class BatchTool(anywidget.AnyWidget):
         out = [{"type": "bash", "job": "", "label": "BASH (generic)",
                 "description": "a bash script; $f1 $o1 $p1 $s1 $n1 become its arguments"},
                {"type": "python", "job": "", "label": "Python (generic)",
-                "description": "a Python script; $f1 $o1 $p1 $s1 $n1 become its arguments"}]
+                "description": "a Python script; $f1 $o1 $p1 $s1 $n1 become its arguments"},
+               {"type": "matlab", "job": "", "label": "MATLAB/Octave (generic)",
+                "description": "a MATLAB script, run by MATLAB or GNU Octave; $f1 $o1 $p1 $s1 "
+                               "$n1 become its variables"}]
         for jname, reg in sorted(registered_jobs().items()):
             params = {p: {"kind": kind, "many": many, "options": list(opts),
                           "default": _jsonable(reg.defaults.get(p))}
@@ -182,9 +186,9 @@ class BatchTool(anywidget.AnyWidget):
         return out
 
     def add_job(self, kind: str, *, script: str = "", name: str = "") -> int:
-        """Append a job: ``"bash"``, ``"python"`` or a registered built-in job's name;
+        """Append a job: ``"bash"``, ``"python"``, ``"matlab"`` or a registered built-in job's name;
         returns its index."""
-        if kind in ("bash", "python"):
+        if kind in GENERIC:
             job: dict[str, Any] = {"type": kind, "script": "", "name": name, "args": {}}
         else:
             tpl = next((x for x in self.templates if x["type"] == "builtin" and x["job"] == kind), None)
@@ -222,7 +226,7 @@ class BatchTool(anywidget.AnyWidget):
         from nora_lab.batch.variables import PREFIXES, find
 
         job = dict(self.jobs[index])
-        if job["type"] not in ("bash", "python"):
+        if job["type"] not in GENERIC:
             raise NoraError(f"job {index + 1} is a {job['type']} job: it has no script")
         job["script"] = script
         try:
@@ -273,7 +277,7 @@ class BatchTool(anywidget.AnyWidget):
         rows = []
         for job in batch.validate().jobs:
             row: dict[str, Any] = {"type": job.type, "name": job.name or "", "args": {}}
-            if job.type in ("bash", "python"):
+            if job.type in GENERIC:
                 row["script"] = job.script
             elif job.type == "builtin":
                 row["job"] = job.registered_name
