@@ -2,7 +2,7 @@
 Chromium (WebGL2 on SwiftShader). The Lab server's NORA_HOME is the session's demo archive.
 
 One notebook session, checks in order (each a test; they share the page): the notebook
-runs and the desk's viewer draws the demo DTI (b=0); a click moves the crosshair and Python sees
+runs and the desk's viewer draws demo01's T1 with its GM/WM ROIs; a click moves the crosshair and Python sees
 the new world position; a pen stroke drawn with the mouse changes the ROI tool's ROI in
 the kernel and ctrl+z undoes it; the filter bar narrows the table (and a bad filter is
 shown inline); a click with "add by clicking" on adds a marker point; clicking a row loads
@@ -27,9 +27,9 @@ DESK = ".nora-desk"
 READY = """() => { const t = document.querySelector('.nora-desk .nora-table');
                    const v = document.querySelector('.nora-desk .nora-viewer');
                    const s = document.querySelector('.nora-desk-python');
-                   return !!(t && v && s) && t.dataset.rows === '4' && t.dataset.total === '4'
-                          && +v.dataset.ack > 0 && v.dataset.layers === '1'
-                          && /study=1234#1/.test(s.innerText); }"""
+                   return !!(t && v && s) && t.dataset.rows === '10' && t.dataset.total === '10'
+                          && +v.dataset.ack > 0 && v.dataset.layers === '4'
+                          && /study=demo01#MR1/.test(s.innerText); }"""
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +71,7 @@ def test_quickstart_runs_without_errors(lab, page):
     assert lab.external_requests == []          # the table's module and Niivue come from the package
     out = page.locator(".jp-OutputArea-output").all_inner_texts()
     assert any("crosshair at" in o for o in out)
-    assert any("1 file(s) loaded" in o for o in out)
+    assert any("3 file(s) loaded" in o for o in out)   # the T1 and its two ROIs
 
 
 def test_the_desk_viewer_draws_the_volume_with_webgl2(lab, page):
@@ -79,12 +79,12 @@ def test_the_desk_viewer_draws_the_volume_with_webgl2(lab, page):
         "c => { const g = c.getContext('webgl2'); return {webgl2: !!g, w: c.width, h: c.height}; }")
     assert info["webgl2"] and info["w"] > 250 and info["h"] > 250, info
     stats = pixel_stats(lab.shot(canvas(page), "desk_canvas.png"))
-    # the DTI b=0 in three planes with a red crosshair: many grey levels
+    # the T1 in three planes with ROI outlines and a red crosshair: many colours
     assert stats["unique_colors"] > 60, stats
     assert 0.05 < stats["frac_non_dominant"] < 0.95, stats
     assert stats["dominant"] == "#000000"
-    # the table shows the demo's four studies, the MPRAGE study selected
-    assert table(page).get_attribute("data-selected") == "1234#1"
+    # the table shows the demo's studies, demo01's selected
+    assert table(page).get_attribute("data-selected") == "demo01#MR1"
     lab.shot(table(page), "desk_table.png")
 
 
@@ -123,13 +123,13 @@ def test_a_pen_stroke_changes_the_roi_tools_roi_in_the_kernel(lab, page):
     page.wait_for_function(
         "() => +document.querySelector('.nora-roi-state').dataset.voxels > 10", timeout=60_000)
     voxels = int(roi_state.get_attribute("data-voxels"))
-    assert state(page)["roi"] == f"roi={voxels}"   # the desk's line: the ROI tool's current ROI
+    assert state(page)["roi"] == f"lesion={voxels}"   # the desk's line: the ROI tool's current ROI
     ack = int(root(page).get_attribute("data-ack"))
     page.wait_for_function(f"() => +document.querySelector('.nora-desk .nora-viewer').dataset.ack >= {ack}")
     page.wait_for_timeout(800)
     after = np.asarray(_rgb(lab.shot(canvas(page), "desk_pen_stroke.png"))).astype(int)
-    red = lambda a: (a[..., 0] - a[..., 1] > 60) & (a[..., 0] - a[..., 2] > 60)  # noqa: E731 - the ROI
-    assert red(after).sum() > red(before_png).sum() + 20
+    cyan = lambda a: (a[..., 1] - a[..., 0] > 60) & (a[..., 2] - a[..., 0] > 60)  # noqa: E731 - the lesion ROI
+    assert cyan(after).sum() > cyan(before_png).sum() + 20
     # ctrl+z in the viewer undoes the whole stroke in the kernel
     page.keyboard.press("Control+z")
     page.wait_for_function("() => document.querySelector('.nora-roi-state').dataset.voxels === '0'",
@@ -190,7 +190,7 @@ def test_the_filter_bar_narrows_the_table(lab, page):
     assert t.locator("tbody tr").evaluate_all("rs => rs.map(r => r.dataset.psid)") == ["1234#1"]
     files.fill("")
     files.press("Enter")
-    page.wait_for_function("() => document.querySelector('.nora-desk .nora-table').dataset.total === '4'",
+    page.wait_for_function("() => document.querySelector('.nora-desk .nora-table').dataset.total === '10'",
                            timeout=30_000)
 
 
