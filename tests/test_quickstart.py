@@ -50,9 +50,10 @@ def _snapshot(home: Path) -> dict:
         rows = p.files()[["psid", "relpath", "size", "tags"]].astype(str).values.tolist()
         studies = p.studies()[["psid", "tags"]].astype(str).values.tolist()
         jobs = job_states.table(p)[["id", "psid", "state", "ended"]].astype(str).values.tolist()
+        recipes = p.list_json("autoloader").astype(str).values.tolist()
     finally:
         arc.close()
-    return {"files": files, "rows": rows, "studies": studies, "jobs": jobs}
+    return {"files": files, "rows": rows, "studies": studies, "jobs": jobs, "recipes": recipes}
 
 
 def test_demo_holds_the_cohort_and_the_vendor_series(proj):
@@ -138,6 +139,18 @@ def test_one_qc_job_is_in_error(proj):
     assert proj.studies({"subject": "JOB:e"})["psid"].tolist() == ["demo06#MR1"]
     assert "SNR" in Path(rows[rows["state"] == "e"]["log"].iloc[0]).read_text()
     assert proj.files("qc/t1_snr.json")["psid"].tolist() == COHORT[:5]
+
+
+def test_the_t1_review_recipe_loads_t1_rois_and_surface(proj):
+    from nora_lab.widgets import Autoloader, Viewer
+
+    viewer = Viewer()
+    report = Autoloader.load(proj, "t1 review").apply(proj, "demo02#MR1", viewer)
+    assert not report.missing and not report.errors, str(report)
+    assert [(rel, role) for _, rel, role in report.loaded] == [
+        (T1, "background"), ("rois/gm.nii.gz", "mask"), ("rois/wm.nii.gz", "mask"),
+        ("surf/lh.pial.gii", "surface")]
+    assert viewer.view_layout == "2x2"
 
 
 def test_building_the_demo_again_adds_and_rewrites_nothing(demo_home, capsys):

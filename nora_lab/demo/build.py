@@ -13,6 +13,8 @@ its result is already there.
    (:mod:`~nora_lab.demo.derived`); the T1 is tagged ``t1``, the study ``control`` or
    ``patient``.
 4. The QC batch runs once (:mod:`~nora_lab.demo.qc`); ``demo06``'s job ends in error.
+5. The autoloader recipe ``t1 review`` (T1, ROIs and surface in the 2×2 layout) is stored
+   in the project's JSON store, unless it is there (``docs/autoloader-format.md``).
 """
 
 from __future__ import annotations
@@ -26,10 +28,22 @@ from typing import Any
 from .cohort import SIZE, Subject, cohort
 from .derived import ROI_FILES, SURFACE_FILE
 
-__all__ = ["build_demo", "DemoReport", "T1_PATTERN"]
+__all__ = ["build_demo", "DemoReport", "T1_PATTERN", "RECIPE"]
 
 #: the T1 of a cohort study (the importer's ``<SeriesNumber>_<SeriesDescription>`` folder)
 T1_PATTERN = "2_T1_MPRAGE/s002.nii"
+
+#: an autoloader recipe for the cohort (the desk's "Autoloaders" picker lists it)
+RECIPE = ("t1 review", {
+    "version": 1,
+    "description": "the T1 in three planes with its GM/WM ROIs; the pial surface in 3-D",
+    "layout": "2x2",
+    "items": [
+        {"pattern": "*T1_MPRAGE*/*.nii *.nii", "role": "background"},
+        {"pattern": "rois/*.nii", "role": "roi", "match": "all", "optional": True},
+        {"pattern": "surf/*.gii", "role": "surface", "viewport": 3, "color": "yellow",
+         "optional": True},
+    ]})
 
 
 @dataclass
@@ -47,6 +61,8 @@ class DemoReport:
         PSIDs of the cohort studies synthesized in this run.
     qc : dict or None
         Job states of the QC batch if it ran in this run (``{"d": 5, "e": 1}``).
+    recipe : str or None
+        The autoloader recipe stored in this run.
     seconds : float
     """
 
@@ -55,12 +71,13 @@ class DemoReport:
     cohort: Any = None
     made: list[str] = field(default_factory=list)
     qc: dict[str, int] | None = None
+    recipe: str | None = None
     seconds: float = 0.0
 
     @property
     def changed(self) -> bool:
         """Whether this run added anything."""
-        return bool(self.made or self.qc or self.vendor.count("converted"))
+        return bool(self.made or self.qc or self.recipe or self.vendor.count("converted"))
 
     def __str__(self) -> str:
         lines = [f"demo project {self.project!r}: {self.seconds:.1f} s"
@@ -70,6 +87,8 @@ class DemoReport:
             lines.append(f"cohort: made {', '.join(self.made)}; {self.cohort.summary()}")
         if self.qc is not None:
             lines.append(f"QC batch: {self.qc}")
+        if self.recipe:
+            lines.append(f"autoloader recipe {self.recipe!r} stored")
         return "\n".join(lines)
 
 
@@ -112,12 +131,9 @@ def build_demo(home: str | Path, *, project: str = "demo", user: str | None = No
 
     Parameters
     ----------
-    home
-        A NORA home folder (``archive.sqlite`` and ``data/`` inside), created if needed.
-    project
-        The project's name.
-    user
-        Open the archive as this user (default: the current user).
+    home, project, user
+        The NORA home folder (created if needed), the project's name, and the user
+        the archive is opened as (default: the current user).
     subjects
         How many cohort subjects (``demo01`` …).
     progress
@@ -159,6 +175,9 @@ def build_demo(home: str | Path, *, project: str = "demo", user: str | None = No
             report.made = [s.psid for s in todo]
         if not len(job_states.table(proj, name=BATCH_NAME, limit=1)):
             report.qc = run_qc(proj, [s.psid for s in members]).counts()
+        if RECIPE[0] not in set(proj.list_json("autoloader")["name"]):
+            proj.put_json("autoloader", *RECIPE)
+            report.recipe = RECIPE[0]
         report.seconds = time.perf_counter() - start
         return report
     finally:
