@@ -64,6 +64,7 @@ def _common(subject: Subject, grid: Grid) -> Dataset:
     ds.BodyPartExamined = "HEAD"
     ds.ScanningSequence = ["GR", "IR"]
     ds.SequenceVariant = ["SP", "MP"]
+    ds.SequenceName = "*tfl3d1_16ns"
     ds.ScanOptions = "IR"
     ds.MRAcquisitionType = "3D"
     ds.SliceThickness = _ds(1.0)
