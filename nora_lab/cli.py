@@ -63,6 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("-q", "--sql", metavar="STATEMENT",
                    help="executes an SQL statement, result as JSON (read-only snapshot of "
                         "your projects unless you are an archive admin)")
+    m.add_argument("--timeout", type=float, default=60.0, metavar="SECONDS",
+                   help="with --sql: stop the statement after this many seconds (60)")
     m.add_argument("--csv", action="store_true", help="with --sql/--select: CSV output")
     m.add_argument("-a", "--add", nargs="+", metavar="FILE",
                    help="adds files to the project: files already inside a study folder are "
@@ -70,7 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--study", metavar="PSID", default=os.environ.get("NORA_PSID"),
                    help="the study (patients_id#studies_id) for --add/--out/--pathout "
                         "(default $NORA_PSID, set inside batch jobs)")
-    m.add_argument("--dest", metavar="RELPATH", help="with --add: folder/name inside the study")
+    m.add_argument("--dest", metavar="RELPATH",
+                   help="with --add: folder/name inside the study (a folder: 'res/')")
     m.add_argument("--addtag", metavar="TAGS", help="tag1,tag2,...: tags the added/selected files")
     m.add_argument("--rmtag", metavar="TAGS", help="tag1,tag2,...: removes tags from selected files")
     m.add_argument("-d", "--del", dest="delete", nargs="+", metavar="FILE", help="deletes files")
@@ -227,7 +230,7 @@ def run(args: argparse.Namespace) -> int:
         _print_frame(arc.projects(), args.csv)
         did = True
     if args.sql:
-        _print_frame(arc.sql(args.sql), args.csv)
+        _print_frame(arc.sql(args.sql, timeout=args.timeout), args.csv)
         did = True
     if args.grant:
         if not args.project:
@@ -252,8 +255,10 @@ def run(args: argparse.Namespace) -> int:
                 else:
                     if not args.study:
                         raise _Usage(f"{f} is outside project {proj.name!r}: give --study PSID")
-                    added.append(proj.add_file(p, args.study, args.dest or p.name,
-                                               tags=_tags(args.addtag)))
+                    dest = args.dest or p.name
+                    if dest.endswith("/") or (proj.study_dir(args.study) / dest).is_dir():
+                        dest = f"{dest.rstrip('/')}/{p.name}"  # --dest names a folder
+                    added.append(proj.add_file(p, args.study, dest, tags=_tags(args.addtag)))
             for p in added:
                 print(p)
         if args.delete:
@@ -303,7 +308,7 @@ def run(args: argparse.Namespace) -> int:
 
             rep = fsck(proj, repair=args.repair)
             print(rep)
-            if not rep.ok and not rep.repaired:
+            if not rep.ok:  # after --repair: something could not be repaired
                 return 1
         did = True
     if not did:
@@ -328,6 +333,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     except BrokenPipeError:
         return 0
+    except OSError as exc:  # a file the archive needs: say which, in one line
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"nora: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

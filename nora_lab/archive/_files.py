@@ -10,7 +10,6 @@ import contextlib
 import json
 import os
 import shutil
-import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +21,8 @@ from nora_lab.archive import _db
 from nora_lab.archive import _schema as t
 from nora_lab.archive._ids import check_id
 from nora_lab.archive._tags import clean_tags
-from nora_lab.archive.layout import TMP_PREFIX, inside, sha256, temp_beside
+from nora_lab.archive.journal import FileTransaction
+from nora_lab.archive.layout import inside, sha256, temp_beside
 from nora_lab.archive.patterns import check_relpath
 from nora_lab.errors import AlreadyExistsError, ArchiveError, NotFoundError
 
@@ -227,53 +227,62 @@ class FilesMixin:
         study_dir = self.study_dir(psid)
         with _db.read(self._engine) as conn:
             srow = self._study_row(conn, psid)
+        files = FileTransaction(self.root)
         with contextlib.ExitStack() as stack:
             staged = []
             for relpath, place, tags, meta in entries:
                 relpath = check_relpath(relpath, what="file name")
                 dest = inside(study_dir, relpath)
+                if dest.is_dir():
+                    raise AlreadyExistsError(
+                        f"cannot add {relpath!r} to study {psid}: {dest} is a folder")
                 series, name = _split_rel(relpath)
                 tmp = stack.enter_context(temp_beside(dest))
                 place(tmp)
                 ftype = _guess_filetype(tmp) if not name.lower().endswith(".json") else "json"
                 staged.append((dest, tmp, series, name, relpath, clean_tags(tags), meta,
                                sha256(tmp), tmp.stat().st_size, ftype))
-            f = t.files
-            with _db.write(self._engine) as conn:
-                renames = []
-                present = {}
-                for series in {s[2] for s in staged}:
-                    names = [s[3] for s in staged if s[2] == series]
-                    for r in conn.execute(sa.select(f.c.id, f.c.sha256, f.c.name).where(
-                            f.c.study == srow.id, f.c.series == series, f.c.name.in_(names))):
-                        present[(series, r.name)] = r
-                for dest, tmp, series, name, relpath, tags, meta, digest, size, ftype in staged:
-                    existing = present.get((series, name))
-                    if existing is not None and not overwrite:
-                        if existing.sha256 != digest:
-                            raise AlreadyExistsError(
-                                f"{dest} exists with different content (pass overwrite=True)")
-                        fid = existing.id  # same content again: nothing to do but the tags
-                    else:
-                        values = {"project_id": self.pk, "study": srow.id, "series": series,
-                                  "name": name, "path_lc": relpath.lower(), "filetype": ftype,
-                                  "size": size, "sha256": digest,
-                                  "meta": dict(meta) if meta else None}
-                        if existing is not None:
-                            conn.execute(sa.update(f).where(f.c.id == existing.id)
-                                         .values(**values))
-                            fid = existing.id
-                        else:
-                            fid = conn.execute(sa.insert(f).values(**values)
-                                               .returning(f.c.id)).scalar_one()
-                        renames.append((tmp, dest))
-                    _db.insert_ignore(conn, t.file_tags,
-                                      [{"file": fid, "tag": g} for g in tags])
-                if then is not None:
-                    then(conn, srow.id)
-                for tmp, dest in renames:  # the files take their names inside the transaction
-                    os.replace(tmp, dest)
+            with files:
+                self._write_rows(srow.id, staged, files, overwrite=overwrite, then=then)
         return [s[0] for s in staged]
+
+    def _write_rows(self, study_pk: int, staged: list[tuple], files: FileTransaction, *,
+                    overwrite: bool, then: Any) -> None:
+        """The rows of :meth:`_store_many`; the files take their names (``files.apply``)
+        last, inside the transaction."""
+        f = t.files
+        with _db.write(self._engine) as conn:
+            present = {}
+            for series in {s[2] for s in staged}:
+                names = [s[3] for s in staged if s[2] == series]
+                for r in conn.execute(sa.select(f.c.id, f.c.sha256, f.c.name).where(
+                        f.c.study == study_pk, f.c.series == series, f.c.name.in_(names))):
+                    present[(series, r.name)] = r
+            for dest, tmp, series, name, relpath, tags, meta, digest, size, ftype in staged:
+                existing = present.get((series, name))
+                if existing is not None and not overwrite:
+                    if existing.sha256 != digest:
+                        raise AlreadyExistsError(
+                            f"{dest} exists with different content (pass overwrite=True)")
+                    fid = existing.id  # same content again: nothing to do but the tags
+                else:
+                    values = {"project_id": self.pk, "study": study_pk, "series": series,
+                              "name": name, "path_lc": relpath.lower(), "filetype": ftype,
+                              "size": size, "sha256": digest,
+                              "meta": dict(meta) if meta else None}
+                    if existing is not None:
+                        conn.execute(sa.update(f).where(f.c.id == existing.id)
+                                     .values(**values))
+                        fid = existing.id
+                    else:
+                        fid = conn.execute(sa.insert(f).values(**values)
+                                           .returning(f.c.id)).scalar_one()
+                    files.put(tmp, dest, digest)
+                _db.insert_ignore(conn, t.file_tags,
+                                  [{"file": fid, "tag": g} for g in tags])
+            if then is not None:
+                then(conn, study_pk)
+            files.apply()  # the files take their names inside the transaction
 
     def _locate(self, path: str | os.PathLike) -> tuple[str, str]:
         """An absolute archive path → (psid, relpath)."""
@@ -308,14 +317,15 @@ class FilesMixin:
         self._require("editor", "deleting a file")
         if relpath is not None:
             target = self.study_dir(str(target)) / check_relpath(relpath)
-        with _db.write(self._engine) as conn:
+        with FileTransaction(self.root) as files, _db.write(self._engine) as conn:
             (fid,) = self._file_ids(conn, [target])
             row = conn.execute(sa.select(t.files.c.study, t.files.c.series, t.files.c.name)
                                .where(t.files.c.id == fid)).one()
             conn.execute(sa.delete(t.files).where(t.files.c.id == fid))
             path = self._abs_path(conn, row.study, row.series, row.name)
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+            if path.exists() or path.is_symlink():
+                files.remove(path)
+            files.apply()
 
     def _abs_path(self, conn: sa.Connection, study_pk: int, series: str, name: str) -> Path:
         s, sub = t.studies, t.subjects
@@ -337,24 +347,14 @@ class FilesMixin:
             pk = self._subject_pk(conn, subject_id)
         self._delete_tree(self.root / check_id(subject_id, "subject id"), t.subjects, pk)
 
-    def _delete_tree(self, folder: Path | None, table: sa.Table | None = None,
-                     pk: int | None = None) -> None:
-        """Move ``folder`` aside, delete the rows, then the folder (or move it back)."""
-        folder = folder or self.root
-        trash = None
-        if folder.exists():
-            trash = folder.parent / f"{TMP_PREFIX}trash-{uuid.uuid4().hex}"
-            os.rename(folder, trash)
-        try:
-            if table is not None:
-                with _db.write(self._engine) as conn:
-                    conn.execute(sa.delete(table).where(table.c.id == pk))
-        except BaseException:
-            if trash is not None:
-                os.rename(trash, folder)
-            raise
-        if trash is not None:
-            shutil.rmtree(trash, ignore_errors=True)
+    def _delete_tree(self, folder: Path, table: sa.Table, pk: int) -> None:
+        """Delete the rows and the folder together (the folder is moved aside first, and
+        back if the rows stay)."""
+        with FileTransaction(self.root) as files, _db.write(self._engine) as conn:
+            conn.execute(sa.delete(table).where(table.c.id == pk))
+            if folder.exists():
+                files.remove_tree(folder)
+            files.apply()
 
     def file_meta(self, path: str | os.PathLike) -> dict[str, Any]:
         """The JSON metadata stored for one file."""
@@ -367,6 +367,7 @@ class FilesMixin:
         """Register a file that a job already wrote inside a study folder."""
         self._require("editor", "registering a file")
         psid, rel = self._locate(path)
+        rel = check_relpath(rel, what="file name")
         src = Path(path)
         if not src.is_file():
             raise NotFoundError(f"cannot register {src}: no such file")
@@ -376,3 +377,26 @@ class FilesMixin:
             os.link(data_path, tmp)  # same folder: a hard link, then renamed onto itself
 
         return self._store(psid, rel, place, tags=tags, meta=meta, overwrite=True)
+
+    def _journal_committed(self, op: Mapping[str, Any]) -> bool:
+        """Did the transaction of a journal entry commit? (see :mod:`.journal`)"""
+        parts = Path(op["dest"]).parts
+        s, sub, f = t.studies, t.subjects, t.files
+        with _db.read(self._engine) as conn:
+            if op["kind"] == "rmtree":
+                q = sa.select(sub.c.id).where(sub.c.project_id == self.pk,
+                                              sub.c.subject_id == parts[0])
+                if len(parts) > 1:
+                    q = sa.select(s.c.id).join(sub, sub.c.id == s.c.subject).where(
+                        s.c.project_id == self.pk, sub.c.subject_id == parts[0],
+                        s.c.study_id == parts[1])
+                return conn.execute(q).first() is None
+            series, name = _split_rel("/".join(parts[2:]))
+            digest = conn.execute(
+                sa.select(f.c.sha256).join(s, s.c.id == f.c.study).join(sub, sub.c.id == s.c.subject)
+                .where(s.c.project_id == self.pk, sub.c.subject_id == parts[0],
+                       s.c.study_id == parts[1], f.c.series == series, f.c.name == name)
+            ).first()
+        if op["kind"] == "remove":
+            return digest is None
+        return digest is not None and digest[0] == op.get("sha256")

@@ -75,21 +75,30 @@ subjects = sa.Table(
     metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("project_id", sa.ForeignKey("projects.id", ondelete="CASCADE"), nullable=False),
+    # the folder name and the ID shown (NORA's patients_id): see _ids.folder_id
     sa.Column("subject_id", sa.String(200), nullable=False),
+    # the ID as it came from outside (a DICOM PatientID, …) in a real project; NULL in a
+    # pseudonymized one (its real ID is in `identities`)
+    sa.Column("source_id", sa.String(400)),
     sa.Column("meta", Json),
     sa.Column("created", sa.DateTime, nullable=False, server_default=_now()),
     sa.UniqueConstraint("project_id", "subject_id"),
 )
+# different IDs never share a subject, the same ID never gets two (schema version 4)
+sa.Index("ux_subjects_source", subjects.c.project_id, subjects.c.source_id, unique=True)
 
 identities = sa.Table(
     "identities",
     metadata,
     sa.Column("subject", sa.ForeignKey("subjects.id", ondelete="CASCADE"), primary_key=True),
+    # the subject's project, so that one real ID has one pseudonym per project (version 4)
+    sa.Column("project_id", sa.Integer),
     sa.Column("real_id", sa.String(200)),
     sa.Column("real_name", sa.String(400)),
     sa.Column("birthdate", sa.String(20)),
     sa.Column("extra", Json),
 )
+sa.Index("ux_identities_real_id", identities.c.project_id, identities.c.real_id, unique=True)
 
 studies = sa.Table(
     "studies",

@@ -6,8 +6,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import shutil
 import sqlite3
+import time
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -16,6 +22,7 @@ import sqlalchemy as sa
 from nora_lab import config
 from nora_lab.archive import _db
 from nora_lab.archive import _schema as t
+from nora_lab.archive._ids import RESERVED_PREFIX
 from nora_lab.archive.project import ROLES, Project
 from nora_lab.errors import (
     AlreadyExistsError,
@@ -46,6 +53,42 @@ def _resolve_location(location: str | Path | None, root: str | Path | None) -> t
         return f"sqlite:///{path}", Path(root) if root else path.parent / "data"
     # a directory: a NORA home
     return f"sqlite:///{path / 'archive.sqlite'}", Path(root) if root else path / "data"
+
+
+#: Seconds a statement of :meth:`Archive.sql` (``nora -q``) may run.
+SQL_TIMEOUT_S = 60.0
+
+
+def _no_files(action: int, *args: object) -> int:
+    """SQLite authorizer: refuse ATTACH (also behind VACUUM INTO) and DETACH."""
+    if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH):
+        return sqlite3.SQLITE_DENY
+    return sqlite3.SQLITE_OK
+
+
+def _sql_message(exc: BaseException, timeout: float) -> str:
+    text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    if "interrupted" in text or "statement timeout" in text:
+        return f"stopped after {timeout:g} s (the time limit of a statement)"
+    if "not authorized" in text or "authorization denied" in text:
+        return "statements that create or attach database files are refused"
+    return text
+
+
+@contextlib.contextmanager
+def _time_limit(conn: sa.Connection, timeout: float) -> Iterator[None]:
+    """Stop a statement after ``timeout`` seconds on either backend."""
+    if conn.dialect.name == "postgresql":
+        conn.exec_driver_sql(f"SET LOCAL statement_timeout = {int(timeout * 1000)}")
+        yield
+        return
+    raw = conn.connection.driver_connection
+    deadline = time.monotonic() + timeout
+    raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+    try:
+        yield
+    finally:
+        raw.set_progress_handler(None, 0)
 
 
 class Archive:
@@ -256,18 +299,37 @@ class Archive:
         """
         if not name or not set(name) <= _PROJECT_CHARS or name.startswith("."):
             raise ConfigError(f"project name {name!r}: use letters, digits, '_', '-' and '.'")
+        if len(name) > 100:
+            raise ConfigError(f"project name {name[:20]!r}… has {len(name)} characters; "
+                              "at most 100")
         if naming not in ("real", "pseudonym"):
             raise ConfigError(f"naming {naming!r}: expected 'real' or 'pseudonym'")
-        with _db.write(self.engine) as conn:
-            if conn.execute(sa.select(t.projects.c.id).where(t.projects.c.name == name)).first():
-                if not exist_ok:
-                    raise AlreadyExistsError(f"project {name!r} exists (use exist_ok=True)")
-            else:
-                pk = conn.execute(sa.insert(t.projects).values(name=name, naming=naming)
-                                  .returning(t.projects.c.id)).scalar_one()
-                conn.execute(sa.insert(t.rights).values(project_id=pk, user_id=self._user_pk,
-                                                        role="admin", identity=True))
-        (self.root / name).mkdir(parents=True, exist_ok=True)
+        folder = self.root / name
+        made = False
+        try:
+            with _db.write(self.engine) as conn:
+                if conn.execute(sa.select(t.projects.c.id)
+                                .where(t.projects.c.name == name)).first():
+                    if not exist_ok:
+                        raise AlreadyExistsError(f"project {name!r} exists (use exist_ok=True)")
+                else:
+                    pk = conn.execute(sa.insert(t.projects).values(name=name, naming=naming)
+                                      .returning(t.projects.c.id)).scalar_one()
+                    conn.execute(sa.insert(t.rights).values(
+                        project_id=pk, user_id=self._user_pk, role="admin", identity=True))
+                    # the folder first: a project that cannot exist on disk gets no row
+                    made = not folder.exists()
+                    try:
+                        folder.mkdir(parents=True, exist_ok=True)
+                    except OSError as exc:
+                        raise ArchiveError(f"cannot create project {name!r}: its folder "
+                                           f"{folder}: {exc.strerror}") from None
+        except BaseException:
+            if made:
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
+            raise
+        folder.mkdir(parents=True, exist_ok=True)
         return self.project(name)
 
     def delete_project(self, name: str) -> None:
@@ -275,34 +337,64 @@ class Archive:
         proj = self.project(name)
         if proj.role != "admin":
             raise PermissionDenied(f"deleting project {name!r} needs its admin role")
-        proj._delete_tree(None)
-        with _db.write(self.engine) as conn:
-            conn.execute(sa.delete(t.projects).where(t.projects.c.id == proj.pk))
+        trash = proj.root.parent / f"{RESERVED_PREFIX}trash-{uuid.uuid4().hex}"
+        if proj.root.exists():
+            os.rename(proj.root, trash)
+        try:
+            with _db.write(self.engine) as conn:
+                conn.execute(sa.delete(t.projects).where(t.projects.c.id == proj.pk))
+        except BaseException:
+            if trash.exists():
+                os.rename(trash, proj.root)
+            raise
+        shutil.rmtree(trash, ignore_errors=True)
 
     # --- SQL ------------------------------------------------------------------------------
-    def sql(self, statement: str) -> pd.DataFrame:
+    def sql(self, statement: str, *, timeout: float = SQL_TIMEOUT_S) -> pd.DataFrame:
         """Run an SQL statement and return its rows.
 
         Administrators run it on the archive database itself. Every other user runs it
         read-only on a snapshot holding only the projects they can read (same table
         names; real identities only where they have that right), so SQL can neither
-        change the archive nor reveal another project.
+        change the archive nor reveal another project, nor create files (``ATTACH``,
+        ``VACUUM INTO`` are refused).
+
+        Parameters
+        ----------
+        statement
+            One SQL statement.
+        timeout
+            Seconds it may run (``statement_timeout`` on PostgreSQL, a progress handler
+            on SQLite); then it is stopped with an :class:`ArchiveError`.
+
+        Raises
+        ------
+        ArchiveError
+            The statement failed (the database's message), or ran out of time.
         """
         import pandas as pd
 
         if self.is_admin:
-            with _db.write(self.engine) as conn:
-                res = conn.exec_driver_sql(statement)
-                if res.returns_rows:
-                    return pd.DataFrame(res.fetchall(), columns=list(res.keys()))
-                return pd.DataFrame({"rowcount": [res.rowcount]})
+            try:
+                with _db.write(self.engine) as conn:
+                    with _time_limit(conn, timeout):
+                        res = conn.exec_driver_sql(statement)
+                        if res.returns_rows:
+                            return pd.DataFrame(res.fetchall(), columns=list(res.keys()))
+                        return pd.DataFrame({"rowcount": [res.rowcount]})
+            except sa.exc.DBAPIError as exc:
+                raise ArchiveError(f"SQL failed: {_sql_message(exc.orig, timeout)}") from None
         snap = self._snapshot()
+        snap.set_authorizer(_no_files)
+        deadline = time.monotonic() + timeout
+        snap.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
         try:
             cur = snap.execute(statement)
             cols = [d[0] for d in cur.description] if cur.description else []
             return pd.DataFrame(cur.fetchall(), columns=cols)
         except sqlite3.Error as exc:
-            raise ArchiveError(f"SQL failed (read-only, on your projects only): {exc}") from exc
+            raise ArchiveError(f"SQL failed (read-only, on your projects only): "
+                               f"{_sql_message(exc, timeout)}") from None
         finally:
             snap.close()
 

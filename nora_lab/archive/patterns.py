@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
+from nora_lab.archive._ids import RESERVED_PREFIX
 from nora_lab.errors import FilterSyntaxError, UnsafePathError
 
 __all__ = ["like_pattern", "FilePattern", "check_relpath", "to_regex"]
@@ -105,7 +106,8 @@ def check_relpath(relpath: str, *, what: str = "path") -> str:
     Raises
     ------
     UnsafePathError
-        If it is empty, absolute, or contains a ``..`` segment or a backslash.
+        If it is empty, absolute, or contains a ``..`` segment, a backslash, or a name
+        starting with ``.nora-`` (reserved for the archive's temporary files).
     """
     if not relpath or not relpath.strip():
         raise UnsafePathError(f"empty {what}: expected '<folder>/<file>' inside the study")
@@ -118,6 +120,9 @@ def check_relpath(relpath: str, *, what: str = "path") -> str:
         raise UnsafePathError(f"{what} {relpath!r} contains '..': it would leave the study folder")
     if not parts:
         raise UnsafePathError(f"{what} {relpath!r} names no file")
+    if any(p.startswith(RESERVED_PREFIX) for p in parts):
+        raise UnsafePathError(f"{what} {relpath!r}: names starting with {RESERVED_PREFIX!r} "
+                              "are reserved for the archive's temporary files and backups")
     return "/".join(parts)
 
 

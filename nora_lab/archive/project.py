@@ -18,11 +18,11 @@ import sqlalchemy as sa
 from nora_lab.archive import _db
 from nora_lab.archive import _schema as t
 from nora_lab.archive._files import FilesMixin
-from nora_lab.archive._ids import check_id, split_psid
+from nora_lab.archive._ids import check_id, folder_id, split_psid
 from nora_lab.archive._jsonstore import JsonStoreMixin
 from nora_lab.archive._tags import TagsMixin
 from nora_lab.archive._views import QueriesMixin
-from nora_lab.errors import NotFoundError, PermissionDenied
+from nora_lab.errors import ArchiveError, NotFoundError, PermissionDenied, UnsafePathError
 
 if TYPE_CHECKING:
     from nora_lab.archive.archive import Archive
@@ -87,45 +87,108 @@ class Project(FilesMixin, TagsMixin, QueriesMixin, JsonStoreMixin):
 
     # --- subjects and studies -------------------------------------------------------------
     def add_subject(self, subject_id: str, *, meta: Mapping[str, Any] | None = None,
-                    identity: Mapping[str, str] | None = None) -> str:
+                    identity: Mapping[str, str] | None = None, strict: bool = False) -> str:
         """Register a subject (idempotent) and return its stored ID.
+
+        ``subject_id`` is the ID as the outside world knows it (a DICOM PatientID). In a
+        real project it is stored as given when it is a valid folder name, else under a
+        derived name (:func:`~nora_lab.archive._ids.folder_id`: ``"12 34"`` →
+        ``12_34_6dcd4ce2``); the original is kept, and adding it again finds the same
+        subject. Different IDs never share a subject.
 
         In a pseudonymized project ``subject_id`` is the real patient ID: the subject is
         stored under a generated pseudonym, and the real ID (and ``identity``'s
         ``name``/``birthdate``) go into the identities table. Adding the same real ID
-        again returns the same pseudonym.
+        again returns the same pseudonym, also when several processes add it at once (the
+        database holds one pseudonym per real ID).
+
+        Parameters
+        ----------
+        strict
+            Match by the original ID only (the DICOM import), never by a stored folder
+            name that happens to equal it.
         """
         self._require("editor", "adding a subject")
         ident = dict(identity or {})
+        original = str(subject_id)
+        if not original.strip() or len(original) > 400:
+            raise UnsafePathError(f"subject id {original[:60]!r}: expected 1 to 400 characters")
         with _db.write(self._engine) as conn:
             if self.naming == "pseudonym":
-                i, s = t.identities, t.subjects
-                found = conn.execute(sa.select(s.c.subject_id).join(i, i.c.subject == s.c.id)
-                                     .where(s.c.project_id == self.pk,
-                                            i.c.real_id == str(subject_id))).scalar()
-                if found:
-                    return found
-                while True:
-                    stored = "P" + secrets.token_hex(4).upper()
-                    if not conn.execute(sa.select(s.c.id).where(
-                            s.c.project_id == self.pk, s.c.subject_id == stored)).first():
-                        break
-                ident.setdefault("id", str(subject_id))
+                ident.setdefault("id", original)
+                stored = self._pseudonym(conn, original, ident)
             else:
-                stored = check_id(str(subject_id), "subject id")
-            _db.insert_ignore(conn, t.subjects, [{"project_id": self.pk, "subject_id": stored,
-                                                  "meta": dict(meta) if meta else None}])
-            pk = self._subject_pk(conn, stored)
-            if ident:
-                _db.insert_ignore(conn, t.identities, [{
-                    "subject": pk, "real_id": ident.get("id"), "real_name": ident.get("name"),
-                    "birthdate": ident.get("birthdate"),
-                    "extra": {k: v for k, v in ident.items()
-                              if k not in ("id", "name", "birthdate")} or None}])
+                stored = self._real_subject(conn, original, strict=strict)
+                if ident:
+                    _db.insert_ignore(conn, t.identities, [self._identity_row(
+                        self._subject_pk(conn, stored), ident)])
             if meta:
-                conn.execute(sa.update(t.subjects).where(t.subjects.c.id == pk)
-                             .values(meta=dict(meta)))
+                conn.execute(sa.update(t.subjects).where(
+                    t.subjects.c.project_id == self.pk, t.subjects.c.subject_id == stored)
+                    .values(meta=dict(meta)))
         return stored
+
+    def _identity_row(self, subject_pk: int, ident: Mapping[str, Any]) -> dict[str, Any]:
+        return {"subject": subject_pk, "project_id": self.pk, "real_id": ident.get("id"),
+                "real_name": ident.get("name"), "birthdate": ident.get("birthdate"),
+                "extra": {k: v for k, v in ident.items()
+                          if k not in ("id", "name", "birthdate")} or None}
+
+    def _find_subject(self, conn: sa.Connection, column: sa.Column, value: str) -> str | None:
+        return conn.execute(sa.select(t.subjects.c.subject_id).where(
+            t.subjects.c.project_id == self.pk, column == value)).scalar()
+
+    def _insert_or_get(self, conn: sa.Connection, insert: Any, get: Any) -> str | None:
+        """``insert()`` in a savepoint; on a unique violation (another writer was first,
+        under READ COMMITTED or not) roll it back and return ``get()``."""
+        try:
+            with conn.begin_nested():
+                return insert()
+        except sa.exc.IntegrityError:
+            return get()
+
+    def _real_subject(self, conn: sa.Connection, original: str, *, strict: bool) -> str:
+        s = t.subjects
+        found = self._find_subject(conn, s.c.source_id, original)
+        if found is None and not strict:
+            found = self._find_subject(conn, s.c.subject_id, original)
+        digits = 8
+        while found is None:
+            stored = folder_id(original, digits=digits, hashed=digits > 8)
+
+            def insert(stored: str = stored) -> str:
+                conn.execute(sa.insert(s).values(project_id=self.pk, subject_id=stored,
+                                                 source_id=original))
+                return stored
+
+            found = self._insert_or_get(
+                conn, insert, lambda: self._find_subject(conn, s.c.source_id, original))
+            digits += 4  # the folder name belongs to another ID: a longer hash
+            if digits > 40:
+                raise ArchiveError(f"no free folder name for subject {original!r} in "
+                                   f"project {self.name!r}")
+        return found
+
+    def _pseudonym(self, conn: sa.Connection, real_id: str, ident: Mapping[str, Any]) -> str:
+        i, s = t.identities, t.subjects
+
+        def get() -> str | None:
+            return conn.execute(sa.select(s.c.subject_id).join(i, i.c.subject == s.c.id)
+                                .where(i.c.project_id == self.pk, i.c.real_id == real_id)
+                                ).scalar()
+
+        found = get()
+        while found is None:
+            stored = "P" + secrets.token_hex(4).upper()
+
+            def insert(stored: str = stored) -> str:
+                pk = conn.execute(sa.insert(s).values(project_id=self.pk, subject_id=stored)
+                                  .returning(s.c.id)).scalar_one()
+                conn.execute(sa.insert(i).values(self._identity_row(pk, ident)))
+                return stored
+
+            found = self._insert_or_get(conn, insert, get)  # None: the pseudonym was taken
+        return found
 
     def _subject_pk(self, conn: sa.Connection, subject_id: str) -> int:
         pk = conn.execute(sa.select(t.subjects.c.id).where(

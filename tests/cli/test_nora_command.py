@@ -137,3 +137,58 @@ def test_help_reads_like_the_reference(capsys):
     for flag in ["--project", "--createproject", "--add", "--del_pat", "--select", "--byfilename",
                  "--addtag", "--rmtag", "--out", "--pathout", "--sql", "--exportmeta"]:
         assert flag in text
+
+
+# --- one-line errors, never a traceback (integrity issue) ------------------------------
+
+def _one_line(err: str) -> str:
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("nora: error: "), err
+    return lines[0]
+
+
+def test_bad_sql_of_an_admin_is_one_line(nora, demo):
+    rc, _, err = nora("-q", "SELEC 1")
+    assert rc == 1 and "SELEC" in _one_line(err)
+
+
+def test_sql_stops_at_its_time_limit(nora, demo):
+    loop = "WITH RECURSIVE r(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM r) SELECT count(*) FROM r"
+    rc, _, err = nora("-q", loop, "--timeout", "1")
+    assert rc == 1 and "stopped after 1 s" in _one_line(err)
+
+
+def test_a_project_name_too_long_is_refused_and_leaves_nothing(nora, tmp_path):
+    rc, _, err = nora("--createproject", "x" * 300)
+    assert rc == 1 and "at most 100" in _one_line(err)
+    assert nora("--projects")[1].strip() == "[]"
+    assert "x" * 300 not in os.listdir(tmp_path / "data")
+
+
+def test_a_project_whose_folder_cannot_be_made_gets_no_row(nora, tmp_path):
+    assert nora("--createproject", "first")[0] == 0
+    (tmp_path / "data" / "blocked").write_text("a file where the folder would go")
+    rc, _, err = nora("--createproject", "blocked")
+    assert rc == 1 and "blocked" in _one_line(err)
+    assert "blocked" not in nora("--projects")[1]
+
+
+def test_dest_naming_a_folder_puts_the_file_inside(nora, demo, tmp_path):
+    (demo.study_dir("P1#S1") / "res").mkdir()
+    src = tmp_path / "out.nii"
+    src.write_bytes(b"result")
+    for dest in ("res/", "res"):
+        rc, out, err = nora("-p", "demo", "-a", str(src), "--study", "P1#S1", "--dest", dest)
+        assert rc == 0, err
+        assert out.strip().endswith("/P1/S1/res/out.nii")
+    rc, _, err = nora("-p", "demo", "-a", str(src), "--study", "P1#S1", "--dest",
+                      ".nora-tmp-x.nii")
+    assert rc == 1 and "reserved" in _one_line(err)
+
+
+def test_fsck_repair_exits_non_zero_while_something_is_left(nora, demo, tmp_path):
+    outside = tmp_path / "elsewhere.txt"
+    outside.write_text("x")
+    (demo.study_dir("P1#S1") / "t1_trio" / "link.nii").symlink_to(outside)
+    rc, out, _ = nora("-p", "demo", "--fsck", "--repair")
+    assert rc == 1 and "not repaired:" in out and "symbolic link" in out

@@ -41,22 +41,29 @@ class Known:
     series_uid: str
     series_number: int | None
     source: str | None
+    pixels: str | None = None  # fingerprint of the pixel data (None: filed before schema 4)
+
+
+_KNOWN = (sa.select(di.c.sop_uid, di.c.series_folder, di.c.series_uid, di.c.series_number,
+                   di.c.source, di.c.pixels, t.subjects.c.subject_id, t.studies.c.study_id)
+          .join(t.studies, t.studies.c.id == di.c.study)
+          .join(t.subjects, t.subjects.c.id == t.studies.c.subject))
+
+
+def _known(r: Any) -> Known:
+    return Known(f"{r.subject_id}#{r.study_id}", r.series_folder, r.series_uid,
+                 r.series_number, r.source, r.pixels)
 
 
 def _known_rows(project: Any, column: sa.Column, values: Iterable[str]
                 ) -> Iterator[tuple[str, Known]]:
     """(sop_uid, Known) of the project's recorded instances whose ``column`` is in ``values``."""
     wanted = list(dict.fromkeys(values))
-    q = (sa.select(di.c.sop_uid, di.c.series_folder, di.c.series_uid, di.c.series_number,
-                   di.c.source, t.subjects.c.subject_id, t.studies.c.study_id)
-         .join(t.studies, t.studies.c.id == di.c.study)
-         .join(t.subjects, t.subjects.c.id == t.studies.c.subject))
     with _db.read(project.archive.engine) as conn:
         for i in range(0, len(wanted), _CHUNK):
-            for r in conn.execute(q.where(di.c.project_id == project.pk,
-                                          column.in_(wanted[i:i + _CHUNK]))):
-                yield r.sop_uid, Known(f"{r.subject_id}#{r.study_id}", r.series_folder,
-                                       r.series_uid, r.series_number, r.source)
+            for r in conn.execute(_KNOWN.where(di.c.project_id == project.pk,
+                                               column.in_(wanted[i:i + _CHUNK]))):
+                yield r.sop_uid, _known(r)
 
 
 def known_instances(project: Any, sop_uids: Iterable[str]) -> dict[str, Known]:
@@ -107,11 +114,10 @@ def resolve_study(project: Any, study: Study) -> StudyTarget:
     pseudo = project.naming == "pseudonym"
     real_sid = subject_key(study)
     ident = _identity(study)
-    if pseudo:
-        subject = project.add_subject(real_sid, identity=ident or None)
-    else:
-        subject = project.add_subject(folder_safe(real_sid, "P" + uid_hash(study.study_uid)),
-                                      identity=ident or None)
+    # the original ID: the archive derives an injective folder name from it
+    if not pseudo:
+        claim_legacy_subject(project, real_sid)
+    subject = project.add_subject(real_sid, identity=ident or None, strict=True)
     stid = study_key(study, pseudonymized=pseudo)
     psid = f"{subject}#{stid}"
     existing = _study_or_none(project, psid)
@@ -137,6 +143,25 @@ def resolve_study(project: Any, study: Study) -> StudyTarget:
     target = StudyTarget(psid, subject, created, hide)
     target.folders = series_folders(project, psid)
     return target
+
+
+def claim_legacy_subject(project: Any, original: str) -> None:
+    """Give a subject filed before schema 4 (no original ID recorded) the ``original`` ID
+    whose old folder name it bears, so that later imports of that patient find it.
+
+    Only the first original ID claims it: another ID that the old rule folded into the
+    same folder name gets a subject of its own.
+    """
+    legacy = folder_safe(original, "")  # the folder name the import gave before
+    if not legacy:
+        return
+    s = t.subjects
+    with _db.write(project.archive.engine) as conn:
+        if conn.execute(sa.select(s.c.id).where(s.c.project_id == project.pk,
+                                                s.c.source_id == original)).first():
+            return
+        conn.execute(sa.update(s).where(s.c.project_id == project.pk, s.c.subject_id == legacy,
+                                        s.c.source_id.is_(None)).values(source_id=original))
 
 
 def _study_or_none(project: Any, psid: str) -> dict[str, Any] | None:
@@ -173,6 +198,78 @@ def pick_folder(target: StudyTarget, series: Series, wanted: str) -> str:
         name = f"{wanted}_{n}"
     target.folders.setdefault(name, set()).add(key)
     return name
+
+
+class ImportedMeanwhile(Exception):
+    """Instances of a series were recorded by another import after this one planned."""
+
+    def __init__(self, where: dict[str, Known]):
+        self.where = where
+        k = next(iter(where.values()))
+        super().__init__(f"{len(where)} instance(s) were imported by another import "
+                         f"meanwhile, into {k.psid}/{k.series_folder}")
+
+
+def recorded_in(conn: sa.Connection, project: Any, sop_uids: Iterable[str]) -> dict[str, Known]:
+    """The instances among ``sop_uids`` recorded now, read in the caller's transaction."""
+    wanted = list(dict.fromkeys(sop_uids))
+    out = {}
+    for i in range(0, len(wanted), _CHUNK):
+        for r in conn.execute(_KNOWN.where(di.c.project_id == project.pk,
+                                           di.c.sop_uid.in_(wanted[i:i + _CHUNK]))):
+            out[r.sop_uid] = _known(r)
+    return out
+
+
+def record_new_instances(conn: sa.Connection, project: Any, study_pk: int, series: Series,
+                         folder: str, instances: list[Any], expected: frozenset[str],
+                         pixels: dict[str, str]) -> None:
+    """Record a series' instances as its files commit, in their transaction.
+
+    Re-checked now, not when the import planned: an instance that another import recorded
+    meanwhile (not among ``expected``, those this import completes) raises
+    :class:`ImportedMeanwhile`, so the series is not filed twice. The rows are plain
+    INSERTs: where two transactions race past the check (PostgreSQL, READ COMMITTED), the
+    database's unique key refuses the second.
+    """
+    taken = recorded_in(conn, project, (i.sop_uid for i in instances))
+    others = {sop: k for sop, k in taken.items() if sop not in expected}
+    if others:
+        raise ImportedMeanwhile(others)
+    rows = [{"project_id": project.pk, "sop_uid": i.sop_uid, "study": study_pk,
+             "study_uid": i.study_uid, "series_uid": i.series_uid,
+             "series_number": i.series_number, "series_folder": folder,
+             "source": i.source[:2000], "pixels": pixels.get(i.sop_uid)}
+            for i in instances if i.sop_uid not in taken]
+    for k in range(0, len(rows), _CHUNK):
+        conn.execute(sa.insert(di), rows[k:k + _CHUNK])
+
+
+def drop_if_empty(project: Any, psid: str) -> bool:
+    """Delete a study this import created but never filed into (it lost every race),
+    and its subject if that has no other study. True if the study went."""
+    sid, _, stid = psid.partition("#")
+    s, sub, f = t.studies, t.subjects, t.files
+    with _db.write(project.archive.engine) as conn:
+        row = conn.execute(sa.select(s.c.id, s.c.subject).join(sub, sub.c.id == s.c.subject)
+                           .where(s.c.project_id == project.pk, sub.c.subject_id == sid,
+                                  s.c.study_id == stid)).first()
+        if row is None or conn.execute(sa.select(f.c.id).where(f.c.study == row.id)
+                                       .limit(1)).first() is not None:
+            return False
+        if conn.execute(sa.select(di.c.sop_uid).where(di.c.study == row.id).limit(1)).first():
+            return False
+        conn.execute(sa.delete(s).where(s.c.id == row.id))
+        subject_gone = conn.execute(sa.select(s.c.id).where(s.c.subject == row.subject)
+                                    .limit(1)).first() is None
+        if subject_gone:
+            conn.execute(sa.delete(sub).where(sub.c.id == row.subject))
+    folder = project.root / sid / stid  # empty folders its temporary files left
+    for d in [folder, folder.parent] if subject_gone else [folder]:
+        for sub_dir, _, _ in sorted(os.walk(d), key=lambda w: -len(w[0])):
+            with contextlib.suppress(OSError):
+                os.rmdir(sub_dir)
+    return True
 
 
 def record_instances(project: Any, psid: str, series: Series, folder: str,

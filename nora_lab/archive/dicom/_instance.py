@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from nora_lab.archive.dicom._elements import LONG_VRS, PIXEL_TAGS, SHORT_VRS, Odd, Short, walk
@@ -82,6 +82,9 @@ class Instance:
     gantry_tilt: float = 0.0
     echo_number: int | None = None
     size: int = 0
+    # where native pixel data that ends the file starts (-1: unknown); how it was read, not
+    # what the file holds, so it takes no part in comparisons
+    pixels_at: int = field(default=-1, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,14 +115,15 @@ def read_instance(path: str, source: str | None = None) -> Instance | Skipped:
     except OSError as exc:
         return Skipped(path, f"unreadable: {exc.strerror or exc}")
     if fast is not None:
-        h, ts, sop_class_meta, problem = fast
+        h, ts, sop_class_meta, problem, pixels_at = fast
         frames = h.i("NumberOfFrames") or 1
         if frames <= 1 or (h.f("ImagePositionPatient", 3) and h.f("ImageOrientationPatient", 6)):
-            return _instance(path, source, size, h, ts, sop_class_meta, problem, None)
+            return _instance(path, source, size, h, ts, sop_class_meta, problem, None,
+                             pixels_at)
     return _read_pydicom(path, source)
 
 
-def _walked(fd: int, size: int) -> tuple[RawFields, str, str, str | None] | None:
+def _walked(fd: int, size: int) -> tuple[RawFields, str, str, str | None, int] | None:
     """The walker's reading of an open file, or None to leave it to pydicom."""
     chunk = _FIRST_READ
     while True:
@@ -134,7 +138,7 @@ def _walked(fd: int, size: int) -> tuple[RawFields, str, str, str | None] | None
 
 
 def _walk_file(fd: int, size: int, chunk: int
-               ) -> tuple[RawFields, str, str, str | None] | None:
+               ) -> tuple[RawFields, str, str, str | None, int] | None:
     data = os.pread(fd, chunk, 0)
     if len(data) < 132 or data[128:132] != b"DICM":
         return None
@@ -159,26 +163,28 @@ def _walk_file(fd: int, size: int, chunk: int
     h = RawFields(found, codec)
     expected = expected_pixel_bytes(h)
     sop_class_meta = meta.get(0x00020002, b"").decode("ascii", "replace").strip(" \x00")
-    if (h.i("NumberOfFrames") or 1) <= 1 and _pixels_end_the_file(fd, size, expected,
-                                                                   implicit):
-        return h, ts, sop_class_meta, None
+    if (h.i("NumberOfFrames") or 1) <= 1:
+        at = _pixels_at_the_end(fd, size, expected, implicit)
+        if at >= 0:
+            return h, ts, sop_class_meta, None, at
     # the long way: every element up to the pixel data
     _, pos = walk(data, pos, implicit, WANTED_SET, stop_at=PIXEL_TAGS, found=found)
     if short and pos + 12 > len(data):
         raise Short("pixel data header")
     problem = pixel_problem(bytes(data[pos:pos + 12]), pos, implicit, True, size,
                             expected, lambda offset: os.pread(fd, size - offset, offset))
-    return h, ts, sop_class_meta, problem
+    return h, ts, sop_class_meta, problem, -1
 
 
-def _pixels_end_the_file(fd: int, size: int, expected: int, implicit: bool) -> bool:
-    """True when the file ends with a native (7FE0,0010) element of the expected length.
+def _pixels_at_the_end(fd: int, size: int, expected: int, implicit: bool) -> int:
+    """Where the pixel values start when the file ends with a native (7FE0,0010) element
+    of the expected length, else -1.
 
     Most files do; they need no walk through the private groups between the indexed
     elements and the pixel data (half a Siemens or GE header).
     """
     if not expected:
-        return False
+        return -1
     for length in {expected, expected + (expected & 1)}:
         head = 8 if implicit else 12
         at = size - length - head
@@ -191,8 +197,8 @@ def _pixels_end_the_file(fd: int, size: int, expected: int, implicit: bool) -> b
             ok = (got[:4] == b"\xe0\x7f\x10\x00" and got[4:6] in (b"OW", b"OB")
                   and got[6:8] == b"\x00\x00" and got[8:] == struct.pack("<L", length))
         if ok:
-            return True
-    return False
+            return at + head
+    return -1
 
 
 def _read_pydicom(path: str, source: str | None) -> Instance | Skipped:
@@ -242,7 +248,8 @@ def _read_pydicom(path: str, source: str | None) -> Instance | Skipped:
 
 
 def _instance(path: str, source: str | None, size: int, h: Fields | RawFields, ts: str,
-              sop_class_meta: str, problem: str | None, ds: Any) -> Instance | Skipped:
+              sop_class_meta: str, problem: str | None, ds: Any,
+              pixels_at: int = -1) -> Instance | Skipped:
     """The :class:`Instance` of a read header (``ds``: pydicom's dataset, if it read it)."""
     if sop_class_meta == _DICOMDIR:
         return Skipped(path, "DICOMDIR (an index of other files, no image)")
@@ -292,4 +299,28 @@ def _instance(path: str, source: str | None, size: int, h: Fields | RawFields, t
         gantry_tilt=tilt_values[0] if tilt_values else 0.0,
         echo_number=h.i("EchoNumbers"),
         size=size,
+        pixels_at=pixels_at,
     )
+
+
+def pixel_fingerprint(inst: Instance) -> str:
+    """``"<bytes>:<crc32>"`` of an instance's encoded pixel data, to tell whether the same
+    SOP instance arriving again carries different pixels (header changes do not count).
+
+    Native pixel data at the end of the file is read from its known offset; anything
+    else (compressed, multi-frame, unusual files) through pydicom.
+    """
+    from nora_lab.archive.dicom._compress import crc32
+
+    if inst.pixels_at >= 0:
+        with open(inst.path, "rb") as fh:
+            fh.seek(inst.pixels_at)
+            data = fh.read()
+    else:
+        import pydicom
+
+        ds = pydicom.dcmread(inst.path, specific_tags=["PixelData", "FloatPixelData",
+                                                       "DoubleFloatPixelData"], force=True)
+        data = next((ds[k].value for k in ("PixelData", "FloatPixelData",
+                                           "DoubleFloatPixelData") if k in ds), b"") or b""
+    return f"{len(data)}:{crc32(data):08x}"

@@ -4,7 +4,12 @@
 
 1. ``patients_id=`` of the import, or the ``patients_id`` group of ``pattern``;
 2. the header's PatientID; else PatientName; else ``P`` + 8 hex digits of the
-   StudyInstanceUID's SHA-1 — made folder-safe (``Test^Regression`` → ``Test_Regression``).
+   StudyInstanceUID's SHA-1.
+
+The archive keeps that original ID and files the subject under a folder name derived
+from it injectively (:func:`nora_lab.archive._ids.folder_id`): the ID itself when it is
+a valid folder name, else its safe form plus a hash (``Test^Regression`` →
+``Test_Regression_9f1c…``), so that ``12 34`` and ``12#34`` stay two subjects.
 
 In a pseudonymized project this real id is handed to ``project.add_subject(..., identity=)``
 which stores and returns the pseudonym; only the pseudonym reaches folders and files.
@@ -13,7 +18,7 @@ which stores and returns the pseudonym; only the pseudonym reaches folders and f
 
 1. ``studies_id=`` of the import, or the ``studies_id`` group of ``pattern``;
 2. in a *real* project: AccessionNumber (unique per order in the RIS), else StudyID
-   (the scanner's exam number), made folder-safe;
+   (the scanner's exam number), as a folder name by the same injective rule;
 3. otherwise — and always in a pseudonymized project, where an accession number would
    identify the patient — ``S`` + 8 hex digits of the SHA-1 of the StudyInstanceUID:
    stable, so a re-import finds the same study.
@@ -40,6 +45,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
+from nora_lab.archive._ids import folder_id
 from nora_lab.archive.dicom._group import Series, Study
 from nora_lab.archive.dicom._scan import Instance
 from nora_lab.errors import ConfigError
@@ -159,12 +165,12 @@ def subject_key(study: Study) -> str:
 def study_key(study: Study, *, pseudonymized: bool) -> str:
     """The study id a study gets (before clash resolution)."""
     if study.override[1]:
-        return folder_safe(str(study.override[1]))
+        return folder_id(str(study.override[1]))
     if not pseudonymized:
         for name in ("accession", "study_id"):
             value = study.common(name)
-            if value and folder_safe(value, ""):
-                return folder_safe(value)
+            if value and value.strip():
+                return folder_id(value.strip())
     return "S" + uid_hash(study.study_uid)
 
 

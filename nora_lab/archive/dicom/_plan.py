@@ -18,12 +18,13 @@ from typing import Any
 
 from nora_lab.archive.dicom import _archive as arc
 from nora_lab.archive.dicom._group import Series, Study
+from nora_lab.archive.dicom._instance import pixel_fingerprint
 from nora_lab.archive.dicom._naming import Policy, series_names
 from nora_lab.archive.dicom._scan import Instance, read_instance
 from nora_lab.archive.dicom._sidecar import contains_identity, identity_strings
 from nora_lab.archive.dicom._staging import Staging
 from nora_lab.archive.dicom._work import Work, exact_folder
-from nora_lab.archive.dicom.report import ImportReport, SeriesReport
+from nora_lab.archive.dicom.report import CONFLICT, ImportReport, SeriesReport
 
 __all__ = ["Job", "plan", "direct_folders", "hide_strings"]
 
@@ -40,6 +41,7 @@ class Job:
     report: SeriesReport
     completing: str | None = None  # psid of the series being completed by new instances
     direct: str | None = None  # a source folder holding exactly this series
+    known: frozenset[str] = frozenset()  # SOP UIDs recorded when planned (completing only)
     work: Work | None = None
     dicom_tar: Path | None = None
 
@@ -64,6 +66,12 @@ def plan(project: Any, studies: list[Study], policy: Policy, report: ImportRepor
                     rep.description
             known = series_known.get((s.series_uid, s.series_number), {})
             old = [known[i.sop_uid] for i in s.instances if i.sop_uid in known]
+            differ = [i for i in s.instances if i.sop_uid in known and known[i.sop_uid].pixels
+                      and pixel_fingerprint(i) != known[i.sop_uid].pixels]
+            if differ:
+                _conflict(rep, old[0], differ, report)
+                placed[id(s)] = (old[0].psid, old[0].series_folder)
+                continue
             if len(old) == len(s.instances):
                 rep.status, rep.psid, rep.series_folder = ("already imported", old[0].psid,
                                                            old[0].series_folder)
@@ -74,6 +82,7 @@ def plan(project: Any, studies: list[Study], policy: Policy, report: ImportRepor
             if known:
                 first = next(iter(known.values()))
                 job.completing, job.folder = first.psid, first.series_folder
+                job.known = frozenset(known)
                 rep.psid, rep.series_folder = job.completing, job.folder
                 missing = _add_previous(project, job, known, staging)
                 if missing:
@@ -90,6 +99,19 @@ def plan(project: Any, studies: list[Study], policy: Policy, report: ImportRepor
             jobs.append(job)
     jobs.sort(key=lambda j: -sum(i.size for i in j.instances))
     return jobs, placed
+
+
+def _conflict(rep: SeriesReport, where: arc.Known, differ: list[Instance],
+              report: ImportReport) -> None:
+    """Report instances that arrived again with other pixel data (nothing is changed)."""
+    rep.status, rep.psid, rep.series_folder = CONFLICT, where.psid, where.series_folder
+    rep.problems.append(
+        f"{len(differ)} of {rep.instances} instance(s) are in the archive under the same SOP "
+        f"Instance UID with other pixel data (first: {differ[0].source}); the archived "
+        f"version is kept: delete the series and import again to replace it")
+    report.series.append(rep)
+    report.warnings.append(f"CONFLICT: {where.psid}/{where.series_folder}: {len(differ)} "
+                           "instance(s) arrived again with different pixel data (see the series)")
 
 
 def direct_folders(jobs: list[Job], found: Any) -> None:

@@ -31,6 +31,9 @@ dicom_instances = sa.Table(
     sa.Column("series_folder", sa.String(400), nullable=False),
     # where the file was imported from (a path, "<zip>/<member>", or a node's label)
     sa.Column("source", sa.String(2000)),
+    # "<bytes>:<crc32>" of the encoded pixel data (schema 4; NULL before): the same SOP
+    # instance arriving again with other pixels is a conflict, not "already imported"
+    sa.Column("pixels", sa.String(32)),
     sa.Column("imported", sa.DateTime, nullable=False, server_default=sa.func.current_timestamp()),
 )
 sa.Index("ix_dicom_instances_series", dicom_instances.c.project_id, dicom_instances.c.series_uid)

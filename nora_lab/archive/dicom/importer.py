@@ -34,12 +34,15 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
+import sqlalchemy as sa
+
 from nora_lab.archive._files import NewFile
 from nora_lab.archive.dicom import _archive as arc
 from nora_lab.archive.dicom._compress import ENGINE
 from nora_lab.archive.dicom._convert import DCM2NIIX_ARGS, dcm2niix_path, dcm2niix_version
 from nora_lab.archive.dicom._extras import keep_extras, parse_filter
 from nora_lab.archive.dicom._group import group
+from nora_lab.archive.dicom._instance import pixel_fingerprint
 from nora_lab.archive.dicom._naming import (
     Policy,
     compile_pattern,
@@ -50,7 +53,7 @@ from nora_lab.archive.dicom._scan import scan
 from nora_lab.archive.dicom._sidecar import extend_sidecar
 from nora_lab.archive.dicom._staging import Staging
 from nora_lab.archive.dicom._work import Speculation, convert_work, final_stem, tar_originals
-from nora_lab.archive.dicom.report import ImportReport
+from nora_lab.archive.dicom.report import MEANWHILE, ImportReport
 from nora_lab.errors import NoraError, PermissionDenied
 
 __all__ = ["import_dicom", "on_study_imported", "import_options", "load_policy"]
@@ -191,6 +194,7 @@ def import_dicom(project: Any, source: str | os.PathLike[str] | Iterable[str | o
         finally:
             spec.drop_the_rest()
         report.timings["convert+commit"] = time.perf_counter() - t0
+        _drop_lost_studies(project, targets, report, staging)
         if exts:
             keep_extras(project, found.others, exts, studies, targets, placed, report)
     report.series.sort(key=lambda s: (s.psid, s.series_number or 0, s.series_folder))
@@ -262,6 +266,15 @@ def _finish(project: Any, job: Job, policy: Policy, staging: Staging, report: Im
     t0 = time.perf_counter()
     try:
         _commit(project, job, policy, staging, report, targets, placed)
+    except arc.ImportedMeanwhile as exc:
+        k = next(iter(exc.where.values()))
+        rep.status, rep.psid, rep.series_folder = MEANWHILE, k.psid, k.series_folder
+        rep.notes.append(f"{exc}; nothing filed twice")
+        placed[id(job.series)] = (k.psid, k.series_folder)
+    except sa.exc.IntegrityError:
+        rep.status = MEANWHILE
+        rep.notes.append("another import filed this series at the same moment (the database "
+                         "refused a second copy); nothing filed twice")
     except NoraError as exc:
         rep.status = "failed"
         rep.problems.append(f"could not enter the archive: {exc}")
@@ -323,11 +336,16 @@ def _commit(project: Any, job: Job, policy: Policy, staging: Staging,
     if job.dicom_tar is not None:
         files.append(NewFile(f"{folder}/dicom.tar.gz", src=job.dicom_tar, move=True))
 
+    pixels = {i.sop_uid: pixel_fingerprint(i) for i in job.instances
+              if i.sop_uid not in job.known}
+
     def record(conn: Any, study_pk: int) -> None:
-        arc.record_instances(project, psid, job.series, folder, job.instances, conn=conn,
-                             study_pk=study_pk)
+        arc.record_new_instances(conn, project, study_pk, job.series, folder, job.instances,
+                                 job.known, pixels)
 
     with staging.commit_lock():
+        if not job.completing and arc._study_or_none(project, psid) is None:
+            arc.resolve_study(project, job.study)  # dropped by an import that lost its race
         arc.sweep_tmp(study_dir / folder)
         # files, rows and the series' instances commit together
         project._add_files(psid, files, overwrite=overwrite, then=record)
@@ -336,6 +354,19 @@ def _commit(project: Any, job: Job, policy: Policy, staging: Staging,
     placed[id(job.series)] = (psid, folder)
     if psid not in report.studies:
         report.studies.append(psid)
+
+
+def _drop_lost_studies(project: Any, targets: dict[int, arc.StudyTarget],
+                       report: ImportReport, staging: Staging) -> None:
+    """Studies this import created for series that another import filed meanwhile."""
+    lost = {t.psid for t in targets.values() if t.created} - set(report.studies)
+    if not lost:
+        return
+    with staging.commit_lock():
+        for psid in sorted(lost):
+            if arc.drop_if_empty(project, psid):
+                report.warnings.append(f"removed study {psid}, created for series that "
+                                       "another import filed meanwhile")
 
 
 # --- helpers ---------------------------------------------------------------------------

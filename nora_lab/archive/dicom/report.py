@@ -15,11 +15,18 @@ from nora_lab.archive.dicom._scan import Skipped
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["ImportReport", "SeriesReport", "Skipped", "STATUSES"]
+__all__ = ["ImportReport", "SeriesReport", "Skipped", "STATUSES", "MEANWHILE", "CONFLICT"]
+
+#: The status of a series imported by another import that ran at the same time.
+MEANWHILE = "imported by another import"
+#: The status of a series whose SOP instances are in the archive with other pixel data.
+CONFLICT = "conflict"
 
 #: converted: every output entered the archive; partial: some outputs were refused;
-#: already imported: every instance was in the archive before; failed: nothing entered.
-STATUSES = ("converted", "partial", "already imported", "failed")
+#: already imported: every instance was in the archive before; imported by another
+#: import: one running at the same time filed it first; conflict: its SOP instance UIDs
+#: are in the archive with other pixel data (nothing changed); failed: nothing entered.
+STATUSES = ("converted", "partial", "already imported", MEANWHILE, CONFLICT, "failed")
 
 
 @dataclass
@@ -75,7 +82,8 @@ class ImportReport:
     @property
     def ok(self) -> bool:
         """True when no series failed or was only partly converted."""
-        return all(s.status in ("converted", "already imported") for s in self.series)
+        return all(s.status in ("converted", "already imported", MEANWHILE)
+                   for s in self.series)
 
     def count(self, status: str) -> int:
         return sum(s.status == status for s in self.series)
