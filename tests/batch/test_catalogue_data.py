@@ -83,3 +83,45 @@ def cat_project(tmp_path):
     arc, proj = open_project(tmp_path)
     yield proj
     arc.close()
+
+
+@pytest.fixture(scope="session")
+def templates_home(tmp_path_factory):
+    """One NORA home for the session's tests, so the MNI templates are written once."""
+    return tmp_path_factory.mktemp("catalogue_home")
+
+
+@pytest.fixture
+def home(templates_home, monkeypatch):
+    """Use the session's NORA home (after conftest's per-test one: no user settings)."""
+    monkeypatch.setenv("NORA_HOME", str(templates_home))
+    return templates_home
+
+
+def save(img, path: Path) -> str:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(img, path)
+    return str(path)
+
+
+def synthetic_dwi(shape=(10, 8, 4)):
+    """A small DWI made with dipy's tools: its bundled 55-direction gradient table (plus a
+    b0) and one tensor per voxel (dipy.sims.voxel.single_tensor), fibres running along x
+    with FA rising along y; returns (image, bvals, bvecs)."""
+    from dipy.core.gradients import gradient_table
+    from dipy.data import get_fnames
+    from dipy.io.gradients import read_bvals_bvecs
+    from dipy.sims.voxel import single_tensor
+
+    bvals, bvecs = read_bvals_bvecs(*get_fnames(name="55dir_grad"))
+    gtab = gradient_table(bvals, bvecs=bvecs)
+    data = np.zeros((*shape, len(bvals)), np.float32)
+    rng = np.random.default_rng(0)
+    for j in range(shape[1]):
+        perp = 0.3e-3 + 0.5e-3 * (1 - j / (shape[1] - 1))      # FA from ~0.45 up to ~0.8
+        evals = np.array([1.7e-3, perp, perp])
+        for i in range(shape[0]):
+            for k in range(shape[2]):
+                sig = single_tensor(gtab, S0=1000, evals=evals, evecs=np.eye(3), snr=None)
+                data[i, j, k] = sig + rng.normal(0, 5, sig.shape)
+    return nib.Nifti1Image(data, np.diag([2.0, 2.0, 2.0, 1.0])), bvals, bvecs

@@ -74,8 +74,8 @@ def dti_fit(dwi: str, bval: str, bvec: str, fa: str = "dti/fa.nii.gz TAG(fa)",
 @catalogue_job("tractography", args={**_IN, "tck": "OUT"}, library="dipy")
 def tractography(dwi: str, bval: str, bvec: str, tck: str = "dti/tracts.tck TAG(fibers)",
                  fa_stop: float = 0.2, fa_seed: float = 0.3, seeds_per_voxel: int = 1,
-                 step_mm: float = 0.5, brain_mask: bool = True) -> None:
-    """Deterministic tensor tractography (dipy ``LocalTracking`` on the tensor's peaks).
+                 step_mm: float = 0.5, max_angle: float = 60.0, brain_mask: bool = True) -> None:
+    """Deterministic tensor tractography (dipy's EuDX on the tensor's peaks).
 
     Parameters
     ----------
@@ -91,6 +91,8 @@ def tractography(dwi: str, bval: str, bvec: str, tck: str = "dti/tracts.tck TAG(
         Seeds per seed voxel (per axis density).
     step_mm
         Step size in mm.
+    max_angle
+        Largest turn between steps, in degrees.
     brain_mask
         Fit inside dipy's ``median_otsu`` mask of the b0 volumes.
     """
@@ -101,23 +103,24 @@ def tractography(dwi: str, bval: str, bvec: str, tck: str = "dti/tracts.tck TAG(
     from dipy.io.streamline import save_tractogram
     from dipy.reconst.dti import TensorModel
     from dipy.tracking import utils
-    from dipy.tracking.local_tracking import LocalTracking
     from dipy.tracking.stopping_criterion import ThresholdStoppingCriterion
     from dipy.tracking.streamline import Streamlines
+    from dipy.tracking.tracker import eudx_tracking
 
     img, fit, mask = tensor_fit("tractography", dwi, bval, bvec, brain_mask)
     fa = np.nan_to_num(fit.fa)
     data = np.asarray(img.dataobj, dtype=np.float32)
     peaks = peaks_from_model(TensorModel(fit.model.gtab), data, default_sphere,
                              relative_peak_threshold=0.5, min_separation_angle=25, mask=mask,
-                             npeaks=1)
+                             npeaks=1, legacy=False)
     seeds = utils.seeds_from_mask(fa > float(fa_seed), img.affine,
                                   density=max(1, int(seeds_per_voxel)))
     if not len(seeds):
         raise fail("tractography", f"no voxel has FA above {fa_seed}: nothing to seed from",
                    arg="dwi", path=dwi)
-    lines = Streamlines(LocalTracking(peaks, ThresholdStoppingCriterion(fa, float(fa_stop)),
-                                      seeds, img.affine, step_size=float(step_mm)))
+    lines = Streamlines(eudx_tracking(seeds, ThresholdStoppingCriterion(fa, float(fa_stop)),
+                                      img.affine, pam=peaks, step_size=float(step_mm),
+                                      max_angle=float(max_angle), random_seed=1, nbr_threads=1))
     sft = StatefulTractogram(lines, img, Space.RASMM)
     with output(tck) as tmp:
         save_tractogram(sft, str(tmp), bbox_valid_check=False)

@@ -139,7 +139,9 @@ def cohort_table(source: Any, studies: Sequence[str] | None = None, *,
                 rows.append({"psid": f.psid, "subject": subject, "study": study, "roi": roi,
                              "image": image, **stats})
     head = ["psid", "subject", "study", "roi", "image"]
-    df = pd.DataFrame(rows, columns=head + [c for c in columns if c not in head])
+    stats = [c for c in columns if c not in head]
+    df = pd.DataFrame(rows, columns=head + stats)
+    df[stats] = df[stats].apply(pd.to_numeric)  # JSON null (no value): NaN
     if csv is not None:
         with output(csv) as tmp:
             df.to_csv(tmp, index=False)
