@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 
 from nora_lab.archive import _schema, migrations
-from nora_lab.errors import ArchiveError, ConfigError
+from nora_lab.errors import ArchiveError, ConfigError, NotFoundError
 
 SQLITE_BUSY_TIMEOUT_S = 60
 
@@ -76,9 +76,24 @@ def is_sqlite(engine: sa.Engine) -> bool:
 
 @contextlib.contextmanager
 def write(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A write transaction: committed on success, rolled back on error."""
-    with engine.connect().execution_options(nora_write=True) as conn, conn.begin():
-        yield conn
+    """A write transaction: committed on success, rolled back on error.
+
+    A row that another writer deleted meanwhile (a foreign key that no longer holds)
+    raises :class:`~nora_lab.errors.NotFoundError`, not the driver's integrity error.
+    """
+    try:
+        with engine.connect().execution_options(nora_write=True) as conn, conn.begin():
+            yield conn
+    except sa.exc.IntegrityError as exc:
+        if not _is_foreign_key(exc):
+            raise
+        raise NotFoundError("what this change refers to was deleted by another user or "
+                            "process meanwhile; nothing was changed") from exc
+
+
+def _is_foreign_key(exc: sa.exc.IntegrityError) -> bool:
+    return (getattr(exc.orig, "sqlstate", None) == "23503"
+            or "FOREIGN KEY constraint failed" in str(exc.orig))
 
 
 @contextlib.contextmanager
@@ -86,6 +101,14 @@ def read(engine: sa.Engine) -> Iterator[sa.Connection]:
     """A read transaction (a consistent snapshot on both backends)."""
     with engine.connect() as conn, conn.begin():
         yield conn
+
+
+def upsert(conn: sa.Connection, table: sa.Table, row: dict, keys: list[str]) -> None:
+    """INSERT a row, or UPDATE the row with the same ``keys`` (atomic on both backends)."""
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    stmt = dialect.insert(table).values(**row)
+    conn.execute(stmt.on_conflict_do_update(
+        index_elements=keys, set_={k: v for k, v in row.items() if k not in keys}))
 
 
 def insert_ignore(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:

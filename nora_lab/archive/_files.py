@@ -224,6 +224,25 @@ class FilesMixin:
         """Place each ``(relpath, place, tags, meta)`` under a temporary name, then add
         all rows and rename all files in one write transaction (``then(conn, study_pk)``
         runs inside it too)."""
+        for attempt in range(3):
+            try:
+                return self._store_in_study(psid, entries, overwrite=overwrite, then=then)
+            except (sa.exc.IntegrityError, FileNotFoundError, NotFoundError):
+                # another writer got in between: the study deleted (its row, or its folder
+                # moved aside), deleted and made again, or the same name added meanwhile
+                with _db.read(self._engine) as conn:
+                    try:
+                        self._study_row(conn, psid)
+                    except NotFoundError:
+                        raise NotFoundError(
+                            f"study {psid!r} of project {self.name!r} was deleted while "
+                            "files were being added to it") from None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _store_in_study(self, psid: str, entries: list[tuple[str, Any, Iterable[str], Any]],
+                        *, overwrite: bool, then: Any) -> list[Path]:
         study_dir = self.study_dir(psid)
         with _db.read(self._engine) as conn:
             srow = self._study_row(conn, psid)
@@ -320,8 +339,10 @@ class FilesMixin:
         with FileTransaction(self.root) as files, _db.write(self._engine) as conn:
             (fid,) = self._file_ids(conn, [target])
             row = conn.execute(sa.select(t.files.c.study, t.files.c.series, t.files.c.name)
-                               .where(t.files.c.id == fid)).one()
-            conn.execute(sa.delete(t.files).where(t.files.c.id == fid))
+                               .where(t.files.c.id == fid)).first()
+            if row is None or conn.execute(sa.delete(t.files).where(t.files.c.id == fid)
+                                           ).rowcount == 0:
+                raise NotFoundError(f"{target}: deleted by another user or process meanwhile")
             path = self._abs_path(conn, row.study, row.series, row.name)
             if path.exists() or path.is_symlink():
                 files.remove(path)

@@ -230,11 +230,13 @@ class Archive:
             upk = conn.execute(sa.select(t.users.c.id).where(t.users.c.name == user)).scalar()
             if upk is None:
                 raise NotFoundError(f"no user {user!r} (add it first: nora --adduser {user})")
-            conn.execute(sa.delete(t.rights).where(t.rights.c.project_id == proj.pk,
-                                                   t.rights.c.user_id == upk))
-            if role != "none":
-                conn.execute(sa.insert(t.rights).values(project_id=proj.pk, user_id=upk,
-                                                        role=role, identity=identity))
+            if role == "none":
+                conn.execute(sa.delete(t.rights).where(t.rights.c.project_id == proj.pk,
+                                                       t.rights.c.user_id == upk))
+            else:  # one statement: two grants at once cannot both insert
+                _db.upsert(conn, t.rights, {"project_id": proj.pk, "user_id": upk,
+                                            "role": role, "identity": identity},
+                           ["project_id", "user_id"])
 
     def rights(self, project: str) -> pd.DataFrame:
         """Who has which role on ``project`` (its readers may ask)."""
