@@ -57,7 +57,7 @@ def _cpu(pid: int) -> float:
 
 
 def _movescu(pacs, dest: str, uid: str) -> float:
-    from nora_lab.archive.pacs.peers import dcmtk
+    from nora_lab.testing.pacs import dcmtk
 
     t0 = time.perf_counter()
     dcmtk("movescu", "-S", "-aet", dest, "-aec", pacs.aet, "-aem", dest,
@@ -69,7 +69,7 @@ def _movescu(pacs, dest: str, uid: str) -> float:
 class _StoreSCP:
     def __init__(self, port: int, out: Path) -> None:
         from nora_lab.archive.pacs._net import peer_env
-        from nora_lab.archive.pacs.peers import dcmtk_path
+        from nora_lab.testing.pacs import dcmtk_path
 
         out.mkdir(parents=True, exist_ok=True)
         self.proc = subprocess.Popen([dcmtk_path("storescp"), "-aet", "DCMTK", "-od", str(out),
@@ -94,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     from nora_lab.archive.dicom import import_dicom
     from nora_lab.archive.pacs import DicomNode, pull
     from nora_lab.archive.pacs.nodes import PacsConfig
-    from nora_lab.archive.pacs.peers import OrthancServer, free_port
+    from nora_lab.testing.pacs import OrthancServer, free_port
 
     uid = str(dcmread(next(STUDY.iterdir()), stop_before_pixels=True).StudyInstanceUID)
     work = Path(tempfile.mkdtemp(prefix="nora-bench-pacs-"))

@@ -15,14 +15,22 @@ The tree::
     │   └── IntegrityError     rows and files disagree (see ``nora --fsck``)
     ├── FilterSyntaxError      a filter-bar string or file pattern cannot be parsed
     ├── DicomImportError       a DICOM or file import could not be done
+    │   └── UploadRejected     an upload refused before anything was written (HTTP status)
     ├── ImagingError           shape/affine mismatch, empty ROI, missing reference, ...
     ├── BatchError             a job or batch is malformed or failed
-    │   └── ProcessingError    a built-in processing job could not process its input
+    │   ├── ProcessingError    a built-in processing job could not process its input
+    │   ├── JobLost            a job's process was terminated from outside
+    │   └── BatchTimeout       waiting for a run took longer than asked (the run goes on)
     ├── PacsError              a DICOM network peer refused or failed
+    ├── LinkError              a URL call or shared link cannot be opened (HTTP status)
+    ├── HubError               the hub or a lab answered an error (HTTP status;
+    │                          defined in :mod:`nora_lab.server.hubapi`)
     └── DatasetError           a test or demo dataset is missing or fails its checksum
 
-``ValueError``/``KeyError`` subclasses are used where Python code would expect them
-(e.g. :class:`NotFoundError` is also a :class:`LookupError`).
+Built-in bases are added where Python code would expect them (e.g. :class:`NotFoundError`
+is also a :class:`LookupError`, :class:`BatchTimeout` a :class:`TimeoutError`). Every class
+of the tree is defined here but ``HubError``, which the hub client defines. Widgets show
+these errors in their status line.
 """
 
 from __future__ import annotations
@@ -41,7 +49,11 @@ __all__ = [
     "ImagingError",
     "BatchError",
     "ProcessingError",
+    "UploadRejected",
+    "JobLost",
+    "BatchTimeout",
     "PacsError",
+    "LinkError",
     "DatasetError",
 ]
 
@@ -89,6 +101,14 @@ class DicomImportError(NoraError):
     """A DICOM (or other file) import could not be done."""
 
 
+class UploadRejected(DicomImportError):
+    """An upload was refused before anything was written; ``status`` is the HTTP answer."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class ImagingError(NoraError, ValueError):
     """An imaging computation got input it cannot handle correctly."""
 
@@ -104,9 +124,26 @@ class ProcessingError(BatchError):
     """
 
 
+class JobLost(BatchError):
+    """A job's process was terminated from outside: its worker is probably going down."""
+
+
+class BatchTimeout(BatchError, TimeoutError):
+    """Waiting for a batch run took longer than ``timeout``; the run goes on."""
+
+
 class PacsError(NoraError):
     """A DICOM network peer refused a request, or the exchange failed."""
 
 
+class LinkError(NoraError):
+    """A link cannot be opened; ``status`` is the HTTP answer (400, 403, 404)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 class DatasetError(NoraError):
     """A test or demo dataset is missing, cannot be fetched, or fails its checksum."""
+

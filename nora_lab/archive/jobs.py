@@ -29,7 +29,7 @@ import sqlalchemy as sa
 
 from nora_lab.archive import _db
 from nora_lab.archive import _schema as t
-from nora_lab.errors import BatchError, NotFoundError
+from nora_lab.errors import BatchError, FilterSyntaxError, NotFoundError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -197,7 +197,7 @@ def finish(project: Project, job_id: int, new_state: str, *, error: str | None =
     With ``attempt``, only the row of that attempt is ended (a retry elsewhere wins).
     """
     if new_state not in ("d", "e", "k"):
-        raise ValueError(f"finish: state {new_state!r} is not one of d, e, k")
+        raise BatchError(f"finish: state {new_state!r} is not one of d, e, k")
     j = t.jobs
     cond = [j.c.id == job_id, j.c.state.in_(ACTIVE)]
     if attempt is not None:
@@ -342,12 +342,12 @@ def table(project: Project, *, run: str | None = None, name: str | None = None,
     columns = {"user": j.c.user_name, "batch": j.c.name, "unit": unit}
     for key, text in (contains or {}).items():
         if key not in columns:
-            raise ValueError(f"contains: unknown key {key!r}; expected one of {sorted(columns)}")
+            raise FilterSyntaxError(f"contains: unknown key {key!r}; expected one of {sorted(columns)}")
         if str(text or "").strip():
             q = q.where(sa.func.lower(sa.func.coalesce(columns[key], "")).contains(
                 str(text).strip().lower(), autoescape=True))
     if order_by not in _ORDER:
-        raise ValueError(f"order_by {order_by!r}: expected one of {list(_ORDER)}")
+        raise FilterSyntaxError(f"order_by {order_by!r}: expected one of {list(_ORDER)}")
     if order_by != "id":
         col = {"unit": unit, "batch": j.c.name, "run": j.c.batch,
                "user": j.c.user_name}.get(order_by, getattr(j.c, order_by, None))

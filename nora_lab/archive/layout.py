@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-from nora_lab.errors import UnsafePathError
+from nora_lab.errors import AlreadyExistsError, UnsafePathError
 
 __all__ = ["TMP_PREFIX", "safe_name", "inside", "temp_beside", "atomic_target", "atomic_copy", "sha256"]
 
@@ -69,7 +69,7 @@ def atomic_target(dest: Path, *, overwrite: bool = False) -> Iterator[Path]:
     with temp_beside(dest) as tmp:
         yield tmp
         if not overwrite and dest.exists():
-            raise FileExistsError(f"{dest} exists (pass overwrite=True to replace it)")
+            raise AlreadyExistsError(f"{dest} exists (pass overwrite=True to replace it)")
         os.replace(tmp, dest)
 
 

@@ -1,10 +1,8 @@
 """Auto-execution: run a project's named batch on every newly imported study.
 
-The app registers :func:`on_study_imported` with the DICOM importer::
-
-    nora_lab.archive.dicom.importer.on_study_imported.append(nora_lab.batch.on_study_imported)
-
-For a project whose ``autoexec`` names a saved batch, each imported study is then queued
+:func:`on_study_imported` is the DICOM importer's hook, declared in the entry-point group
+``nora_lab.study_imported`` (``pyproject.toml``), so the archive calls it without
+importing this layer. For a project whose ``autoexec`` names a saved batch, each imported study is then queued
 (NORA's CLI rule holds: an import from ``nora --import`` starts auto-execution only with
 ``--autoexec_queue``). With the default ``autoexec.mode: detached`` the hook appends the
 PSID to ``<log root>/<project>/_autoexec/pending`` and starts a background

@@ -28,7 +28,7 @@ from nora_lab.batch import variables
 from nora_lab.batch.batch import Batch
 from nora_lab.batch.config import settings
 from nora_lab.batch.resolve import ResolvedStep, Unit, pending_outputs, resolve_step
-from nora_lab.errors import NoraError
+from nora_lab.errors import BatchError, NoraError
 
 if TYPE_CHECKING:
     from nora_lab.archive import Project
@@ -143,7 +143,8 @@ def debug(batch: Batch | Mapping[str, Any] | str | Any, project: Project | str,
     if isinstance(batch, BatchRun):
         batch, project, study = batch.batch, batch.project, str(project)
     if study is None or isinstance(project, str):
-        raise TypeError("debug(batch, project, study) or debug(run, study)")
+        raise BatchError("debug needs the study: debug(batch, project, study) or "
+                         "debug(run, study)")
     b = as_batch(batch, project).validate()
     unit = _unit(b.level, study)
     if unit.psid:

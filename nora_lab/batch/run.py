@@ -22,6 +22,7 @@ import pandas as pd
 
 from nora_lab.archive import jobs as states
 from nora_lab.batch.resolve import Unit
+from nora_lab.errors import BatchTimeout
 
 if TYPE_CHECKING:
     from nora_lab.archive import Project
@@ -137,8 +138,8 @@ class BatchRun:
 
         Raises
         ------
-        TimeoutError
-            If ``timeout`` seconds pass first (the run goes on).
+        BatchTimeout
+            If ``timeout`` seconds pass first (the run goes on); a ``TimeoutError``.
         """
         import time
 
@@ -153,7 +154,7 @@ class BatchRun:
                 if bar is not None:
                     self._update(bar)
                 if deadline is not None and time.monotonic() > deadline:
-                    raise TimeoutError(f"batch {self.batch.name!r} run {self.id} still running "
+                    raise BatchTimeout(f"batch {self.batch.name!r} run {self.id} still running "
                                        f"after {timeout}s: {self.counts()}")
             if bar is not None:
                 self._update(bar)

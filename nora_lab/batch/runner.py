@@ -36,7 +36,7 @@ from nora_lab.archive.layout import TMP_PREFIX
 from nora_lab.batch.commands import render
 from nora_lab.batch.jobs import Job
 from nora_lab.batch.resolve import ResolvedStep, Unit, resolve_step
-from nora_lab.errors import BatchError, NoraError
+from nora_lab.errors import BatchError, JobLost, NoraError
 
 __all__ = ["UnitTask", "StepSpec", "run_unit", "JobLost", "job_env"]
 
@@ -44,10 +44,6 @@ _LOST_SIGNALS = {signal.SIGTERM, signal.SIGKILL, signal.SIGHUP, signal.SIGINT}
 _ARCHIVES: dict[tuple[str, str, str], Any] = {}  # per worker process, least recently used first
 _KEEP = 4
 _LOCK = threading.Lock()
-
-
-class JobLost(BatchError):
-    """A job's process was terminated from outside: its worker is probably going down."""
 
 
 @dataclass

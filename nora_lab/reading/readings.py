@@ -91,7 +91,7 @@ class Reading:
     def delete(self) -> None:
         """Delete the reading and all its results (admins only)."""
         self._require_admin("deleting a reading")
-        _results.delete_reading(self.project._engine, self.project.pk, self.name)
+        _results.delete_reading(self.project, self.name)
         self.project.delete_json(KIND, self.name)
 
     def __repr__(self) -> str:
@@ -129,7 +129,7 @@ class Reading:
             readers = [self.user, "joint"] if self.config.joint else [self.user]
         elif reader is not None:
             readers = [reader]
-        rows = _results.fetch(self.project._engine, self.project.pk, self.name, mode=mode,
+        rows = _results.fetch(self.project, self.name, mode=mode,
                               readers=readers)
         return _results.to_frame(rows, self.config.form, [s.name for s in self.config.stages])
 

@@ -12,15 +12,18 @@ import json
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import sqlalchemy as sa
 
-from nora_lab.archive import _db
+from nora_lab.archive.transactions import read_transaction, write_transaction
 
 from ._tables import reading_results as rr
 from .forms import Form
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nora_lab.archive.project import Project
 
 __all__ = ["to_frame", "write_csv", "read_csv", "COLUMNS"]
 
@@ -31,12 +34,12 @@ COLUMNS = ["reading", "mode", "reader", "entered_by", "psid", "stage", "stage_na
 
 # --- storage (used by Reading / ReadingSession) ---------------------------------------
 
-def save(engine: sa.Engine, row: dict[str, Any]) -> None:
+def save(project: Project, row: dict[str, Any]) -> None:
     """Write one result, replacing an earlier answer to the same item."""
     key = ("project_id", "reading", "mode", "reader", "psid", "stage", "repetition")
     for attempt in (1, 2):
         try:
-            with _db.write(engine) as conn:
+            with write_transaction(project) as conn:
                 conn.execute(sa.delete(rr).where(*(rr.c[k] == row[k] for k in key)))
                 conn.execute(sa.insert(rr).values(**row))
             return
@@ -47,31 +50,33 @@ def save(engine: sa.Engine, row: dict[str, Any]) -> None:
                 raise
 
 
-def fetch(engine: sa.Engine, project_pk: int, reading: str, *, mode: str | None = None,
+def fetch(project: Project, reading: str, *, mode: str | None = None,
           readers: Iterable[str] | None = None) -> list[dict[str, Any]]:
     """Stored results, ordered by mode, reader and reading position."""
-    q = sa.select(rr).where(rr.c.project_id == project_pk, rr.c.reading == reading)
+    q = sa.select(rr).where(rr.c.project_id == project.pk, rr.c.reading == reading)
     if mode is not None:
         q = q.where(rr.c.mode == mode)
     if readers is not None:
         q = q.where(rr.c.reader.in_(list(readers)))
     q = q.order_by(rr.c.mode, rr.c.reader, rr.c.repetition, rr.c.position, rr.c.stage)
-    with _db.read(engine) as conn:
+    with read_transaction(project) as conn:
         return [dict(r._mapping) for r in conn.execute(q)]
 
 
-def delete(engine: sa.Engine, project_pk: int, reading: str, mode: str, reader: str) -> int:
+def delete(project: Project, reading: str, mode: str, reader: str) -> int:
     """Delete one reader's results of one mode; returns how many rows went."""
-    with _db.write(engine) as conn:
-        res = conn.execute(sa.delete(rr).where(rr.c.project_id == project_pk,
+    with write_transaction(project) as conn:
+        res = conn.execute(sa.delete(rr).where(rr.c.project_id == project.pk,
                                                rr.c.reading == reading, rr.c.mode == mode,
                                                rr.c.reader == reader))
         return int(res.rowcount or 0)
 
 
-def delete_reading(engine: sa.Engine, project_pk: int, reading: str) -> None:
-    with _db.write(engine) as conn:
-        conn.execute(sa.delete(rr).where(rr.c.project_id == project_pk, rr.c.reading == reading))
+def delete_reading(project: Project, reading: str) -> None:
+    """Delete every result of a reading."""
+    with write_transaction(project) as conn:
+        conn.execute(sa.delete(rr).where(rr.c.project_id == project.pk,
+                                         rr.c.reading == reading))
 
 
 # --- tables ----------------------------------------------------------------------------

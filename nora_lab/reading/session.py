@@ -47,11 +47,11 @@ def stage_images(project, psid: str, stage) -> list[dict[str, Any]]:  # noqa: AN
 
 
 def _autoloader_images(project, psid: str, name: str) -> list[dict[str, Any]]:  # noqa: ANN001
-    from nora_lab.widgets.autoloader import Autoloader  # the recipes' owner; loaded on use only
+    from nora_lab.archive.recipes import Recipe
 
     out = []
     study = project.study_dir(psid)
-    for it, rels, _ in Autoloader.load(project, name).matches(project, psid):
+    for it, rels, _ in Recipe.load(project, name).matches(project, psid):
         role = {"auto": None, "roi": "mask"}.get(it.role, it.role)
         if role in ("markers", "surface", "fibers"):
             continue  # readers' own points come from the form; meshes are not read here
@@ -113,7 +113,7 @@ class ReadingSession:
 
     # --- progress -------------------------------------------------------------------
     def _refresh(self) -> None:
-        rows = _results.fetch(self.project._engine, self.project.pk, self.reading.name,
+        rows = _results.fetch(self.project, self.reading.name,
                               mode=self.mode, readers=[self.reader])
         self.done = {Item(r["psid"], r["stage"], r["repetition"]) for r in rows}
 
@@ -197,7 +197,7 @@ class ReadingSession:
         if item is None or self.config.blind_results == "none":
             return []
         readers = [self.reader] if self.config.blind_results == "own" else None
-        rows = _results.fetch(self.project._engine, self.project.pk, self.reading.name,
+        rows = _results.fetch(self.project, self.reading.name,
                               mode=self.mode, readers=readers)
         return [{"reader": r["reader"], "stage": r["stage"], "repetition": r["repetition"],
                  "answers": r["answers"]} for r in rows
@@ -228,7 +228,7 @@ class ReadingSession:
         refs = self._save_annotations(item, annotations or {})
         started = self._started.pop(item, None) or self._clock()
         ended = self._clock()
-        _results.save(self.project._engine, {
+        _results.save(self.project, {
             "project_id": self.project.pk, "reading": self.reading.name, "mode": self.mode,
             "reader": self.reader, "entered_by": self.user, "psid": item.psid,
             "stage": item.stage, "repetition": item.repetition,
@@ -290,7 +290,7 @@ class ReadingSession:
         if not self.mode_config.allow_restart:
             raise PermissionDenied(f"reading {self.reading.name!r} does not allow restarting the "
                                    f"{self.mode} mode (set \"{flag}\": true in its reading part)")
-        rows = _results.fetch(self.project._engine, self.project.pk, self.reading.name,
+        rows = _results.fetch(self.project, self.reading.name,
                               mode=self.mode, readers=[self.reader])
         for r in rows:
             for rel in (r.get("annotations") or {}).values():
@@ -298,7 +298,7 @@ class ReadingSession:
                     self.project.remove_file(r["psid"], rel)
                 except LookupError:
                     pass
-        n = _results.delete(self.project._engine, self.project.pk, self.reading.name,
+        n = _results.delete(self.project, self.reading.name,
                             self.mode, self.reader)
         self.id = uuid.uuid4().hex
         self.seed = secrets.randbits(64)

@@ -6,9 +6,11 @@ base URL:
 =================================  ===================================================
 ``GET  nora/open?project=P&call=``  NORA's URL call ``{"pid":…,"sid":…,"preset":…}``:
                                     writes a notebook that opens the study and
-                                    redirects JupyterLab to it (:mod:`.links`)
+                                    redirects JupyterLab to it (:mod:`.links`;
+                                    the notebook runs :mod:`nora_lab.widgets.links`)
 ``GET  nora/open?project=P&share=`` a shared link: the viewer state saved by
-                                    :func:`share` (``project.put_json("share", id, …)``)
+                                    :func:`nora_lab.widgets.share`
+                                    (``project.put_json("share", id, …)``)
 ``POST nora/api/share?project=P``   save a viewer state sent as JSON; answers the link
 ``POST nora/api/import?project=P``  a zip of DICOM (raw body or multipart), checked
                                     before anything is written (:mod:`.uploads`), then
@@ -36,27 +38,24 @@ from typing import TYPE_CHECKING, Any
 
 from nora_lab._lazy import lazy_names
 
-__all__ = ["share", "viewer_state", "restore_viewer", "open_link", "preset_loaders",
-           "check_zip", "UploadRejected", "Limits"]
+__all__ = ["link_url", "save_share", "check_zip", "UploadRejected", "Limits"]
 
 _WHERE = {
-    "share": "links", "viewer_state": "links", "restore_viewer": "links",
-    "open_link": "links", "preset_loaders": "links",
+    "link_url": "links", "save_share": "links",
     "check_zip": "uploads", "UploadRejected": "uploads", "Limits": "uploads",
 }
 
+#: the kernel's side of links moved to nora_lab.widgets.links: the server extension never
+#: loads a widget (old notebooks that say ``from nora_lab.server import open_link`` warn)
+_MOVED = {name: f"nora_lab.widgets.links:{name}" for name in
+          ("share", "viewer_state", "restore_viewer", "open_link", "preset_loaders")}
+
 if TYPE_CHECKING:  # pragma: no cover
-    from nora_lab.server.links import (
-        open_link,
-        preset_loaders,
-        restore_viewer,
-        share,
-        viewer_state,
-    )
+    from nora_lab.server.links import link_url, save_share
     from nora_lab.server.uploads import Limits, UploadRejected, check_zip
 
 
-__getattr__, __dir__ = lazy_names(__name__, _WHERE, __all__)
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, __all__, deprecated=_MOVED)
 
 
 def _jupyter_server_extension_points() -> list[dict[str, str]]:

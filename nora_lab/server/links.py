@@ -1,4 +1,4 @@
-"""URL calls and shared links, as in NORA, for JupyterLab.
+"""URL calls and shared links, as in NORA, for JupyterLab: the server's side.
 
 * A **URL call** ``nora/open?project=P&call={"pid":"P001","sid":"S1","preset":"t1"}``
   opens a study (``sid`` left out: the subject's first study). ``preset`` names an
@@ -16,6 +16,11 @@ checked when the link is opened *and* when the notebook runs. Under JupyterHub l
 through ``/hub/user-redirect/``, so a link works for whoever opens it — in their own lab,
 with their own rights.
 
+This module parses and checks what a request carries, saves shares and writes the
+notebook; it never loads a widget. The kernel's side — a viewer's state, a viewer made
+from a link — is :mod:`nora_lab.widgets.links`:
+
+>>> from nora_lab.widgets import open_link, share
 >>> link = share(viewer, project)                   # doctest: +SKIP
 >>> viewer = open_link(project, share="Xy3…")        # doctest: +SKIP
 """
@@ -27,38 +32,26 @@ import os
 import re
 import secrets
 import time
-import warnings
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-from nora_lab.errors import NoraError, NotFoundError, UnsafePathError
+from nora_lab._lazy import deprecated_names
+from nora_lab.errors import LinkError, NotFoundError
 
-__all__ = ["preset_loaders", "LinkError", "parse_call", "resolve_call", "viewer_state",
-           "restore_viewer", "open_study", "open_link", "save_share", "share", "link_url",
-           "link_notebook", "write_notebook"]
+__all__ = ["LinkError", "parse_call", "resolve_call", "check_state", "save_share", "link_url",
+           "link_notebook", "write_notebook", "CALL_KEYS"]
 
-#: ``loader(viewer, project, psid, preset) -> bool``: show ``psid`` in ``viewer`` as
-#: ``preset`` says and return True, or return False for a preset it does not know. Tried
-#: in order, before the project's saved autoloader recipe of that name.
-preset_loaders: list[Callable[[Any, Any, str, str], bool]] = []
+#: the kernel's side moved to nora_lab.widgets.links (this module never loads a widget)
+__getattr__ = deprecated_names(__name__, {
+    name: f"nora_lab.widgets.links:{name}"
+    for name in ("preset_loaders", "viewer_state", "restore_viewer", "open_study",
+                 "open_link", "share")})
 
 CALL_KEYS = ("pid", "sid", "psid", "preset", "selmode", "user")
 _SECRET_KEYS = ("token", "password", "passwd", "secret")
 _SHARE_ID = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 _TEXT = re.compile(r"^[^\x00-\x1f\x7f]{1,256}$")
-_IMAGE_SUFFIXES = (".nii", ".nii.gz", ".mgz", ".mgh", ".nrrd", ".nhdr", ".hdr")
-_VIEW_KEYS = ("position", "window", "layout", "slice_types", "mosaic", "active_viewport",
-              "radiological")
-
-
-class LinkError(NoraError):
-    """A link cannot be opened; ``status`` is the HTTP answer (400, 403, 404)."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 # --- URL calls ------------------------------------------------------------------------
@@ -129,128 +122,6 @@ def resolve_call(project: Any, call: dict[str, str]) -> dict[str, Any]:
     return {"psid": psid, "preset": call.get("preset"), "selmode": call.get("selmode")}
 
 
-# --- viewer states ----------------------------------------------------------------------
-
-
-def viewer_state(viewer: Any, project: Any) -> dict[str, Any]:
-    """The shareable state of a :class:`~nora_lab.widgets.Viewer` showing ``project`` files.
-
-    Layers are recorded by their path relative to the project folder with their display
-    settings; layers that are not files of the project (arrays, other folders) cannot be
-    shared and are listed under ``"skipped"``.
-    """
-    root = Path(project.root).resolve()
-    layers, skipped = [], []
-    for spec in viewer.layers:
-        data = viewer._data.get(spec["id"])
-        origin = getattr(data, "origin", None)
-        try:
-            rel = Path(str(origin)).resolve().relative_to(root)
-        except (TypeError, ValueError):
-            skipped.append(spec.get("name", spec["id"]))
-            continue
-        layers.append({"path": rel.as_posix(), "name": spec.get("name"), "role": spec["role"],
-                       "viewports": list(spec["viewports"]), "colormap": spec.get("colormap"),
-                       "opacity": spec.get("opacity"), "window": spec.get("window"),
-                       "color": spec.get("color"), "visible": spec.get("visible", True),
-                       "outline": spec.get("outline", False)})
-    psid = None
-    if layers:
-        parts = layers[0]["path"].split("/")
-        psid = f"{parts[0]}#{parts[1]}" if len(parts) > 2 else None
-    state = {"version": 1, "psid": psid, "layers": layers,
-             "position": list(viewer.position), "window": list(viewer.window),
-             "layout": viewer.view_layout, "slice_types": list(viewer.slice_types),
-             "mosaic": viewer.mosaic, "active_viewport": viewer.active_viewport,
-             "radiological": viewer.radiological}
-    if skipped:
-        state["skipped"] = skipped
-    return state
-
-
-def _inside(project: Any, rel: str) -> Path:
-    root = Path(project.root).resolve()
-    path = (root / rel).resolve()
-    if root not in path.parents:
-        raise UnsafePathError(f"shared layer {rel!r} is not a file of project {project.name!r}")
-    return path
-
-
-def restore_viewer(project: Any, state: dict[str, Any]) -> Any:
-    """A new Viewer showing a state made by :func:`viewer_state`."""
-    from nora_lab.widgets import Viewer
-
-    viewer = Viewer(layout=state.get("layout") or "1")
-    for layer in state.get("layers", []):
-        role = layer.get("role")
-        kw: dict[str, Any] = {"viewport": layer.get("viewports") or 0,
-                              "visible": layer.get("visible", True)}
-        if layer.get("opacity") is not None:
-            kw["opacity"] = layer["opacity"]
-        if role == "mask":
-            kw.update(role="mask", color=layer.get("color"), outline=layer.get("outline", False))
-        elif role in ("background", "overlay"):
-            kw.update(role=role, colormap=layer.get("colormap") or None,
-                      window=tuple(layer["window"]) if layer.get("window") else None)
-        elif layer.get("color") is not None:
-            kw["color"] = layer["color"]
-        viewer.open(_inside(project, layer["path"]), **kw)
-    for key in ("slice_types", "mosaic", "radiological", "active_viewport"):
-        if state.get(key) is not None:
-            setattr(viewer, key, state[key])
-    if state.get("position") and state.get("layers"):
-        viewer.position = tuple(state["position"])
-    if state.get("window") and state.get("layers"):
-        viewer.window = tuple(state["window"])
-    return viewer
-
-
-def open_study(project: Any, psid: str, preset: str | None = None) -> Any:
-    """A Viewer showing a study: through the autoloader ``preset`` when one handles it,
-    else the study's first image."""
-    from nora_lab.widgets import Viewer
-
-    viewer = Viewer()
-    if preset:
-        for loader in [*preset_loaders, _saved_autoloader]:
-            if loader(viewer, project, psid, preset):
-                return viewer
-        warnings.warn(f"preset {preset!r}: no autoloader handled it (none registered in "
-                      "nora_lab.server.links.preset_loaders); showing the study's first image",
-                      stacklevel=2)
-    files = project.files(psid=psid)
-    images = [p for p in files["path"] if str(p).lower().endswith(_IMAGE_SUFFIXES)]
-    if images:
-        viewer.open(images[0])
-    return viewer
-
-
-def _saved_autoloader(viewer: Any, project: Any, psid: str, preset: str) -> bool:
-    """The project's saved autoloader recipe named ``preset``, when the widgets have them."""
-    try:
-        from nora_lab.widgets.autoloader import Autoloader
-    except ImportError:
-        return False
-    try:
-        recipe = Autoloader.load(project, preset)
-    except NotFoundError:
-        return False
-    recipe.apply(project, psid, viewer)
-    return True
-
-
-def open_link(project: Any, state: dict[str, Any] | None = None, *,
-              share: str | None = None) -> Any:
-    """Open what a link names: a shared state (``share=`` its id) or a URL call's study."""
-    if share is not None:
-        state = project.get_json("share", share)
-    if not state:
-        raise LinkError("open_link needs a state or share=<id>")
-    if state.get("layers"):
-        return restore_viewer(project, state)
-    return open_study(project, state["psid"], preset=state.get("preset"))
-
-
 # --- shares -------------------------------------------------------------------------------
 
 
@@ -302,19 +173,6 @@ def link_url(project: str, *, share: str | None = None, call: dict[str, str] | N
     return f"{base}nora/open?{urlencode(query)}"
 
 
-def share(viewer: Any, project: Any, *, name: str | None = None,
-          base: str | None = None) -> str:
-    """Save what ``viewer`` shows (or a state dict) as a shared link; returns the link.
-
-    Examples
-    --------
-    >>> share(viewer, project)      # doctest: +SKIP
-    '/hub/user-redirect/nora/open?project=demo&share=J3x…'
-    """
-    state = viewer if isinstance(viewer, dict) else viewer_state(viewer, project)
-    return link_url(project.name, share=save_share(project, state, name), base=base)
-
-
 # --- the notebook a link opens -----------------------------------------------------------------
 
 
@@ -328,7 +186,7 @@ def link_notebook(project: str, *, share: str | None = None,
     if state and state.get("preset"):
         what += f" with preset `{state['preset']}`"
     code = ("from nora_lab.archive import Archive\n"
-            "from nora_lab.server import open_link\n\n"
+            "from nora_lab.widgets import open_link\n\n"
             f"project = Archive.open().project({project!r})   # as you: your rights apply\n"
             f"viewer = open_link(project, {args})\n"
             "viewer")

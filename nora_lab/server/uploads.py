@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path, PurePosixPath
 
-from nora_lab.errors import DicomImportError
+from nora_lab.errors import DicomImportError, UploadRejected
 
 __all__ = ["Limits", "UploadRejected", "ZipSummary", "check_zip", "extract_multipart",
            "is_dicom_start"]
@@ -64,14 +64,6 @@ class Limits:
         return cls(_env_int("NORA_IMPORT_MAX_BYTES", d.max_upload),
                    _env_int("NORA_IMPORT_MAX_UNZIPPED", d.max_unzipped),
                    _env_int("NORA_IMPORT_MAX_FILES", d.max_members))
-
-
-class UploadRejected(DicomImportError):
-    """An upload was refused before anything was written; ``status`` is the HTTP answer."""
-
-    def __init__(self, message: str, status: int = 400) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 @dataclass

@@ -11,7 +11,7 @@ from nora_lab._lazy import lazy_names
 
 __all__ = ["Viewer", "StudyTable", "Autoloader", "ROITool", "MarkerTool", "Desktop", "desktop",
            "BatchTool", "Gridstats", "job_state_badges", "PacsQuery",
-           "ReadingWidget", "ReadingTool", "ReadingEditor", "FormPreview"]
+           "ReadingWidget", "ReadingTool", "ReadingEditor", "FormPreview", "open_link", "share"]
 
 _LAZY = {
     "Viewer": "nora_lab.widgets.viewer",
@@ -29,6 +29,8 @@ _LAZY = {
     "ReadingTool": "nora_lab.widgets.reading",
     "ReadingEditor": "nora_lab.widgets.reading",
     "FormPreview": "nora_lab.widgets.reading",
+    "open_link": "nora_lab.widgets.links",
+    "share": "nora_lab.widgets.links",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -36,6 +38,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from nora_lab.widgets.batchtool import BatchTool
     from nora_lab.widgets.desk import Desktop, desktop
     from nora_lab.widgets.gridstats import Gridstats, job_state_badges
+    from nora_lab.widgets.links import open_link, share
     from nora_lab.widgets.markertool import MarkerTool
     from nora_lab.widgets.pacsquery import PacsQuery
     from nora_lab.widgets.reading import FormPreview, ReadingEditor, ReadingTool, ReadingWidget

@@ -8,16 +8,12 @@ the voxels, vertices and points travel separately as binary messages
 
 from __future__ import annotations
 
-import difflib
 import itertools
-import math
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
+from nora_lab.display import check_colormap, check_window, color_rgb, viewports
 from nora_lab.errors import ImagingError
 
-from . import _presets
 from ._sources import MeshData, TractData, VolumeData
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -28,44 +24,7 @@ __all__ = ["Layer", "ROLES", "MESH_ROLES", "new_spec", "check_changes", "check_w
 ROLES = ("background", "overlay", "mask")
 MESH_ROLES = {"mesh": "surface", "tract": "fibers"}
 DEFAULT_COLORMAP = {"background": "gray", "overlay": "warm"}
-_NAMED_COLORS = {
-    "red": (255, 0, 0), "green": (0, 200, 0), "blue": (0, 90, 255), "yellow": (255, 230, 0),
-    "cyan": (0, 230, 230), "magenta": (255, 0, 255), "orange": (255, 140, 0), "white": (255, 255, 255),
-}
 _ids = itertools.count(1)
-
-
-def color_rgb(value: Any, what: str) -> list[int]:
-    """A colour name (``"red"``, ``"yellow"``, ...) or (r, g, b) in 0..255, as a list."""
-    if isinstance(value, str):
-        if value.lower() not in _NAMED_COLORS:
-            raise ImagingError(f"unknown color {value!r} for {what}; use one of {sorted(_NAMED_COLORS)} or (r, g, b)")
-        return list(_NAMED_COLORS[value.lower()])
-    rgb = [int(round(float(c))) for c in value]
-    if len(rgb) != 3 or any(c < 0 or c > 255 for c in rgb):
-        raise ImagingError(f"color for {what} must be (r, g, b) in 0..255, got {value!r}")
-    return rgb
-
-
-def check_window(window: Any, what: str) -> list[float]:
-    """A window as ``[level, width]`` with a finite level and a positive width."""
-    try:
-        level, width = (float(x) for x in window)
-    except (TypeError, ValueError):
-        raise ImagingError(f"window for {what} must be (level, width), got {window!r}") from None
-    if not (math.isfinite(level) and math.isfinite(width)) or width <= 0:
-        raise ImagingError(f"window for {what} must have a finite level and a width > 0, got {window!r}")
-    return [level, width]
-
-
-def check_colormap(name: str, what: str) -> str:
-    """A colormap Niivue knows; the error suggests close names."""
-    known = _presets.colormaps()
-    if name not in known:
-        close = difflib.get_close_matches(name, known, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise ImagingError(f"unknown colormap {name!r} for {what}{hint}; known: {', '.join(known)}")
-    return name
 
 
 def check_changes(spec: dict, changes: dict) -> dict:
@@ -90,19 +49,6 @@ def check_changes(spec: dict, changes: dict) -> dict:
         if key in changes:
             changes[key] = bool(changes[key])
     return changes
-
-
-def viewports(viewport: Any) -> list[int]:
-    """Normalise ``viewport=``: an index, a list of them, or ``"all"``."""
-    n = _presets.MAX_VIEWPORTS
-    if isinstance(viewport, str):
-        if viewport != "all":
-            raise ImagingError(f"viewport must be an index 0..{n - 1}, a list of them or 'all', got {viewport!r}")
-        return list(range(n))
-    vps = [viewport] if isinstance(viewport, (int, np.integer)) else list(viewport)
-    if not vps or any(not isinstance(v, (int, np.integer)) or not 0 <= v < n for v in vps):
-        raise ImagingError(f"viewport must be an index 0..{n - 1}, a list of them or 'all', got {viewport!r}")
-    return sorted({int(v) for v in vps})
 
 
 def new_spec(

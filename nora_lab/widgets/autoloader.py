@@ -3,26 +3,21 @@
 A recipe says which file patterns go into which viewport with which display
 settings; applied to one study after another (the desk's arrow keys,
 ``desk.next()``), it makes quality control of a cohort a matter of looking.
-Recipes live in the project's JSON store (kind ``"autoloader"``), so every
-user of the project shares them. The JSON format is documented in
-``docs/autoloader-format.md``; :meth:`Autoloader.from_dict` validates it and
-names the recipe, the item and the fix in its errors.
-
-Nothing here talks SQL: files are found with
-:meth:`Project.files <nora_lab.archive.project.Project.files>`.
+The recipe itself — validation, storage in the project's JSON store, matching a
+study's files — is :class:`nora_lab.archive.recipes.Recipe`, which needs no screen;
+:class:`Autoloader` adds :meth:`Autoloader.apply`, which shows the files in a viewer.
+The JSON format is documented in ``docs/autoloader-format.md``.
 """
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from nora_lab.errors import ConfigError, NoraError
-
-from . import _presets
+from nora_lab.archive.recipes import KIND, Item, Recipe
+from nora_lab.display import viewports
+from nora_lab.errors import ImagingError, NoraError
 
 if TYPE_CHECKING:  # pragma: no cover
     from nora_lab.archive.project import Project
@@ -32,68 +27,6 @@ if TYPE_CHECKING:  # pragma: no cover
     from .viewer import Viewer
 
 __all__ = ["Autoloader", "Item", "LoadReport", "KIND", "DEFAULT"]
-
-#: The JSON-store kind recipes are saved under.
-KIND = "autoloader"
-FORMAT_VERSION = 1
-ROLES = ("auto", "background", "overlay", "mask", "roi", "markers", "surface", "fibers")
-MATCHES = ("first", "last", "all")
-_ITEM_KEYS = {"pattern", "viewport", "role", "colormap", "window", "opacity", "color",
-              "outline", "visible", "frame", "match", "name", "optional"}
-_RECIPE_KEYS = {"version", "name", "description", "layout", "items"}
-
-
-def _fail(recipe: str, where: str, problem: str) -> ConfigError:
-    label = f"autoloader {recipe!r}" if recipe else "autoloader"
-    return ConfigError(f"{label} {where}: {problem} (see docs/autoloader-format.md)")
-
-
-@dataclass
-class Item:
-    """One line of a recipe: a file pattern and how to show what it matches.
-
-    ``pattern`` holds file patterns (archive syntax, e.g. ``"*mprage*/*.nii"``)
-    separated by spaces: alternatives tried in order, the first one that matches
-    in the study is used.
-    """
-
-    pattern: str
-    viewport: int | list[int] | str = "all"
-    role: str = "auto"
-    colormap: str | None = None
-    window: list[float] | str | None = None
-    opacity: float | None = None
-    color: Any = None
-    outline: bool = False
-    visible: bool = True
-    frame: int = 0
-    match: str = "first"
-    name: str | None = None
-    optional: bool = False
-
-    @property
-    def alternatives(self) -> list[str]:
-        return self.pattern.split()
-
-    def window_for(self) -> tuple[float, float] | None:
-        """The (level, width) to open with; None = the image's automatic window."""
-        if self.window is None or (isinstance(self.window, str) and
-                                   _presets.preset_for(self.window)[1]["level"] is None):
-            return None
-        if isinstance(self.window, str):
-            p = _presets.preset_for(self.window)[1]
-            return float(p["level"]), float(p["width"])
-        return float(self.window[0]), float(self.window[1])
-
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"pattern": self.pattern}
-        defaults = Item(pattern="")
-        for key in ("viewport", "role", "colormap", "window", "opacity", "color", "outline",
-                    "visible", "frame", "match", "name", "optional"):
-            value = getattr(self, key)
-            if value != getattr(defaults, key):
-                d[key] = copy.deepcopy(value)
-        return d
 
 
 @dataclass
@@ -126,8 +59,8 @@ class LoadReport:
 
 
 @dataclass
-class Autoloader:
-    """A recipe: which files of a study go into which viewport, and how they look.
+class Autoloader(Recipe):
+    """A recipe (:class:`~nora_lab.archive.recipes.Recipe`) that can show a study.
 
     Examples
     --------
@@ -139,160 +72,6 @@ class Autoloader:
     >>> qc.save(proj)                                    # doctest: +SKIP
     >>> Autoloader.load(proj, "t1 qc").apply(proj, "P001#S1", viewer)   # doctest: +SKIP
     """
-
-    items: list[Item] = field(default_factory=list)
-    layout: str | None = None
-    name: str = ""
-    description: str = ""
-
-    # ------------------------------------------------------------ JSON
-
-    @classmethod
-    def from_dict(cls, obj: Mapping[str, Any], name: str | None = None) -> Autoloader:
-        """Validate a recipe (the JSON stored in the archive).
-
-        Raises
-        ------
-        nora_lab.errors.ConfigError
-            Naming the recipe, the item and what is wrong.
-        """
-        name = str(name if name is not None else (obj or {}).get("name", "") if isinstance(obj, Mapping) else "")
-        if not isinstance(obj, Mapping):
-            raise _fail(name, "", f"a recipe is a JSON object with 'items', got {type(obj).__name__}")
-        unknown = sorted(set(obj) - _RECIPE_KEYS)
-        if unknown:
-            raise _fail(name, "", f"unknown key(s) {unknown}; a recipe has {sorted(_RECIPE_KEYS)}")
-        version = obj.get("version", FORMAT_VERSION)
-        if version != FORMAT_VERSION:
-            raise _fail(name, "", f"format version {version!r} is not supported (this nora_lab reads {FORMAT_VERSION})")
-        layout = obj.get("layout")
-        if layout is not None and layout not in _presets.LAYOUTS:
-            raise _fail(name, "layout", f"unknown layout {layout!r}; use one of {list(_presets.LAYOUTS)}")
-        raw = obj.get("items")
-        if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)) or not raw:
-            raise _fail(name, "items", "a recipe needs a non-empty list 'items' of {pattern, ...} objects")
-        items = [cls._item(name, i, it) for i, it in enumerate(raw)]
-        return cls(items=items, layout=layout, name=name, description=str(obj.get("description", "")))
-
-    @staticmethod
-    def _item(recipe: str, i: int, obj: Any) -> Item:
-        from ._layers import check_colormap, check_window, color_rgb, viewports
-
-        where = f"item {i}"
-        if not isinstance(obj, Mapping):
-            raise _fail(recipe, where, f"expected an object with a 'pattern', got {obj!r}")
-        unknown = sorted(set(obj) - _ITEM_KEYS)
-        if unknown:
-            raise _fail(recipe, where, f"unknown key(s) {unknown}; an item has {sorted(_ITEM_KEYS)}")
-        pattern = obj.get("pattern")
-        if not isinstance(pattern, str) or not pattern.split():
-            raise _fail(recipe, where, "needs a 'pattern', a file pattern such as '*mprage*/*.nii'")
-        if ".." in pattern:
-            raise _fail(recipe, where, f"pattern {pattern!r} would leave the study folder")
-        it = Item(pattern=" ".join(pattern.split()))
-        try:
-            if "viewport" in obj:
-                viewports(obj["viewport"])
-                it.viewport = copy.deepcopy(obj["viewport"])
-            role = obj.get("role", "auto")
-            if role not in ROLES:
-                raise NoraError(f"unknown role {role!r}; use one of {list(ROLES)}")
-            it.role = role
-            if obj.get("colormap") is not None:
-                it.colormap = check_colormap(str(obj["colormap"]), f"item {i}")
-            w = obj.get("window")
-            if isinstance(w, str):
-                try:
-                    _presets.preset_for(w)
-                except KeyError:
-                    names = [f"{k}={p['name']}" for k, p in _presets.CT_WINDOW_PRESETS.items()]
-                    raise NoraError(f"unknown window preset {w!r}; use [level, width] or one of {names}") from None
-                it.window = w
-            elif w is not None:
-                it.window = check_window(w, f"item {i}")
-            if obj.get("opacity") is not None:
-                it.opacity = float(obj["opacity"])
-                if not 0.0 <= it.opacity <= 1.0:
-                    raise NoraError(f"opacity must be within 0..1, got {obj['opacity']!r}")
-            if obj.get("color") is not None:
-                color_rgb(obj["color"], f"item {i}")
-                it.color = copy.deepcopy(obj["color"])
-            for key in ("outline", "visible", "optional"):
-                if key in obj:
-                    if not isinstance(obj[key], bool):
-                        raise NoraError(f"{key} must be true or false, got {obj[key]!r}")
-                    setattr(it, key, obj[key])
-            frame = obj.get("frame", 0)
-            if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
-                raise NoraError(f"frame must be a volume index >= 0 of a 4-D series, got {frame!r}")
-            it.frame = frame
-            match = obj.get("match", "first")
-            if match not in MATCHES:
-                raise NoraError(f"match must be one of {list(MATCHES)}, got {match!r}")
-            it.match = match
-            if obj.get("name") is not None:
-                it.name = str(obj["name"])
-        except (NoraError, ValueError, TypeError) as exc:
-            raise _fail(recipe, f"{where} ({pattern!r})", str(exc)) from None
-        return it
-
-    def to_dict(self) -> dict[str, Any]:
-        """The recipe as stored in the archive."""
-        d: dict[str, Any] = {"version": FORMAT_VERSION}
-        if self.description:
-            d["description"] = self.description
-        if self.layout is not None:
-            d["layout"] = self.layout
-        d["items"] = [it.to_dict() for it in self.items]
-        return d
-
-    # ------------------------------------------------------------ the archive's JSON store
-
-    def save(self, project: Project, name: str | None = None) -> str:
-        """Store the recipe in the project (kind ``"autoloader"``); returns its name."""
-        name = name or self.name
-        if not name or not name.strip():
-            raise ConfigError("an autoloader needs a name to be saved: recipe.save(project, 'qc t1')")
-        self.name = name.strip()
-        project.put_json(KIND, self.name, self.to_dict())
-        return self.name
-
-    @classmethod
-    def load(cls, project: Project, name: str) -> Autoloader:
-        """A recipe saved in the project (``NotFoundError`` if there is none of that name)."""
-        return cls.from_dict(project.get_json(KIND, name), name=name)
-
-    @staticmethod
-    def names(project: Project) -> list[str]:
-        """Names of the project's saved recipes."""
-        df = project.list_json(KIND)
-        return [str(n) for n in df["name"]] if len(df) else []
-
-    @staticmethod
-    def delete(project: Project, name: str) -> None:
-        """Remove a saved recipe from the project."""
-        project.delete_json(KIND, name)
-
-    # ------------------------------------------------------------ applying
-
-    def matches(self, project: Project, psid: str) -> list[tuple[Item, list[str], str]]:
-        """For each item: the study's matching relpaths (per ``match``) and the pattern used."""
-        out = []
-        for it in self.items:
-            rels: list[str] = []
-            used = it.alternatives[0]
-            for alt in it.alternatives:
-                found = [str(r) for r in project.files(alt, psid=psid)["relpath"]
-                         if _fits(it, alt, str(r))]
-                if found:
-                    rels, used = sorted(found), alt
-                    break
-            if it.match == "first":
-                rels = rels[:1]
-            elif it.match == "last":
-                rels = rels[-1:]
-            out.append((it, rels, used))
-        return out
 
     def apply(self, project: Project, psid: str, viewer: Viewer, *,
               roi_tool: ROITool | None = None, marker_tool: MarkerTool | None = None,
@@ -332,14 +111,12 @@ class Autoloader:
               roi_tool: ROITool | None, marker_tool: MarkerTool | None) -> str:
         if it.role == "markers":
             if marker_tool is None:
-                raise NoraError("role 'markers' needs the marker tool (use the desk)")
+                raise ImagingError("role 'markers' needs the marker tool (use the desk)")
             marker_tool.load(path)
             return "markers"
         if it.role == "roi" and roi_tool is not None:
             roi_tool.load(path, relpath=rel, name=it.name and name)
             return "roi"
-        from ._layers import viewports
-
         source = open_source(path, it.frame)
         role = {"auto": None, "roi": "mask"}.get(it.role, it.role)
         if role in ("surface", "fibers"):
@@ -352,22 +129,6 @@ class Autoloader:
         return layer.role
 
 
-#: folders of a study that hold the tools' files, not images to look at
-_TOOL_FOLDERS = ("rois/", "annotations/")
-
-
-def _fits(it: Item, pattern: str, rel: str) -> bool:
-    """Whether a matched file suits the item: JSON sidecars only for point sets, files of
-    the tools' folders only when the pattern names that folder."""
-    low = rel.lower()
-    if low.endswith(".json") and it.role != "markers":
-        return False
-    for folder in _TOOL_FOLDERS:
-        if low.startswith(folder) and not pattern.lower().startswith(folder):
-            return False
-    return True
-
-
 def open_source(path: Path, frame: int = 0) -> Any:
     """What the viewer opens for an archive file: the path, or volume ``frame`` of a 4-D image."""
     import nibabel as nib
@@ -377,11 +138,11 @@ def open_source(path: Path, frame: int = 0) -> Any:
         img = nib.load(path)
         if len(img.shape) == 4 and img.shape[3] > 1:
             if frame >= img.shape[3]:
-                raise NoraError(f"{path.name} has {img.shape[3]} volumes; frame {frame} does not exist")
+                raise ImagingError(f"{path.name} has {img.shape[3]} volumes; frame {frame} does not exist")
             return img.slicer[..., frame]
         return img
     if frame:
-        raise NoraError(f"{path.name}: 'frame' applies to 4-D images only")
+        raise ImagingError(f"{path.name}: 'frame' applies to 4-D images only")
     return path
 
 

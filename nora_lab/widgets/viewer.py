@@ -33,7 +33,7 @@ Mouse and keys (as in NORA)
 left click: crosshair (world position, shared by all viewports) ·
 wheel: slice · ctrl+wheel: zoom · right drag: pan · middle drag: window ·
 double click: reset window · ``1``–``6``, ``0``: CT window presets
-(:data:`nora_lab.widgets._presets.CT_WINDOW_PRESETS`) · space: toggle ROI
+(:data:`nora_lab.display.CT_WINDOW_PRESETS`) · space: toggle ROI
 edit (then left button draws, right erases; strokes go to :meth:`on_draw`) ·
 ``ctrl+z`` / ``shift+ctrl+z``, arrow up/down: reported to :meth:`on_key`
 (the ROI tool undoes/redoes, the desk steps through studies) · a left click
@@ -53,9 +53,9 @@ import numpy as np
 import traitlets as t
 from ipywidgets import CallbackDispatcher
 
+from nora_lab import display as _presets
 from nora_lab.errors import ImagingError
 
-from . import _presets
 from ._events import ClickEvent, DrawEvent, KeyEvent
 from ._layers import MESH_ROLES, ROLES, Layer, check_changes, check_window, new_spec, viewports
 from ._sources import MeshData, TractData, VolumeData, load, volume_from_array

@@ -93,12 +93,10 @@ def test_a_real_dicom_import_autoexecutes_through_the_importer_hook(auto, tmp_pa
 
     _mode(tmp_path, "inline")
     Batch("auto", [Job.bash("ls $f1 > $o1", f1="*.nii", o1="auto/niftis.txt TAG(auto)")]).save(auto)
-    importer.on_study_imported.append(on_study_imported)  # the one line the app adds
-    try:
-        report = import_dicom(auto, dicom_dir / "dcm_qa_nih" / "In" / "20180918Si",
-                              progress=False)
-    finally:
-        importer.on_study_imported.remove(on_study_imported)
+    # the hook comes from the entry-point group nora_lab.study_imported: nothing to register
+    assert on_study_imported in importer._hooks_to_call()
+    report = import_dicom(auto, dicom_dir / "dcm_qa_nih" / "In" / "20180918Si",
+                          progress=False)
     assert report.studies == ["DEV#1"] and not report.warnings, report.warnings
     assert jobs.table(auto)[["unit", "state"]].values.tolist() == [["DEV#1", "d"]]
     listed = (auto.study_dir("DEV#1") / "auto/niftis.txt").read_text().split()

@@ -169,7 +169,7 @@ except NotFoundError as exc:
     assert status == 200 and url.startswith(f"{lab.url}/user/{ALICE}/lab/tree/nora-links/")
     shown = labs["alice"].execute(f"""
 from nora_lab.archive import Archive
-from nora_lab.server import open_link
+from nora_lab.widgets import open_link
 v = open_link(Archive.open().project("alice-study"), share={shared['id']!r})
 print([layer["name"] for layer in v.layers])
 """)

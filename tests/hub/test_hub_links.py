@@ -11,20 +11,16 @@ import pytest
 
 from nora_lab.archive import Archive
 from nora_lab.errors import PermissionDenied, UnsafePathError
-from nora_lab.server import links
 from nora_lab.server.links import (
     LinkError,
     link_notebook,
     link_url,
-    open_link,
     parse_call,
     resolve_call,
-    restore_viewer,
-    share,
-    viewer_state,
     write_notebook,
 )
-from nora_lab.widgets import Viewer
+from nora_lab.widgets import Viewer, links
+from nora_lab.widgets.links import open_link, restore_viewer, share, viewer_state
 
 pytestmark = pytest.mark.hub
 
@@ -137,4 +133,18 @@ def test_the_notebook_a_link_writes_opens_the_archive_as_its_reader(tmp_path):
     nbformat.validate(read)
     code = read.cells[1].source
     assert "Archive.open().project('demo')" in code and "'preset': 't1'" in code
+    assert "from nora_lab.widgets import open_link" in code
     assert "share='qc-1'" in link_notebook("demo", share="qc-1").cells[1].source
+
+
+def test_the_kernel_side_moved_to_the_widgets_and_the_old_names_warn():
+    """The server extension never loads a widget; notebooks written by older links
+    (``from nora_lab.server import open_link``) still run, with a DeprecationWarning."""
+    import nora_lab.server
+    import nora_lab.server.links as server_links
+
+    for module in (nora_lab.server, server_links):
+        with pytest.warns(DeprecationWarning, match="nora_lab.widgets.links.open_link"):
+            assert module.open_link is open_link
+    with pytest.warns(DeprecationWarning):
+        assert server_links.preset_loaders is links.preset_loaders

@@ -11,7 +11,8 @@ import pytest
 
 from nora_lab.errors import ConfigError, NotFoundError
 from nora_lab.widgets import MarkerTool, ROITool, Viewer
-from nora_lab.widgets.autoloader import _ITEM_KEYS, _RECIPE_KEYS, DEFAULT, ROLES, Autoloader
+from nora_lab.archive.recipes import _ITEM_KEYS, _RECIPE_KEYS, ROLES
+from nora_lab.widgets.autoloader import DEFAULT, Autoloader
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "autoloader-format.md"
 

@@ -19,7 +19,7 @@ import pytest
 
 from nora_lab.errors import ImagingError
 from nora_lab.widgets import Viewer
-from nora_lab.widgets._presets import CT_WINDOW_PRESETS, colormaps
+from nora_lab.display import CT_WINDOW_PRESETS, colormaps
 
 from .conftest import assert_same_image
 

@@ -2,13 +2,13 @@
 
 The public API::
 
-    from nora_lab.archive.dicom import import_dicom, ImportReport, on_study_imported
+    from nora_lab.archive.dicom import import_dicom, ImportReport, study_imported_hooks
     report = import_dicom(project, "/data/incoming/exam.zip")
 
 Where each decision is made and documented:
 
 ==================  ==================================================================
-``importer``        the pipeline, ``on_study_imported`` hooks, ``import_options``
+``importer``        the pipeline, ``study_imported_hooks``, ``import_options``
 ``_scan``           every file of a folder, zip or list; non-DICOM set aside
 ``_instance``       one header → an Instance, or why the file is skipped
 ``_elements``       the element walker (headers at 0.1 ms a file; pydicom for the rest)
@@ -35,12 +35,12 @@ from typing import TYPE_CHECKING
 
 from nora_lab._lazy import lazy_names
 
-__all__ = ["import_dicom", "ImportReport", "SeriesReport", "on_study_imported", "Policy",
+__all__ = ["import_dicom", "ImportReport", "SeriesReport", "study_imported_hooks", "Policy",
            "build_demo_archive"]
 
 _WHERE = {
     "import_dicom": "importer",
-    "on_study_imported": "importer",
+    "study_imported_hooks": "importer",
     "ImportReport": "report",
     "SeriesReport": "report",
     "Policy": "_naming",
@@ -50,8 +50,11 @@ _WHERE = {
 if TYPE_CHECKING:  # pragma: no cover
     from nora_lab.archive.dicom._naming import Policy
     from nora_lab.archive.dicom.demo import build_demo_archive
-    from nora_lab.archive.dicom.importer import import_dicom, on_study_imported
+    from nora_lab.archive.dicom.importer import import_dicom, study_imported_hooks
     from nora_lab.archive.dicom.report import ImportReport, SeriesReport
 
 
-__getattr__, __dir__ = lazy_names(__name__, _WHERE, __all__)
+#: renamed: the list of hooks was ``on_study_imported`` (the batch layer's hook's name)
+_DEPRECATED = {"on_study_imported": "importer:study_imported_hooks"}
+
+__getattr__, __dir__ = lazy_names(__name__, _WHERE, __all__, deprecated=_DEPRECATED)

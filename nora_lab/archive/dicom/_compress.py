@@ -43,6 +43,8 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
+from nora_lab.errors import ConfigError
+
 try:  # optional accelerated engine
     from zlib_ng import zlib_ng as _engine
 
@@ -97,7 +99,7 @@ def gzip_file(src: str | os.PathLike[str], dest: str | os.PathLike[str], *, leve
         The size of ``dest`` in bytes.
     """
     if not 0 <= level <= 9:
-        raise ValueError(f"gzip level {level} is not in 0..9")
+        raise ConfigError(f"gzip level {level} is not in 0..9")
     src, dest = Path(src), Path(dest)
     size = src.stat().st_size
     pool = _block_pool()

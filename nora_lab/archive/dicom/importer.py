@@ -17,7 +17,7 @@ The pipeline, in one call:
    moved in atomically by ``project.add_file`` with its extended sidecar as metadata,
    then the series' SOP instance UIDs recorded;
 6. keep the requested non-DICOM files (``extrafiles_filter``, :mod:`._extras`), call the
-   :data:`on_study_imported` hooks, and return an :class:`ImportReport`.
+   :data:`study_imported_hooks`, and return an :class:`ImportReport`.
 
 A crash or kill at any point leaves no half-written file under a real name; running the
 same import again completes it (see :mod:`._staging`).
@@ -32,10 +32,12 @@ import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, field
 from typing import Any
 
 import sqlalchemy as sa
 
+from nora_lab._lazy import deprecated_names
 from nora_lab.archive._files import NewFile
 from nora_lab.archive.dicom import _archive as arc
 from nora_lab.archive.dicom._compress import ENGINE
@@ -56,21 +58,24 @@ from nora_lab.archive.dicom._work import Speculation, convert_work, final_stem, 
 from nora_lab.archive.dicom.report import MEANWHILE, ImportReport
 from nora_lab.errors import NoraError, PermissionDenied
 
-__all__ = ["import_dicom", "on_study_imported", "import_options", "load_policy"]
+__all__ = ["import_dicom", "study_imported_hooks", "import_options", "load_policy"]
 
-#: Called as ``hook(project, psid)`` for every study that received new files, after the
-#: import committed them. A hook's exception is reported in ``report.warnings``, never
-#: raised. Installed packages add hooks through the entry-point group
-#: ``nora_lab.study_imported`` (the batch layer registers NORA's auto-exec there, so the
-#: archive never imports the layers above it).
-on_study_imported: list[Callable[[Any, str], Any]] = []
+#: Hooks called as ``hook(project, psid)`` for every study that received new files, after
+#: the import committed them; append yours. A hook's exception is reported in
+#: ``report.warnings``, never raised. Installed packages add hooks through the
+#: entry-point group ``nora_lab.study_imported`` (the batch layer registers NORA's
+#: auto-exec there, so the archive never imports the layers above it).
+study_imported_hooks: list[Callable[[Any, str], Any]] = []
 
 HOOK_GROUP = "nora_lab.study_imported"
 
+#: ``on_study_imported``: the list's name before 0.2 (the batch layer's hook bears it)
+__getattr__ = deprecated_names(__name__, {"on_study_imported": ":study_imported_hooks"})
 
-def study_imported_hooks() -> list[Callable[[Any, str], Any]]:
-    """:data:`on_study_imported` plus the hooks installed packages declare, each once."""
-    hooks = list(on_study_imported)
+
+def _hooks_to_call() -> list[Callable[[Any, str], Any]]:
+    """:data:`study_imported_hooks` plus the hooks installed packages declare, each once."""
+    hooks = list(study_imported_hooks)
     for fn in _installed_hooks():
         if fn not in hooks:
             hooks.append(fn)
@@ -84,6 +89,7 @@ def _installed_hooks() -> tuple[Callable[[Any, str], Any], ...]:
     from importlib.metadata import entry_points
 
     return tuple(ep.load() for ep in entry_points(group=HOOK_GROUP))
+
 
 #: Options of the import in progress that hooks may read (None outside the CLI), e.g. the
 #: CLI's ``{"autoexec_queue": "DEFAULT" | name | None, "handle_job_result": bool}``
@@ -153,9 +159,11 @@ def import_dicom(project: Any, source: str | os.PathLike[str] | Iterable[str | o
     >>> print(report)                                              # doctest: +SKIP
     """
     t_start = time.perf_counter()
-    if getattr(project, "role", "admin") not in ("editor", "admin"):
+    role = getattr(project, "role", None)  # fails closed: no role, no import
+    if role not in ("editor", "admin"):
+        user = getattr(getattr(project, "archive", None), "user", "?")
         raise PermissionDenied(f"importing DICOM into project {project.name!r} needs the "
-                               f"editor role; user {project.archive.user!r} is {project.role}")
+                               f"editor role; user {user!r} is {role or 'no member'}")
     dcm2niix_path()
     if not isinstance(source, (str, os.PathLike)):
         source = [os.fspath(s) for s in source]
@@ -163,8 +171,7 @@ def import_dicom(project: Any, source: str | os.PathLike[str] | Iterable[str | o
     rx = compile_pattern(pattern)
     exts = parse_filter(extrafiles_filter)
     workers = max(1, int(workers or os.cpu_count() or 1))
-    label = _label(source)
-    report = ImportReport(project.name, label)
+    report = ImportReport(project.name, _label(source))
     bar = _bar(progress, "scan", "file")
     pseudo = project.naming == "pseudonym"
     with Staging(project.root) as staging, \
@@ -186,187 +193,213 @@ def import_dicom(project: Any, source: str | os.PathLike[str] | Iterable[str | o
         studies = group(found.instances, pattern_override(rx, patients_id, studies_id))
         jobs, placed = plan(project, studies, policy, report, staging)
         direct_folders(jobs, found)
+        run = _ImportRun(project, policy, staging, report, pool, spec, progress, placed)
         t0 = time.perf_counter()
-        targets: dict[int, arc.StudyTarget] = {}
         try:
-            _run(project, jobs, policy, staging, report, targets, placed, pool, spec,
-                 progress)
+            run.convert_and_commit(jobs)
         finally:
             spec.drop_the_rest()
         report.timings["convert+commit"] = time.perf_counter() - t0
-        _drop_lost_studies(project, targets, report, staging)
+        run.drop_lost_studies()
         if exts:
-            keep_extras(project, found.others, exts, studies, targets, placed, report)
+            keep_extras(project, found.others, exts, studies, run.targets, run.placed, report)
     report.series.sort(key=lambda s: (s.psid, s.series_number or 0, s.series_folder))
-    hooks = study_imported_hooks() if report.studies else []
+    _call_hooks(project, report)
+    report.seconds = time.perf_counter() - t_start
+    return report
+
+
+def _call_hooks(project: Any, report: ImportReport) -> None:
+    """Every study-imported hook, once per study that received files; failures warned."""
+    hooks = _hooks_to_call() if report.studies else []
     for psid in report.studies:
         for hook in hooks:
             try:
                 hook(project, psid)
             except Exception as exc:  # noqa: BLE001 - a hook never breaks an import
-                report.warnings.append(f"on_study_imported hook {hook!r} failed for "
+                report.warnings.append(f"study-imported hook {hook!r} failed for "
                                        f"{psid}: {type(exc).__name__}: {exc}")
-    report.seconds = time.perf_counter() - t_start
-    return report
 
 
 # --- conversion and commit -------------------------------------------------------------
 
 
-def _run(project: Any, jobs: list[Job], policy: Policy, staging: Staging,
-         report: ImportReport, targets: dict[int, arc.StudyTarget],
-         placed: dict[int, tuple[str, str]], pool: ThreadPoolExecutor, spec: Speculation,
-         progress: bool) -> None:
-    """Convert every job (speculative results first), commit each as it completes."""
-    if not jobs:
-        return
-    bar = _bar(progress, "convert", "img", total=sum(len(j.instances) for j in jobs))
-    pseudo = project.naming == "pseudonym"
-    pending: dict[Future, Job] = {}
+@dataclass
+class _ImportRun:
+    """One :func:`import_dicom` call past planning: what converting and committing the
+    series read (project, policy, work folder, pool) and fill in (report, study targets,
+    where each series was placed)."""
 
-    def submit(n: int, job: Job) -> None:
-        work = staging.path / f"series{n:05d}"
-        pending[pool.submit(convert_work, work, job.instances, job.direct,
-                            level=policy.compresslevel, pseudo=pseudo,
-                            timeout=policy.dcm2niix_timeout)] = job
+    project: Any
+    policy: Policy
+    staging: Staging
+    report: ImportReport
+    pool: ThreadPoolExecutor
+    spec: Speculation
+    progress: bool
+    #: id(source series) -> (psid, series folder) it was filed in (or found in)
+    placed: dict[int, tuple[str, str]]
+    #: id(source study) -> the archive study it is filed in
+    targets: dict[int, arc.StudyTarget] = field(default_factory=dict)
 
-    for n, job in enumerate(jobs):
-        fut = spec.take(job.direct)
-        if fut is not None:
-            pending[fut] = job
-        else:
-            submit(n, job)
-    spec.drop_the_rest()
-    while pending:
-        finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
-        for fut in finished:
-            job = pending.pop(fut)
-            work = fut.result()
-            if work is None:  # the speculation declined: convert from the instances
-                submit(jobs.index(job), job)
-                continue
-            job.work = work
-            _finish(project, job, policy, staging, report, targets, placed)
-            if bar is not None:
-                bar.update(len(job.instances))
-    _close(bar)
+    @property
+    def pseudo(self) -> bool:
+        return bool(self.project.naming == "pseudonym")
 
+    def convert_and_commit(self, jobs: list[Job]) -> None:
+        """Convert every job (speculative results first), commit each as it completes."""
+        if not jobs:
+            return
+        bar = _bar(self.progress, "convert", "img", total=sum(len(j.instances) for j in jobs))
+        pending: dict[Future, Job] = {}
 
-def _finish(project: Any, job: Job, policy: Policy, staging: Staging, report: ImportReport,
-            targets: dict[int, arc.StudyTarget], placed: dict[int, tuple[str, str]]) -> None:
-    work, rep = job.work, job.report
-    assert work is not None
-    if work.conv is not None:
-        rep.messages.extend(m.replace(" as img", f" as {job.stem}") for m in work.conv.messages)
-    rep.problems.extend(work.problems)
-    rep.seconds = work.seconds
-    if policy.keep_dicom and work.gz:
-        job.dicom_tar = tar_originals(job.instances, staging.path / f"tar-{id(job)}.tar.gz",
-                                      policy.compresslevel)
-    t0 = time.perf_counter()
-    try:
-        _commit(project, job, policy, staging, report, targets, placed)
-    except arc.ImportedMeanwhile as exc:
-        k = next(iter(exc.where.values()))
-        rep.status, rep.psid, rep.series_folder = MEANWHILE, k.psid, k.series_folder
-        rep.notes.append(f"{exc}; nothing filed twice")
-        placed[id(job.series)] = (k.psid, k.series_folder)
-    except sa.exc.IntegrityError:
-        rep.status = MEANWHILE
-        rep.notes.append("another import filed this series at the same moment (the database "
-                         "refused a second copy); nothing filed twice")
-    except NoraError as exc:
-        rep.status = "failed"
-        rep.problems.append(f"could not enter the archive: {exc}")
-    _add_time(report, "commit", time.perf_counter() - t0)
-    _add_time(report, "dcm2niix (sum)", work.conv.seconds if work.conv else 0.0)
-    _add_time(report, "gzip (sum)", work.gzip_s)
-    if work.speculative:
-        _add_time(report, "speculated (series)", 1)
-    report.series.append(rep)
+        def submit(n: int, job: Job) -> None:
+            work = self.staging.path / f"series{n:05d}"
+            pending[self.pool.submit(convert_work, work, job.instances, job.direct,
+                                     level=self.policy.compresslevel, pseudo=self.pseudo,
+                                     timeout=self.policy.dcm2niix_timeout)] = job
 
+        for n, job in enumerate(jobs):
+            fut = self.spec.take(job.direct)
+            if fut is not None:
+                pending[fut] = job
+            else:
+                submit(n, job)
+        self.spec.drop_the_rest()
+        while pending:
+            finished, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            for fut in finished:
+                job = pending.pop(fut)
+                work = fut.result()
+                if work is None:  # the speculation declined: convert from the instances
+                    submit(jobs.index(job), job)
+                    continue
+                job.work = work
+                self.finish(job)
+                if bar is not None:
+                    bar.update(len(job.instances))
+        _close(bar)
 
-def _commit(project: Any, job: Job, policy: Policy, staging: Staging,
-            report: ImportReport, targets: dict[int, arc.StudyTarget],
-            placed: dict[int, tuple[str, str]]) -> None:
-    rep, done = job.report, job.work
-    assert done is not None
-    if not done.gz:
-        rep.status = "failed"
-        return
-    if job.completing:
-        psid, folder, overwrite = job.completing, job.folder, True
-        hide = hide_strings(job.study) if project.naming == "pseudonym" else ()
-    else:
-        target = targets.get(id(job.study))
+    def finish(self, job: Job) -> None:
+        """Report a converted job and commit it; a lost race or a refusal is reported."""
+        work, rep, report = job.work, job.report, self.report
+        assert work is not None
+        if work.conv is not None:
+            rep.messages.extend(m.replace(" as img", f" as {job.stem}")
+                                for m in work.conv.messages)
+        rep.problems.extend(work.problems)
+        rep.seconds = work.seconds
+        if self.policy.keep_dicom and work.gz:
+            job.dicom_tar = tar_originals(job.instances,
+                                          self.staging.path / f"tar-{id(job)}.tar.gz",
+                                          self.policy.compresslevel)
+        t0 = time.perf_counter()
+        try:
+            self.commit(job)
+        except arc.ImportedMeanwhile as exc:
+            k = next(iter(exc.where.values()))
+            rep.status, rep.psid, rep.series_folder = MEANWHILE, k.psid, k.series_folder
+            rep.notes.append(f"{exc}; nothing filed twice")
+            self.placed[id(job.series)] = (k.psid, k.series_folder)
+        except sa.exc.IntegrityError:
+            rep.status = MEANWHILE
+            rep.notes.append("another import filed this series at the same moment (the "
+                             "database refused a second copy); nothing filed twice")
+        except NoraError as exc:
+            rep.status = "failed"
+            rep.problems.append(f"could not enter the archive: {exc}")
+        _add_time(report, "commit", time.perf_counter() - t0)
+        _add_time(report, "dcm2niix (sum)", work.conv.seconds if work.conv else 0.0)
+        _add_time(report, "gzip (sum)", work.gzip_s)
+        if work.speculative:
+            _add_time(report, "speculated (series)", 1)
+        report.series.append(rep)
+
+    def _target(self, job: Job) -> tuple[str, str, tuple[str, ...], bool]:
+        """(psid, series folder, strings to hide, overwrite) of the job's series."""
+        if job.completing:
+            hide = hide_strings(job.study) if self.pseudo else ()
+            return job.completing, job.folder, hide, True
+        target = self.targets.get(id(job.study))
         if target is None:
-            target = arc.resolve_study(project, job.study)
+            target = arc.resolve_study(self.project, job.study)
             # two source studies filed into one (ids overridden): share the folder map
-            target = next((t for t in targets.values() if t.psid == target.psid), target)
-            targets[id(job.study)] = target
-        psid, hide, overwrite = target.psid, target.hide, False
-        folder = arc.pick_folder(target, job.series, job.folder)
-    rep.psid, rep.series_folder = psid, folder
-    pseudo = project.naming == "pseudonym"
-    study_dir = project.study_dir(psid)
-    files: list[NewFile] = []
-    for o in done.conv.outputs if done.conv else []:
-        gz = done.gz.get(o.stem)
-        if gz is None:
-            continue
-        raw = json.loads(o.sidecars[".json"].read_text()) if ".json" in o.sidecars else {}
-        meta = extend_sidecar(
-            raw, uids={"StudyInstanceUID": job.series.study_uid,
-                       "SeriesInstanceUID": job.series.series_uid},
-            pseudonymized=pseudo, hide=hide,
-            nora={"project": project.name, "psid": psid, "subject": psid.split("#")[0],
-                  "study": psid.split("#")[1], "series_folder": folder,
-                  "SeriesNumber": job.series.series_number,
-                  "instances": len(job.instances),
-                  "converter": f"dcm2niix {dcm2niix_version()}",
-                  "converter_flags": " ".join(DCM2NIIX_ARGS),
-                  "philips_scaling": "precise floating point (dcm2niix -p y)",
-                  "compression": f"gzip level {policy.compresslevel} "
-                                 f"({ENGINE}, parallel blocks)"})
-        rel = f"{folder}/{final_stem(o.stem, job.stem)}"
-        files.append(NewFile(rel + ".nii.gz", src=gz, meta=meta, move=True))
-        files.append(NewFile(rel + ".json", data=arc.dump_json(meta), meta=meta))
-        files += [NewFile(rel + ext, src=o.sidecars[ext], move=True)
-                  for ext in (".bval", ".bvec") if ext in o.sidecars]
-    if job.dicom_tar is not None:
-        files.append(NewFile(f"{folder}/dicom.tar.gz", src=job.dicom_tar, move=True))
+            target = next((t for t in self.targets.values() if t.psid == target.psid),
+                          target)
+            self.targets[id(job.study)] = target
+        return target.psid, arc.pick_folder(target, job.series, job.folder), target.hide, False
 
-    pixels = {i.sop_uid: pixel_fingerprint(i) for i in job.instances
-              if i.sop_uid not in job.known}
+    def _files(self, job: Job, psid: str, folder: str, hide: tuple[str, ...]
+               ) -> list[NewFile]:
+        """The NIfTIs, sidecars (with nora_lab's keys) and originals of a converted job."""
+        done, project = job.work, self.project
+        assert done is not None
+        files: list[NewFile] = []
+        for o in done.conv.outputs if done.conv else []:
+            gz = done.gz.get(o.stem)
+            if gz is None:
+                continue
+            raw = json.loads(o.sidecars[".json"].read_text()) if ".json" in o.sidecars else {}
+            meta = extend_sidecar(
+                raw, uids={"StudyInstanceUID": job.series.study_uid,
+                           "SeriesInstanceUID": job.series.series_uid},
+                pseudonymized=self.pseudo, hide=hide,
+                nora={"project": project.name, "psid": psid, "subject": psid.split("#")[0],
+                      "study": psid.split("#")[1], "series_folder": folder,
+                      "SeriesNumber": job.series.series_number,
+                      "instances": len(job.instances),
+                      "converter": f"dcm2niix {dcm2niix_version()}",
+                      "converter_flags": " ".join(DCM2NIIX_ARGS),
+                      "philips_scaling": "precise floating point (dcm2niix -p y)",
+                      "compression": f"gzip level {self.policy.compresslevel} "
+                                     f"({ENGINE}, parallel blocks)"})
+            rel = f"{folder}/{final_stem(o.stem, job.stem)}"
+            files.append(NewFile(rel + ".nii.gz", src=gz, meta=meta, move=True))
+            files.append(NewFile(rel + ".json", data=arc.dump_json(meta), meta=meta))
+            files += [NewFile(rel + ext, src=o.sidecars[ext], move=True)
+                      for ext in (".bval", ".bvec") if ext in o.sidecars]
+        if job.dicom_tar is not None:
+            files.append(NewFile(f"{folder}/dicom.tar.gz", src=job.dicom_tar, move=True))
+        return files
 
-    def record(conn: Any, study_pk: int) -> None:
-        arc.record_new_instances(conn, project, study_pk, job.series, folder, job.instances,
-                                 job.known, pixels)
+    def commit(self, job: Job) -> None:
+        """File a converted job: files, rows and the series' instances in one transaction."""
+        rep, project = job.report, self.project
+        assert job.work is not None
+        if not job.work.gz:
+            rep.status = "failed"
+            return
+        psid, folder, hide, overwrite = self._target(job)
+        rep.psid, rep.series_folder = psid, folder
+        files = self._files(job, psid, folder, hide)
+        pixels = {i.sop_uid: pixel_fingerprint(i) for i in job.instances
+                  if i.sop_uid not in job.known}
 
-    with staging.commit_lock():
-        if not job.completing and arc._study_or_none(project, psid) is None:
-            arc.resolve_study(project, job.study)  # dropped by an import that lost its race
-        arc.sweep_tmp(study_dir / folder)
-        # files, rows and the series' instances commit together
-        project._add_files(psid, files, overwrite=overwrite, then=record)
-    rep.files.extend(f.relpath for f in files)
-    rep.status = "partial" if rep.problems else "converted"
-    placed[id(job.series)] = (psid, folder)
-    if psid not in report.studies:
-        report.studies.append(psid)
+        def record(conn: Any, study_pk: int) -> None:
+            arc.record_new_instances(conn, project, study_pk, job.series, folder,
+                                     job.instances, job.known, pixels)
 
+        with self.staging.commit_lock():
+            if not job.completing and arc._study_or_none(project, psid) is None:
+                arc.resolve_study(project, job.study)  # dropped by an import that lost a race
+            arc.sweep_tmp(project.study_dir(psid) / folder)
+            project._add_files(psid, files, overwrite=overwrite, then=record)
+        rep.files.extend(f.relpath for f in files)
+        rep.status = "partial" if rep.problems else "converted"
+        self.placed[id(job.series)] = (psid, folder)
+        if psid not in self.report.studies:
+            self.report.studies.append(psid)
 
-def _drop_lost_studies(project: Any, targets: dict[int, arc.StudyTarget],
-                       report: ImportReport, staging: Staging) -> None:
-    """Studies this import created for series that another import filed meanwhile."""
-    lost = {t.psid for t in targets.values() if t.created} - set(report.studies)
-    if not lost:
-        return
-    with staging.commit_lock():
-        for psid in sorted(lost):
-            if arc.drop_if_empty(project, psid):
-                report.warnings.append(f"removed study {psid}, created for series that "
-                                       "another import filed meanwhile")
+    def drop_lost_studies(self) -> None:
+        """Studies this import created for series that another import filed meanwhile."""
+        lost = {t.psid for t in self.targets.values() if t.created} - set(self.report.studies)
+        if not lost:
+            return
+        with self.staging.commit_lock():
+            for psid in sorted(lost):
+                if arc.drop_if_empty(self.project, psid):
+                    self.report.warnings.append(f"removed study {psid}, created for series "
+                                                "that another import filed meanwhile")
 
 
 # --- helpers ---------------------------------------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 
+from nora_lab.errors import ArchiveError
+
 SQLITE_TRIGRAM = [
     "CREATE VIRTUAL TABLE IF NOT EXISTS files_trgm USING fts5("
     "path_lc, content='files', content_rowid='id', tokenize='trigram')",
@@ -30,4 +32,4 @@ def on_create(conn: sa.Connection) -> None:
 
 
 def upgrade(op) -> None:  # noqa: ANN001 - version 1 is the baseline
-    raise RuntimeError("version 1 is the baseline; archives older than it do not exist")
+    raise ArchiveError("version 1 is the baseline; archives older than it do not exist")

@@ -65,8 +65,8 @@ class DicomNode:
     keep_dicom
         Keep each series' originals as ``dicom.tar.gz`` (None: the project's policy).
     autoexec
-        Register the batch layer's auto-execution hook, so the project's autoexec batch
-        runs on every imported study.
+        Let the study-imported hooks auto-execute (the batch layer's hook runs the
+        project's autoexec batch on every imported study); False: imports start none.
     answer_find
         Answer C-FIND (Patient and Study Root) from the archive.
     auto_import
@@ -158,8 +158,6 @@ class DicomNode:
                             "(another node running? choose another port: --port)") from exc
         for reason in self.incoming.recover():
             log.warning("held after a stop: %s", reason)
-        if s.autoexec:
-            _register_autoexec()
         self._server = server.start()
         self._stop.clear()
         if self.auto_import:
@@ -362,6 +360,20 @@ class DicomNode:
                 self.errors.append(f"{type(exc).__name__}: {exc}")
                 log.exception("import pass failed")
 
+    @contextmanager
+    def _import_options(self) -> Iterator[None]:
+        """What the study-imported hooks learn of this import: auto-execution only when
+        the node's ``autoexec`` setting allows it (the hooks themselves come from the
+        entry-point group ``nora_lab.study_imported``; the archive imports no layer above)."""
+        from nora_lab.archive.dicom.importer import import_options
+
+        token = import_options.set(
+            {"autoexec_queue": "DEFAULT" if self.settings.autoexec else None})
+        try:
+            yield
+        finally:
+            import_options.reset(token)
+
     def _import_pass(self, quiet: float) -> list[Any]:
         done = []
         with self._import_lock:
@@ -370,8 +382,10 @@ class DicomNode:
                 if self._retry.get(key, 0) > time.time() and quiet > 0:
                     continue
                 try:
-                    report = self.incoming.import_series(
-                        self._project(project), series, keep_dicom=self.settings.keep_dicom)
+                    with self._import_options():
+                        report = self.incoming.import_series(
+                            self._project(project), series,
+                            keep_dicom=self.settings.keep_dicom)
                 except Exception as exc:  # noqa: BLE001 - keep the files, try later
                     self._retry[key] = time.time() + 30
                     msg = (f"import of study {study} into {project!r} failed, files kept, "
@@ -390,14 +404,3 @@ class DicomNode:
                         self.errors.append(f"on_import callback {cb!r}: {exc}")
         return done
 
-
-def _register_autoexec() -> None:
-    """Put the batch layer's auto-execution hook on the importer's list (once)."""
-    try:
-        from nora_lab.archive.dicom.importer import on_study_imported
-        from nora_lab.batch import on_study_imported as hook
-    except ImportError as exc:  # pragma: no cover - the batch layer is optional here
-        log.warning("autoexec unavailable: %s", exc)
-        return
-    if hook not in on_study_imported:
-        on_study_imported.append(hook)

@@ -9,7 +9,7 @@ import nibabel as nib
 import pytest
 from dicom_helpers import assert_same_image, assert_same_text_numbers, plain_dcm2niix
 
-from nora_lab.archive.dicom import import_dicom, on_study_imported
+from nora_lab.archive.dicom import import_dicom, study_imported_hooks
 from nora_lab.archive.dicom._staging import STAGING_DIR
 from nora_lab.archive.layout import TMP_PREFIX
 from nora_lab.errors import ConfigError, DicomImportError, PermissionDenied
@@ -221,7 +221,7 @@ def test_hooks_run_once_per_new_study(project, dicom_dir):
     def broken(proj, psid):
         raise RuntimeError("boom")
 
-    on_study_imported.extend([hook, broken])
+    study_imported_hooks.extend([hook, broken])
     try:
         si = dicom_dir / "dcm_qa_nih" / "In" / "20180918Si"
         report = import_dicom(project, si, progress=False)
@@ -230,8 +230,8 @@ def test_hooks_run_once_per_new_study(project, dicom_dir):
         import_dicom(project, si, progress=False)
         assert seen == [("p", "DEV#1")]
     finally:
-        on_study_imported.remove(hook)
-        on_study_imported.remove(broken)
+        study_imported_hooks.remove(hook)
+        study_imported_hooks.remove(broken)
 
 
 def test_list_of_files_from_a_node(project, dicom_dir):

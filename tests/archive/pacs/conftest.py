@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from nora_lab.archive.pacs.nodes import PacsConfig
-from nora_lab.archive.pacs.peers import OrthancServer, ServiceError, dcmtk_path, free_port
+from nora_lab.testing.pacs import OrthancServer, ServiceError, dcmtk_path, free_port
 from nora_lab.testing import testdata
 
 DICOM = testdata.dicom_root()

@@ -12,7 +12,7 @@ import time
 import pytest
 
 import nora_lab.cli as cli
-from nora_lab.archive.pacs.peers import dcmtk
+from nora_lab.testing.pacs import dcmtk
 
 from .conftest import SI_EPI
 

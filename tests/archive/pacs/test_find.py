@@ -24,7 +24,7 @@ def test_echo(cfg):
 
 
 def test_unreachable_and_refusing_nodes_say_what_to_check(cfg, orthanc):
-    from nora_lab.archive.pacs.peers import free_port
+    from nora_lab.testing.pacs import free_port
 
     nowhere = PacsNode("nowhere", aet="X", host="127.0.0.1", port=free_port(), timeout=3)
     with pytest.raises(PacsError, match=r"cannot reach PACS node 'nowhere' \(X@127.0.0.1"):

@@ -21,7 +21,7 @@ from nora_lab.archive import _db
 from nora_lab.archive.dicom._tables import dicom_instances
 from nora_lab.archive.pacs import DicomNode, find_series, find_studies, push
 from nora_lab.archive.pacs._net import FastAE
-from nora_lab.archive.pacs.peers import dcmtk
+from nora_lab.testing.pacs import dcmtk
 
 from .conftest import GE_T1, SI_EPI, TS
 
@@ -287,21 +287,27 @@ def test_find_answers_a_pseudonymized_project_with_pseudonyms(archive, cfg):
         node.stop()
 
 
-def test_imported_studies_reach_the_hooks_and_autoexec_is_registered(archive, project, cfg):
+@pytest.mark.parametrize("autoexec", [True, False])
+def test_imported_studies_reach_the_hooks_and_autoexec_follows_the_setting(
+        archive, project, cfg, autoexec):
+    """The hooks come from the importer's list and the entry-point group (the batch
+    layer's auto-execution among them: the archive never imports it); the node's
+    ``autoexec`` setting decides whether they may start a batch."""
     from nora_lab.archive.dicom import importer
     from nora_lab.batch import on_study_imported as autoexec_hook
 
+    assert autoexec_hook in importer._hooks_to_call()
     seen = []
-    hooks = list(importer.on_study_imported)
-    importer.on_study_imported.append(lambda proj, psid: seen.append((proj.name, psid)))
+    hook = lambda proj, psid: seen.append(  # noqa: E731
+        (proj.name, psid, importer.import_options.get()["autoexec_queue"]))
+    importer.study_imported_hooks.append(hook)
     try:
-        node = _node(archive, cfg, autoexec=True)
+        node = _node(archive, cfg, autoexec=autoexec)
         try:
-            assert autoexec_hook in importer.on_study_imported
             _send(node.port, sorted((SI_EPI / "mr_0006").glob("*.dcm")))
             assert node.wait_idle(60)
         finally:
             node.stop()
     finally:
-        importer.on_study_imported[:] = hooks
-    assert seen == [("p", node.reports[0].studies[0])]
+        importer.study_imported_hooks.remove(hook)
+    assert seen == [("p", node.reports[0].studies[0], "DEFAULT" if autoexec else None)]
