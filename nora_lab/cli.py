@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from nora_lab import __version__
-from nora_lab.errors import NoraError, NotFoundError
+from nora_lab.errors import ArchiveError, NoraError, NotFoundError
 
 __all__ = ["main", "build_parser"]
 
@@ -197,7 +197,7 @@ def _exportmeta(proj, pattern: str, jsonname: str, keys: str | None, filters) ->
             try:
                 data = json.loads(path.read_text())
             except ValueError as exc:
-                raise NoraError(f"{path}: not valid JSON ({exc})") from exc
+                raise ArchiveError(f"{path}: not valid JSON ({exc})") from exc
             flat = _flatten(data, path.name[: -len(".json")])
             if wanted is not None:
                 flat = {k: v for k, v in flat.items() if any(fnmatch.fnmatchcase(k, w) for w in wanted)}

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from nora_lab.archive import Archive
-from nora_lab.archive import jobs as job_states
+from nora_lab.archive import job_states
 from nora_lab.demo import main as build_demo
 from nora_lab.testing.notebooks import run_notebook
 

@@ -32,6 +32,8 @@ from nora_lab.errors import FilterSyntaxError
 __all__ = ["Term", "parse", "SPECIALS", "JOB_STATES"]
 
 SPECIALS = ("STAG", "PTAG", "FTAG", "JOB", "SDESC")
+#: ``JOB:`` letters: :data:`nora_lab.archive.job_states.STATES` (not imported: the filter
+#: parser needs no database)
 JOB_STATES = {"q": "queued", "r": "running", "e": "error", "d": "done", "k": "killed"}
 
 _SPECIAL_RE = re.compile(r"^([A-Z]+):(.*)$", re.DOTALL)

@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from nora_lab.archive import jobs as states
+from nora_lab.archive import job_states as states
+from nora_lab.archive.job_states import JobState
 from nora_lab.batch.resolve import Unit
 from nora_lab.errors import BatchTimeout
 
@@ -92,7 +93,7 @@ class BatchRun:
 
     def _record(self, fut: Any, result: Any, job_id: int | None) -> str:
         if isinstance(result, dict):
-            return str(result.get("state", "e"))
+            return str(result.get("state", JobState.ERROR))
         if isinstance(result, tuple) and len(result) == 3 and isinstance(result[1], BaseException):
             result = result[1]  # as_completed(raise_errors=False): (type, exception, traceback)
         if fut.status == "cancelled":
@@ -102,12 +103,13 @@ class BatchRun:
         else:
             reason = f"ended as {fut.status}: {result!r}"
         if job_id is None:
-            return "e"
+            return JobState.ERROR
         if type(result).__name__ == "JobLost":  # its own words, on the last attempt
-            states.finish(self.project, job_id, "e", error=f"retried, then: {result}")
+            states.finish(self.project, job_id, JobState.ERROR,
+                          error=f"retried, then: {result}")
         else:
             states.fail_active(self.project, reason, ids=[job_id])
-        return states.state(self.project, job_id) or "e"
+        return states.state(self.project, job_id) or JobState.ERROR
 
     def _close(self) -> None:
         owns_client, owns_cluster = self._owns
@@ -174,7 +176,7 @@ class BatchRun:
     @property
     def ok(self) -> bool:
         """Did every unit end done? (waits for nothing; False while running)"""
-        return self.done and set(self.counts()) <= {"d"}
+        return self.done and set(self.counts()) <= {JobState.DONE}
 
     # --- looking at it ----------------------------------------------------------------
     def states(self) -> pd.DataFrame:
@@ -184,7 +186,7 @@ class BatchRun:
     def errors(self) -> pd.DataFrame:
         """The units that ended in error, with the reason and the log path."""
         df = self.states()
-        return df.loc[df["state"] == "e", ["unit", "error", "log", "attempts", "worker"]]
+        return df.loc[df["state"] == JobState.ERROR, ["unit", "error", "log", "attempts", "worker"]]
 
     def log(self, unit: str) -> str:
         """The log of one unit (PSID or subject id)."""

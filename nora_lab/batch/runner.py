@@ -31,7 +31,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from nora_lab.archive import jobs as states
+from nora_lab.archive import job_states as states
+from nora_lab.archive.job_states import JobState
 from nora_lab.archive.layout import TMP_PREFIX
 from nora_lab.batch.commands import render
 from nora_lab.batch.jobs import Job
@@ -148,8 +149,9 @@ def run_unit(task: UnitTask) -> dict[str, Any]:
     verdict, attempt = states.start(proj, task.job_id, worker=worker_name(),
                                     max_attempts=task.max_attempts)
     if verdict != "run":
-        state = {"killed": "k", "exhausted": "e"}.get(verdict, states.state(proj, task.job_id))
-        return _result(task, state or "e", verdict, attempt)
+        state = {"killed": JobState.KILLED, "exhausted": JobState.ERROR}.get(
+            verdict, states.state(proj, task.job_id))
+        return _result(task, state or JobState.ERROR, verdict, attempt)
     log = Path(task.log)
     log.parent.mkdir(parents=True, exist_ok=True)
     with open(log, "wb" if attempt == 1 else "ab", buffering=0) as fh:
@@ -167,8 +169,8 @@ def _run_steps(task: UnitTask, proj: Any, fh: Any, attempt: int) -> tuple[str, s
     n = len(task.steps)
     for spec in task.steps:
         label = f"job {spec.index} ({spec.job.label})"
-        if spec.index > 1 and states.state(proj, task.job_id) == "k":
-            return "k", f"killed before {label}"
+        if spec.index > 1 and states.state(proj, task.job_id) == JobState.KILLED:
+            return JobState.KILLED, f"killed before {label}"
         try:
             step = resolve_step(proj, task.unit, spec.job, spec.index)
             cmd = render(step, stem, task.unit.key, func=spec.func, sys_path=task.sys_path)
@@ -187,7 +189,7 @@ def _run_steps(task: UnitTask, proj: Any, fh: Any, attempt: int) -> tuple[str, s
                                                                    command=command))
         fh.write(f"# {label}: exit {rc} after {time.perf_counter() - t0:.2f}s\n".encode())
         if how == "killed":
-            return "k", f"killed during {label}"
+            return JobState.KILLED, f"killed during {label}"
         if how == "lost":
             sig = signal.Signals(-rc).name
             msg = (f"attempt {attempt} on {worker_name()}: {label} was terminated by {sig} "
@@ -202,14 +204,15 @@ def _run_steps(task: UnitTask, proj: Any, fh: Any, attempt: int) -> tuple[str, s
             _register(proj, step, side.file_meta())
         except NoraError as exc:
             return _fail(proj, task, attempt, f"{label}: {exc}", texts)
-    states.finish(proj, task.job_id, "d", attempt=attempt, command="\n".join(texts))
-    return "d", None
+    states.finish(proj, task.job_id, JobState.DONE, attempt=attempt,
+                  command="\n".join(texts))
+    return JobState.DONE, None
 
 
 def _fail(proj: Any, task: UnitTask, attempt: int, error: str, texts: list[str]) -> tuple[str, str]:
-    states.finish(proj, task.job_id, "e", error=error, attempt=attempt,
+    states.finish(proj, task.job_id, JobState.ERROR, error=error, attempt=attempt,
                   command="\n".join(texts) or None)
-    return "e", error
+    return JobState.ERROR, error
 
 
 def _prepare(step: ResolvedStep) -> None:
@@ -238,7 +241,7 @@ def _execute(argv: list[str], fh: Any, cwd: Path | None, env: dict[str, str], ta
         if not exited.wait(min(0.2, task.poll)) and still_running is not None:
             still_running()
         while proc.poll() is None and not exited.wait(task.poll):
-            if states.state(proj, task.job_id) == "k":
+            if states.state(proj, task.job_id) == JobState.KILLED:
                 _terminate(proc, task.grace)
                 return proc.returncode, "killed"
     rc = proc.wait()

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from nora_lab import config as nora_config
-from nora_lab.archive import jobs as states
+from nora_lab.archive import job_states as states
 from nora_lab.batch import backends
 from nora_lab.batch.batch import Batch
 from nora_lab.batch.commands import render

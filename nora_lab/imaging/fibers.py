@@ -16,14 +16,19 @@ import numpy as np
 from nibabel.streamlines import ArraySequence, Tractogram
 from nibabel.streamlines.tractogram_file import HeaderWarning
 
+from nora_lab._lazy import deprecated_names
 from nora_lab.errors import ImagingError
 
 from .grid import Grid, as_volume
 
 __all__ = [
     "load_streamlines", "save_streamlines", "as_streamlines", "flatten", "densify",
-    "through_sphere", "through_roi", "by_waypoints", "keep", "delete",
+    "through_sphere", "through_roi", "by_waypoints", "keep_streamlines", "delete_streamlines",
 ]
+
+#: the names before 0.2 (too generic for ``nora_lab.imaging``'s namespace)
+__getattr__ = deprecated_names(__name__, {"keep": ":keep_streamlines",
+                                          "delete": ":delete_streamlines"})
 
 
 def as_streamlines(obj: Any) -> ArraySequence:
@@ -219,13 +224,13 @@ def _check_mask(streamlines: ArraySequence, mask: Any) -> np.ndarray:
     return m
 
 
-def keep(streamlines: Any, mask: Any) -> ArraySequence:
+def keep_streamlines(streamlines: Any, mask: Any) -> ArraySequence:
     """Only the selected streamlines."""
     seq = as_streamlines(streamlines)
     return seq[np.flatnonzero(_check_mask(seq, mask))]
 
 
-def delete(streamlines: Any, mask: Any) -> ArraySequence:
+def delete_streamlines(streamlines: Any, mask: Any) -> ArraySequence:
     """Every streamline except the selected ones (NORA's "delete by sphere/ROI")."""
     seq = as_streamlines(streamlines)
     return seq[np.flatnonzero(~_check_mask(seq, mask))]

@@ -14,6 +14,7 @@ from collections.abc import Callable
 import numpy as np
 from scipy import ndimage as ndi
 
+from nora_lab._lazy import deprecated_names
 from nora_lab.errors import ImagingError
 
 from ._pen import neighbourhood
@@ -23,8 +24,11 @@ from .roi import ROI
 
 __all__ = [
     "erode", "dilate", "opening", "closing",
-    "union", "intersection", "difference", "remove_salt", "clear", "structure_of",
+    "union", "intersection", "difference", "remove_salt", "clear_roi", "structure_of",
 ]
+
+#: the name before 0.2 (too generic for ``nora_lab.imaging``'s namespace)
+__getattr__ = deprecated_names(__name__, {"clear": ":clear_roi"})
 
 
 def structure_of(roi: ROI) -> np.ndarray:
@@ -105,6 +109,6 @@ def remove_salt(roi: ROI, min_voxels: int) -> Edit:
     return roi.apply(box, keep[lab], "remove-salt")
 
 
-def clear(roi: ROI) -> Edit:
+def clear_roi(roi: ROI) -> Edit:
     """Turn every voxel off (undoable)."""
     return roi.clear()

@@ -14,11 +14,15 @@ from typing import Any
 import numpy as np
 from nibabel.streamlines import ArraySequence
 
+from nora_lab._lazy import deprecated_names
 from nora_lab.errors import ImagingError
 
 from .grid import Grid, as_volume
 
-__all__ = ["track", "tensor_to_direction"]
+__all__ = ["track_streamlines", "tensor_to_direction"]
+
+#: the name before 0.2 (too generic for ``nora_lab.imaging``'s namespace)
+__getattr__ = deprecated_names(__name__, {"track": ":track_streamlines"})
 
 
 def tensor_to_direction(tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -50,7 +54,7 @@ def _seed_points(seeds: Any, grid: Grid) -> np.ndarray:
     return pts
 
 
-def track(
+def track_streamlines(
     field: Any, seeds: Any, *, fa: Any = None, fa_threshold: float = 0.2, step_mm: float = 0.5,
     max_angle_deg: float = 45.0, max_steps: int = 2000, min_length_mm: float = 0.0,
 ) -> ArraySequence:

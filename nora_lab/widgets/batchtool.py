@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any
 import anywidget
 import traitlets as t
 
-from nora_lab.errors import NoraError
+from nora_lab.errors import BatchError, NoraError
+
+from ._guard import guarded
 
 if TYPE_CHECKING:
     from nora_lab.archive import Project
@@ -227,7 +229,7 @@ class BatchTool(anywidget.AnyWidget):
 
         job = dict(self.jobs[index])
         if job["type"] not in GENERIC:
-            raise NoraError(f"job {index + 1} is a {job['type']} job: it has no script")
+            raise BatchError(f"job {index + 1} is a {job['type']} job: it has no script")
         job["script"] = script
         try:
             names = find(script, job=f"job {index + 1}")
@@ -245,7 +247,7 @@ class BatchTool(anywidget.AnyWidget):
         job = dict(self.jobs[index])
         args = {k: dict(v) for k, v in job.get("args", {}).items()}
         if name not in args:
-            raise NoraError(f"job {index + 1} has no argument {name!r} "
+            raise BatchError(f"job {index + 1} has no argument {name!r} "
                             f"(its arguments: {', '.join(args) or 'none'})")
         args[name]["value"] = value
         if study is not None:
@@ -282,7 +284,7 @@ class BatchTool(anywidget.AnyWidget):
             elif job.type == "builtin":
                 row["job"] = job.registered_name
             else:
-                raise NoraError(f"batch {batch.name!r}: notebook jobs are not edited here yet; "
+                raise BatchError(f"batch {batch.name!r}: notebook jobs are not edited here yet; "
                                 "use nora_lab.batch.Job.notebook in a notebook")
             for k, a in job.args.items():
                 value = a.value
@@ -387,7 +389,7 @@ class BatchTool(anywidget.AnyWidget):
 
     def _units(self) -> list[str]:
         if not self.studies:
-            raise NoraError("no studies selected: select studies in the table first")
+            raise BatchError("no studies selected: select studies in the table first")
         if self.level == "subject":
             return list(dict.fromkeys(p.partition("#")[0] for p in self.studies))
         return list(self.studies)
@@ -460,12 +462,7 @@ class BatchTool(anywidget.AnyWidget):
 
     # --- the page -----------------------------------------------------------------------
     def _safe(self, fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        try:
-            result = fn(*args, **kwargs)
-        except (NoraError, OSError, ValueError, KeyError, IndexError) as exc:
-            self.error = f"{type(exc).__name__}: {exc}" if not isinstance(exc, NoraError) else str(exc)
-            return None
-        return result
+        return guarded(lambda text: setattr(self, "error", text), fn, *args, **kwargs)
 
     def _on_page(self, _w: Any, content: dict[str, Any], _buffers: Any) -> None:
         action = content.get("action")

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,7 @@ from nora_lab.errors import ConfigError, ImagingError, NoraError
 
 from . import autoloader as al
 from ._events import KeyEvent
+from ._guard import guarded
 from .batchtool import BatchTool
 from .gridstats import Gridstats
 from .markertool import MarkerTool
@@ -275,11 +277,12 @@ class Desktop(W.VBox):
         elif event.action == "previous":
             self._guard(self.previous)
 
-    def _guard(self, fn) -> None:
-        try:
-            fn()
-        except NoraError as exc:
-            self.status.value = f"<span class='nora-desk-error'>⚠ {html.escape(str(exc), quote=False)}</span>"
+    def _guard(self, fn: Callable[[], Any]) -> None:
+        guarded(self._show_error, fn)
+
+    def _show_error(self, text: str) -> None:
+        self.status.value = (f"<span class='nora-desk-error'>⚠ "
+                             f"{html.escape(text, quote=False)}</span>")
 
     def _show_state(self, _: Any = None) -> None:
         v = self.viewer

@@ -5,8 +5,8 @@
 >>> grid.select_job(grid.rows[0]["id"])             # its log, its JSON, its study selected
 >>> grid.rerun_errors("preproc")                    # the erroneous subgroup, launched again
 
-Rows come from :func:`nora_lab.archive.jobs.table`; kills go through
-:func:`nora_lab.archive.jobs.kill` (the worker stops the job's processes within a poll
+Rows come from :func:`nora_lab.archive.job_states.table`; kills go through
+:func:`nora_lab.archive.job_states.kill` (the worker stops the job's processes within a poll
 interval). :func:`job_state_badges` gives the study table one state letter per study.
 """
 
@@ -22,7 +22,9 @@ import anywidget
 import pandas as pd
 import traitlets as t
 
-from nora_lab.errors import NoraError
+from nora_lab.errors import BatchError, NotFoundError
+
+from ._guard import guarded
 
 if TYPE_CHECKING:
     from nora_lab.archive import Project
@@ -48,7 +50,7 @@ def job_state_badges(project: Project, psids: Iterable[str]) -> dict[str, str]:
     Studies without jobs are left out. Subject-level rows count for every study of the
     subject.
     """
-    from nora_lab.archive import jobs
+    from nora_lab.archive import job_states as jobs
 
     wanted = list(dict.fromkeys(psids))
     if not wanted:
@@ -146,7 +148,7 @@ class Gridstats(anywidget.AnyWidget):
     def frame(self) -> pd.DataFrame:
         """The project's jobs after the filters, sorted (all columns; at most
         :attr:`max_rows`, filtered, sorted and cut by the database)."""
-        from nora_lab.archive import jobs
+        from nora_lab.archive import job_states as jobs
 
         f = self.filters or {}
         letters = "".join(c for c in str(f.get("state") or "").strip().lower() if c.isalpha())
@@ -187,11 +189,11 @@ class Gridstats(anywidget.AnyWidget):
     # --- one job --------------------------------------------------------------------------
     def select_job(self, job_id: int) -> dict[str, Any]:
         """Show a job's log and JSON; select its study in the table (or tell ``on_select``)."""
-        from nora_lab.archive import jobs
+        from nora_lab.archive import job_states as jobs
 
         df = jobs.table(self.project, ids=[int(job_id)])
         if df.empty:
-            raise NoraError(f"no job {job_id} in project {self.project.name!r} (superseded by "
+            raise NotFoundError(f"no job {job_id} in project {self.project.name!r} (superseded by "
                             "a later launch of its batch, or deleted)")
         self.selected_job = int(job_id)
         info = self._load_job(int(job_id), df)
@@ -237,7 +239,7 @@ class Gridstats(anywidget.AnyWidget):
     # --- controls -------------------------------------------------------------------------
     def kill(self, ids: Sequence[int]) -> int:
         """Kill queued/running jobs by row id; returns how many were active."""
-        from nora_lab.archive import jobs
+        from nora_lab.archive import job_states as jobs
 
         n = jobs.kill(self.project, ids=[int(i) for i in ids])
         self.status = f"killed {n} job(s)"
@@ -252,7 +254,7 @@ class Gridstats(anywidget.AnyWidget):
         NoraError
             Always, saying what to do instead.
         """
-        raise NoraError(SUSPEND_NOTE)
+        raise BatchError(SUSPEND_NOTE)
 
     def watch(self, run: BatchRun) -> None:
         """Remember a launched run's batch (for reruns) and show its jobs."""
@@ -266,12 +268,12 @@ class Gridstats(anywidget.AnyWidget):
         The batch is the one launched from a watched :class:`BatchTool`, else the one saved
         in the project under that name.
         """
-        from nora_lab.archive import jobs
+        from nora_lab.archive import job_states as jobs
         from nora_lab.batch import Batch, launch
 
         df = jobs.table(self.project, name=batch, states=states)
         if df.empty:
-            raise NoraError(f"batch {batch!r} has no job in state {states!r} in project "
+            raise BatchError(f"batch {batch!r} has no job in state {states!r} in project "
                             f"{self.project.name!r}: nothing to rerun")
         b = self._batches.get(batch) or Batch.load(self.project, batch)
         units = df["unit"].tolist()
@@ -283,11 +285,7 @@ class Gridstats(anywidget.AnyWidget):
 
     # --- the page -------------------------------------------------------------------------
     def _safe(self, fn: Callable[..., Any], *args: Any) -> Any:
-        try:
-            return fn(*args)
-        except (NoraError, OSError, ValueError) as exc:
-            self.error = str(exc)
-            return None
+        return guarded(lambda text: setattr(self, "error", text), fn, *args)
 
     def _on_page(self, _w: Any, content: dict[str, Any], _buffers: Any) -> None:
         ids = [int(i) for i in content.get("ids", [])]

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import html
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,9 +25,10 @@ import numpy as np
 from ipywidgets import CallbackDispatcher
 
 from nora_lab import imaging as im
-from nora_lab.errors import ImagingError, NoraError
+from nora_lab.errors import ArchiveError, ImagingError, NoraError
 
 from ._events import ClickEvent
+from ._guard import guarded
 
 if TYPE_CHECKING:  # pragma: no cover
     from nora_lab.archive.project import Project
@@ -211,7 +213,7 @@ class MarkerTool(W.VBox):
         """Save a point set into the study's annotations (``annotations/<name>.ano.json``)."""
         ps = self.pointset(name)
         if self.project is None or not self.psid:
-            raise NoraError(f"point set {ps.name!r} cannot be saved: the marker tool has no "
+            raise ArchiveError(f"point set {ps.name!r} cannot be saved: the marker tool has no "
                             "project/study (MarkerTool(viewer, project, psid), or use the desk)")
         path = self.project.add_json(ps.to_file_dict(), self.psid, ps.relpath)
         self._update(f"saved {ps.name!r} as {self.psid}/{ps.relpath}")
@@ -335,11 +337,8 @@ class MarkerTool(W.VBox):
             out, k = f"{name}-{k}", k + 1
         return out
 
-    def _guard(self, fn) -> None:
-        try:
-            fn()
-        except NoraError as exc:
-            self._update(f"⚠ {exc}")
+    def _guard(self, fn: Callable[[], Any]) -> None:
+        guarded(lambda text: self._update(f"⚠ {text}"), fn)
 
     def _update(self, note: str = "") -> None:
         self.set_picker.unobserve(self._picked, "value")

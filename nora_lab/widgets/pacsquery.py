@@ -24,7 +24,9 @@ import anywidget
 import pandas as pd
 import traitlets as t
 
-from nora_lab.errors import NoraError
+from nora_lab.errors import ConfigError, NoraError, PacsError
+
+from ._guard import error_text
 
 if TYPE_CHECKING:
     from nora_lab.archive import Project
@@ -160,12 +162,12 @@ class PacsQuery(anywidget.AnyWidget):
 
         unknown = set(criteria) - set(FORM_KEYS)
         if unknown:
-            raise NoraError(f"PACS query: unknown field(s) {', '.join(sorted(unknown))} "
+            raise ConfigError(f"PACS query: unknown field(s) {', '.join(sorted(unknown))} "
                             f"(the form has {', '.join(FORM_KEYS)})")
         if criteria:
             self.form = {**self.form, **{k: str(v) for k, v in criteria.items()}}
         if not self.node:
-            raise NoraError("no PACS node configured: add one with pacs_config().add(NAME, "
+            raise ConfigError("no PACS node configured: add one with pacs_config().add(NAME, "
                             "aet=…, host=…, port=…, save=True)")
         query = {k: v for k, v in self.form.items() if str(v).strip() not in ("", "*")}
         self.status = f"searching {self.node} …"
@@ -248,11 +250,11 @@ class PacsQuery(anywidget.AnyWidget):
     def _to_pull(self) -> pd.DataFrame:
         df = self._series
         if df.empty:
-            raise NoraError("nothing to pull: search first")
+            raise PacsError("nothing to pull: search first")
         mask = df["StudyInstanceUID"].isin(self.selected_studies) | \
             df["SeriesInstanceUID"].isin(self.selected_series)
         if not mask.any():
-            raise NoraError("nothing selected: tick studies or series of the results to pull")
+            raise PacsError("nothing selected: tick studies or series of the results to pull")
         return df[mask]
 
     def pull_selected(self, *, wait: bool = True) -> pd.DataFrame | None:
@@ -260,7 +262,7 @@ class PacsQuery(anywidget.AnyWidget):
         (``progress`` counts studies and series); returns one row per series."""
         todo = self._to_pull()
         if self._thread is not None and self._thread.is_alive():
-            raise NoraError("a pull is running already: wait for it to end")
+            raise PacsError("a pull is running already: wait for it to end")
         if not wait:
             self._thread = threading.Thread(target=self._pull_guarded, args=(todo,), daemon=True,
                                             name="nora-pacs-pull")
@@ -271,8 +273,8 @@ class PacsQuery(anywidget.AnyWidget):
     def _pull_guarded(self, todo: pd.DataFrame) -> None:
         try:
             self._pull(todo)
-        except (NoraError, OSError) as exc:
-            self.error = str(exc)
+        except Exception as exc:  # noqa: BLE001 - the thread's error reaches the page
+            self.error = error_text(exc)
             self.progress = {**self.progress, "running": False}
 
     def _images_progress(self, every: float = 0.25) -> Callable[[int, int], None]:
@@ -355,6 +357,6 @@ class PacsQuery(anywidget.AnyWidget):
             self.error = ""
             try:
                 actions[action]()
-            except (NoraError, OSError, ValueError) as exc:
-                self.error = str(exc)
+            except Exception as exc:  # noqa: BLE001 - every error reaches the page
+                self.error = error_text(exc)
                 self.status = ""

@@ -19,8 +19,10 @@ from typing import Any
 import ipywidgets as W
 import numpy as np
 
-from nora_lab.errors import NoraError
+from nora_lab.errors import ConfigError
 from nora_lab.reading.forms import Form, Item
+
+from ._guard import error_text
 
 __all__ = ["ReadingTool", "ReadingWidget", "ReadingEditor", "FormPreview", "form_widgets", "form_values"]
 
@@ -41,6 +43,10 @@ class _Checks(W.VBox):
     def value(self, values: list[Any]) -> None:
         for v, b in self._boxes:
             b.value = v in (values or [])
+
+
+def _red(text: str) -> str:
+    return f"<span style='color:#b00'>{html.escape(text)}</span>"
 
 
 def _widget(item: Item) -> W.Widget:
@@ -101,8 +107,8 @@ class FormPreview(W.HBox):
     def _render(self) -> None:
         try:
             self.form = Form.from_json(self.editor.value)
-        except NoraError as exc:
-            self.error.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
+        except Exception as exc:  # noqa: BLE001 - shown below the editor
+            self.error.value = _red(error_text(exc))
             return
         self.error.value = ""
         self.preview.children = [_form_box(self.form, form_widgets(self.form))]
@@ -278,8 +284,8 @@ class ReadingWidget(W.VBox):
                for k, a in self._annotations.items()}
         try:
             self.session.submit(self.answers(), ann)
-        except NoraError as exc:
-            self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
+        except Exception as exc:  # noqa: BLE001 - shown in the status line
+            self.status.value = _red(error_text(exc))
             return
         self.status.value = (f"saved {html.escape(self.session.case_label(item))} "
                              f"stage {item.stage + 1} ({self.session.progress_text})")
@@ -288,8 +294,8 @@ class ReadingWidget(W.VBox):
     def restart(self) -> None:
         try:
             n = self.session.restart()
-        except NoraError as exc:
-            self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
+        except Exception as exc:  # noqa: BLE001 - shown in the status line
+            self.status.value = _red(error_text(exc))
             return
         self.status.value = f"restarted: {n} result(s) of {self.reading.user} deleted"
         self._show()
@@ -345,8 +351,8 @@ class ReadingTool(W.VBox):
         """Show ``mode`` of ``reading`` below the list (resuming this user's progress)."""
         try:
             w = ReadingWidget(reading, mode, viewer=self._viewer, height=self._height)
-        except NoraError as exc:
-            self.area.children = [W.HTML(f"<span style='color:#b00'>{html.escape(str(exc))}</span>")]
+        except Exception as exc:
+            self.area.children = [W.HTML(_red(error_text(exc)))]
             raise
         self.area.children = [w]
         return w
@@ -354,8 +360,8 @@ class ReadingTool(W.VBox):
     def _start_clicked(self, reading, mode: str) -> None:  # noqa: ANN001
         try:
             self.start(reading, mode)
-        except NoraError:
-            pass  # shown in the area by start()
+        except Exception:  # noqa: BLE001, S110 - shown in the area by start()
+            pass
 
     def _info(self, reading) -> None:  # noqa: ANN001
         cfg = reading.config
@@ -419,11 +425,11 @@ class ReadingEditor(W.VBox):
             try:
                 rest = json.loads(self.config.value)
             except json.JSONDecodeError as exc:
-                raise NoraError(f"the reading JSON does not parse: {exc}") from None
+                raise ConfigError(f"the reading JSON does not parse: {exc}") from None
             cfg = {"form": json.loads(self.form.editor.value), **rest}
             reading = Reading.create(self.project, self.name.value, cfg, overwrite=True)
-        except (NoraError, json.JSONDecodeError) as exc:
-            self.status.value = f"<span style='color:#b00'>{html.escape(str(exc))}</span>"
+        except Exception as exc:  # noqa: BLE001 - shown in the status line
+            self.status.value = _red(error_text(exc))
             return None
         self.status.value = f"saved reading {html.escape(reading.name)}"
         return reading

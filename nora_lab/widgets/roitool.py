@@ -26,6 +26,7 @@ import base64
 import gzip
 import html
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,9 +36,10 @@ import numpy as np
 from ipywidgets import CallbackDispatcher
 
 from nora_lab import imaging as im
-from nora_lab.errors import ImagingError, NoraError
+from nora_lab.errors import ArchiveError, ImagingError, NoraError
 
 from ._events import DrawEvent, KeyEvent
+from ._guard import guarded
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -325,7 +327,7 @@ class ROITool(W.VBox):
         the ROI's earlier version); returns the file's path."""
         e = self._entry(name)
         if self.project is None or not self.psid:
-            raise NoraError(f"ROI {e.roi.name!r} cannot be saved: the ROI tool has no project/study "
+            raise ArchiveError(f"ROI {e.roi.name!r} cannot be saved: the ROI tool has no project/study "
                             "(ROITool(viewer, project, psid), or use the desk)")
         rel = relpath or e.relpath or f"rois/{e.roi.name}.nii.gz"
         path = self.project.add_image(e.roi.to_nifti(), self.psid, rel, tags=["roi"], overwrite=True)
@@ -352,7 +354,7 @@ class ROITool(W.VBox):
     def clear(self, name: str | None = None) -> im.Edit:
         """Turn every voxel of the ROI off (undoable)."""
         e = self._entry(name)
-        return self._edited(e, im.clear(e.roi))
+        return self._edited(e, im.clear_roi(e.roi))
 
     def delete(self, name: str | None = None) -> None:
         """Remove the ROI from the list and the viewer (the saved file stays)."""
@@ -585,11 +587,8 @@ class ROITool(W.VBox):
                 return f"{name}-{i}"
         raise AssertionError  # pragma: no cover
 
-    def _guard(self, fn) -> None:
-        try:
-            fn()
-        except NoraError as exc:
-            self._update_status(f"⚠ {exc}")
+    def _guard(self, fn: Callable[[], Any]) -> None:
+        guarded(lambda text: self._update_status(f"⚠ {text}"), fn)
 
     def _show(self, e: _Entry) -> None:
         keep = self.viewer.draw_target

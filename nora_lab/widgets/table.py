@@ -36,7 +36,7 @@ import anywidget
 import traitlets as t
 from ipywidgets import CallbackDispatcher
 
-from nora_lab.errors import NoraError
+from nora_lab.errors import ArchiveError, ConfigError, FilterSyntaxError, NoraError
 
 if TYPE_CHECKING:  # pragma: no cover
     from nora_lab.archive.project import Project
@@ -47,6 +47,7 @@ _STATIC = Path(__file__).parent / "static"
 
 #: The filter bars, in the order the table shows them (``files`` is the file-search bar).
 COLUMNS = ("subject", "study", "date", "description", "files")
+#: JobState's letters (nora_lab.archive.job_states: not imported here, it loads SQLAlchemy)
 JOB_LETTERS = ("q", "r", "e", "d", "k")
 
 JobStates = Callable[["Project", Sequence[str]], Mapping[str, Mapping[str, str]]]
@@ -54,8 +55,8 @@ JobStates = Callable[["Project", Sequence[str]], Mapping[str, Mapping[str, str]]
 
 def default_job_states(project: Project, psids: Sequence[str]) -> dict[str, dict[str, str]]:
     """``{psid: {batch name: state letter}}`` – the newest job row of each batch per study
-    (:func:`nora_lab.archive.jobs.study_states`, which reads only these studies' rows)."""
-    from nora_lab.archive import jobs
+    (:func:`nora_lab.archive.job_states.study_states`, which reads only these studies' rows)."""
+    from nora_lab.archive import job_states as jobs
 
     return jobs.study_states(project, psids)
 
@@ -144,7 +145,7 @@ class StudyTable(anywidget.AnyWidget):
     def _clean(filters: Mapping[str, str]) -> dict[str, str]:
         bad = [k for k in filters if k not in COLUMNS]
         if bad:
-            raise NoraError(f"unknown filter bar(s) {bad}; the table has {list(COLUMNS)}")
+            raise FilterSyntaxError(f"unknown filter bar(s) {bad}; the table has {list(COLUMNS)}")
         return {k: str(filters.get(k) or "") for k in COLUMNS}
 
     def _query_filters(self) -> dict[str, str]:
@@ -235,7 +236,7 @@ class StudyTable(anywidget.AnyWidget):
     @t.observe("page_size")
     def _page_size_changed(self, change: t.Bunch) -> None:
         if change.new < 1:
-            raise NoraError(f"page_size must be at least 1, got {change.new}")
+            raise ConfigError(f"page_size must be at least 1, got {change.new}")
         if not self._querying:
             self.refresh()
 
@@ -304,7 +305,7 @@ class StudyTable(anywidget.AnyWidget):
         """Report a file of the selected study (or of ``psid``) as opened."""
         psid = psid or self.selected
         if not psid:
-            raise NoraError(f"open_file({relpath!r}): select a study first")
+            raise ArchiveError(f"open_file({relpath!r}): select a study first")
         path = str(self.project.study_dir(psid) / relpath)
         self._open_handlers(psid, relpath, path, bool(shift))
 

@@ -12,38 +12,22 @@ import os
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import batchjobs  # noqa: F401 - registers the built-in jobs the tests use
 import pytest
+
+# the tests' helper modules (batchjobs, batchstudies) are imported by name, here, in the
+# tests and in the jobs' processes (which get the launcher's sys.path): put this folder on
+# it ourselves rather than rely on pytest's rootdir handling
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import batchjobs  # noqa: E402, F401 - registers the built-in jobs the tests use
 
 REPO = Path(__file__).resolve().parents[2]
 SLURM_SCRIPTS = REPO / "scripts" / "slurm"
-
-
-def wait_until(pred, timeout: float = 60.0, what: str = "condition") -> None:
-    """Poll ``pred()`` until true; fail naming ``what`` after ``timeout`` seconds."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if pred():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
-
-
-def make_studies(project, n: int, *, failing: tuple[int, ...] = (), content: bytes = b"hello"):
-    """Subjects P000.. with one study S1 each and a t1_trio/s001.nii file; returns PSIDs."""
-    psids = []
-    for i in range(n):
-        sid = project.add_subject(f"P{i:03d}")
-        psid = project.add_study(sid, "S1", date=f"2020-01-{i % 28 + 1:02d}", description="MR head")
-        project.add_bytes(b"FAIL" if i in failing else content * (i + 1), psid,
-                          "t1_trio/s001.nii", tags=["t1"])
-        psids.append(psid)
-    return psids
 
 
 @pytest.fixture

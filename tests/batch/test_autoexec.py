@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from conftest import make_studies
+from batchstudies import make_studies
 
-from nora_lab.archive import jobs
+from nora_lab.archive import job_states as jobs
 from nora_lab.archive.dicom.importer import import_options
 from nora_lab.batch import Batch, Job, on_study_imported
 from nora_lab.cli import main

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from batchjobs import three_job_batch
-from conftest import make_studies
+from batchstudies import make_studies
 
 from nora_lab.batch import launch
 

@@ -4,7 +4,7 @@ nothing is queued for a batch that cannot run at all."""
 from __future__ import annotations
 
 import pytest
-from conftest import make_studies
+from batchstudies import make_studies
 
 from nora_lab.batch import Arg, Batch, Job, launch
 from nora_lab.errors import BatchError, NotFoundError
@@ -15,7 +15,7 @@ def _run(project, batch, cluster, **kw):
 
 
 def _jobs(project):
-    from nora_lab.archive import jobs
+    from nora_lab.archive import job_states as jobs
 
     return jobs.table(project)
 

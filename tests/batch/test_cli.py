@@ -6,7 +6,7 @@ import json
 
 import pytest
 from batchjobs import three_job_batch
-from conftest import make_studies
+from batchstudies import make_studies
 
 from nora_lab.batch import Batch, Job
 from nora_lab.cli import main
@@ -76,7 +76,7 @@ def test_cli_errors_are_one_line(nora, demo, tmp_path):
 
 
 def test_killjobs_by_run_id(nora, demo):
-    from nora_lab.archive import jobs
+    from nora_lab.archive import job_states as jobs
 
     jobs.create(demo, "r1", "x", "study", ["P000#S1", "P001#S1"])
     rc, out, _ = nora("-p", "demo", "--killjobs", "r1")

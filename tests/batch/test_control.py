@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from conftest import make_studies, wait_until
+from batchstudies import make_studies, wait_until
 
 from nora_lab.batch import Arg, Batch, Job, dry_run, launch
 

@@ -7,7 +7,7 @@ import json
 import nbformat
 import pytest
 from batchjobs import three_job_batch
-from conftest import make_studies
+from batchstudies import make_studies
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 

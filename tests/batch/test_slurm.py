@@ -8,7 +8,7 @@ from __future__ import annotations
 import subprocess
 
 import pytest
-from conftest import make_studies, wait_until
+from batchstudies import make_studies, wait_until
 
 from nora_lab.batch import Batch, Job, dry_run, launch
 

@@ -8,9 +8,9 @@ import sys
 import textwrap
 
 import pytest
-from conftest import make_studies
+from batchstudies import make_studies
 
-from nora_lab.archive import jobs
+from nora_lab.archive import job_states as jobs
 from nora_lab.errors import BatchError
 
 
@@ -98,7 +98,7 @@ def test_subject_level_rows(project):
 
 
 def test_study_states_give_the_newest_state_of_each_batch_per_study(project):
-    from nora_lab.archive import jobs
+    from nora_lab.archive import job_states as jobs
 
     psids = make_studies(project, 3)
     first = jobs.create(project, "run1", "seg", "study", psids[:2])

@@ -8,8 +8,8 @@ from nora_lab.errors import ImagingError
 from nora_lab.imaging import (
     ROI,
     by_waypoints,
-    delete,
-    keep,
+    delete_streamlines,
+    keep_streamlines,
     load_streamlines,
     save_streamlines,
     terminal_map,
@@ -94,10 +94,10 @@ def test_waypoints_all_and_in_order():
 
 def test_keep_and_delete_selections():
     sel = np.array([True, False, True])
-    assert [s[0, 1] for s in keep(lines(), sel)] == [0, 10]
-    assert [s[0, 1] for s in delete(lines(), sel)] == [5]
+    assert [s[0, 1] for s in keep_streamlines(lines(), sel)] == [0, 10]
+    assert [s[0, 1] for s in delete_streamlines(lines(), sel)] == [5]
     with pytest.raises(ImagingError, match="entries for 3 streamlines"):
-        delete(lines(), [True])
+        delete_streamlines(lines(), [True])
 
 
 def test_visitation_counts_each_streamline_once_per_voxel():

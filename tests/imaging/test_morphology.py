@@ -7,7 +7,7 @@ from scipy import ndimage as ndi
 from nora_lab.errors import ImagingError
 from nora_lab.imaging import (
     ROI,
-    clear,
+    clear_roi,
     closing,
     difference,
     dilate,
@@ -96,7 +96,7 @@ def test_remove_salt_drops_small_components():
 def test_clear_and_operations_on_an_empty_roi():
     roi = ROI(blobby(), np.eye(4))
     n = roi.count
-    assert clear(roi).changed == n and roi.count == 0
+    assert clear_roi(roi).changed == n and roi.count == 0
     assert dilate(roi).changed == 0
     roi.undo()
     assert roi.count == n

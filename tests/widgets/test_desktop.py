@@ -11,6 +11,7 @@ import sys
 import numpy as np
 import pytest
 
+from nora_lab.errors import NotFoundError
 from nora_lab.imaging import PointSet, brush
 from nora_lab.widgets import Desktop, desktop
 
@@ -171,9 +172,25 @@ def test_an_unknown_study_is_named(desk_project):
     desk = desktop(desk_project)
     desk.table.selected = "P999#S1"
     assert "P999#S1" in desk.status.value and desk.psid == ""
-    with pytest.raises(Exception, match="P999"):
+    with pytest.raises(NotFoundError, match="P999"):
         desk.load("P999#S1")
     assert DESK_STUDIES[0] in desk.table.psids
+
+
+def test_any_error_of_a_key_press_reaches_the_status_line(desk_project, monkeypatch, caplog):
+    """Not only NoraErrors: a bug's error is shown with its type (and logged), never left
+    to the comm callback's hidden log."""
+    desk = desktop(desk_project, page_size=3)
+    desk.table.selected = DESK_STUDIES[0]
+
+    def broken():
+        raise KeyError("spacing")
+
+    monkeypatch.setattr(desk, "next", broken)
+    key(desk.viewer, "ArrowDown")
+    assert "KeyError: &#x27;spacing&#x27;" in desk.status.value or \
+        "KeyError: 'spacing'" in desk.status.value
+    assert "a widget action failed" in caplog.text
 
 
 def test_the_desk_holds_the_batch_gridstats_and_pacs_tools(desk_project):

@@ -168,7 +168,7 @@ def test_a_reader_sees_tags_but_cannot_edit_them(desk_project, url, tmp_path):
 
 
 def test_job_states_per_study(desk_project):
-    from nora_lab.archive import jobs
+    from nora_lab.archive import job_states as jobs
 
     ids = jobs.create(desk_project, "run1", "segment", "study", ["P001#S1", "P002#S1", "P003#S1"])
     jobs.start(desk_project, ids[0], worker="w")
