@@ -13,8 +13,9 @@ import io
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from nora_lab import __version__
 from nora_lab.errors import ArchiveError, NoraError, NotFoundError
@@ -78,7 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--rmtag", metavar="TAGS", help="tag1,tag2,...: removes tags from selected files")
     m.add_argument("-d", "--del", dest="delete", nargs="+", metavar="FILE", help="deletes files")
     m.add_argument("-dp", "--del_pat", nargs="+", metavar="ID",
-                   help="deletes patients (patient_id) or studies (patients_id#studies_id)")
+                   help="deletes patients (patient_id) or studies (patients_id#studies_id) "
+                        "with all their files; needs --force")
+    m.add_argument("--force", action="store_true",
+                   help="with --del_pat: really delete (without it nothing is deleted)")
     m.add_argument("-o", "--out", metavar="FILEPATTERN",
                    help="computes the absolute output file path in --study")
     m.add_argument("-pa", "--pathout", metavar="FILEPATTERN",
@@ -211,105 +215,154 @@ def _exportmeta(proj, pattern: str, jsonname: str, keys: str | None, filters) ->
     return buf.getvalue()
 
 
+# --- commands: each (args, archive or project, filters) -> exit code or None ----------------
+
+
+def _adduser(args: argparse.Namespace, arc: Any) -> None:
+    arc.add_user(args.adduser, admin=args.admin)
+
+
+def _createproject(args: argparse.Namespace, arc: Any) -> None:
+    name, *module = args.createproject
+    arc.create_project(name, naming=module[0] if module else "real", exist_ok=True)
+    args.project = args.project or name
+
+
+def _projects(args: argparse.Namespace, arc: Any) -> None:
+    _print_frame(arc.projects(), args.csv)
+
+
+def _sql(args: argparse.Namespace, arc: Any) -> None:
+    _print_frame(arc.sql(args.sql, timeout=args.timeout), args.csv)
+
+
+def _grant(args: argparse.Namespace, arc: Any) -> None:
+    if not args.project:
+        raise _Usage("--grant needs a project: -p NAME --grant USER ROLE")
+    arc.grant(args.project, args.grant[0], args.grant[1], identity=args.identity)
+
+
+def _add(args: argparse.Namespace, proj: Any, filters: Any) -> None:
+    added = []
+    for f in args.add:
+        p = Path(f).resolve()
+        if proj.root.resolve() in p.parents:
+            added.append(proj.register(p, tags=_tags(args.addtag)))
+            continue
+        if not args.study:
+            raise _Usage(f"{f} is outside project {proj.name!r}: give --study PSID")
+        dest = args.dest or p.name
+        if dest.endswith("/") or (proj.study_dir(args.study) / dest).is_dir():
+            dest = f"{dest.rstrip('/')}/{p.name}"  # --dest names a folder
+        added.append(proj.add_file(p, args.study, dest, tags=_tags(args.addtag)))
+    for p in added:
+        print(p)
+
+
+def _delete(args: argparse.Namespace, proj: Any, filters: Any) -> None:
+    for f in args.delete:
+        proj.remove_file(Path(f).resolve())
+
+
+def _del_pat(args: argparse.Namespace, proj: Any, filters: Any) -> None:
+    if not args.force:
+        raise _Usage(f"--del_pat deletes {', '.join(args.del_pat)} with all their files from "
+                     f"project {proj.name!r}; nothing was deleted: add --force to do it")
+    for ident in args.del_pat:
+        if "#" in ident:
+            proj.delete_study(ident)
+        else:
+            proj.delete_subject(ident)
+
+
+def _study_of(args: argparse.Namespace) -> str:
+    if not args.study:
+        raise _Usage("--out/--pathout need the study: --study PSID (or $NORA_PSID)")
+    return str(args.study)
+
+
+def _out(args: argparse.Namespace, proj: Any, filters: Any) -> None:
+    print(proj.out_path(_study_of(args), args.out))
+
+
+def _pathout(args: argparse.Namespace, proj: Any, filters: Any) -> None:
+    path = proj.out_path(_study_of(args), args.pathout)
+    path.mkdir(parents=True, exist_ok=True)
+    print(path)
+
+
+def _select(args: argparse.Namespace, proj: Any, filters: Any) -> None:
+    df = proj.files(args.select, filters=filters,
+                    psid=args.study if args.study and not filters else None)
+    if args.addtag:
+        proj.tag_files(df["path"], _tags(args.addtag))
+    if args.rmtag:
+        proj.untag_files(df["path"], _tags(args.rmtag))
+    if args.addtag or args.rmtag:
+        return
+    paths = df["path"].tolist()
+    if args.json and args.byfilename:
+        grouped: dict[str, list[str]] = {}
+        for p in paths:
+            grouped.setdefault(Path(p).name, []).append(p)
+        print(json.dumps(grouped))
+    elif args.json:
+        print(json.dumps(paths))
+    elif args.csv:
+        _print_frame(df.drop(columns=["tags"]), True)
+    else:
+        print("\n".join(paths))
+
+
+def _studies(args: argparse.Namespace, proj: Any, filters: Any) -> None:
+    _print_frame(proj.studies(filters), args.csv)
+
+
+def _export(args: argparse.Namespace, proj: Any, filters: Any) -> None:
+    sys.stdout.write(_exportmeta(proj, *args.exportmeta, args.keys, filters))
+
+
+def _fsck(args: argparse.Namespace, proj: Any, filters: Any) -> int:
+    from nora_lab.archive.fsck import fsck
+
+    rep = fsck(proj, repair=args.repair)
+    print(rep)
+    return 0 if rep.ok else 1  # after --repair: something could not be repaired
+
+
+#: Archive commands, by their flag's attribute, in the order they run.
+ARCHIVE_COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace, Any], None]], ...] = (
+    ("adduser", _adduser), ("createproject", _createproject), ("projects", _projects),
+    ("sql", _sql), ("grant", _grant),
+)
+#: Commands on the project of ``-p``, in the order they run (after the layers' commands).
+PROJECT_COMMANDS: tuple[tuple[str, Callable[..., int | None]], ...] = (
+    ("add", _add), ("delete", _delete), ("del_pat", _del_pat), ("out", _out),
+    ("pathout", _pathout), ("select", _select), ("studies", _studies),
+    ("exportmeta", _export), ("fsck", _fsck),
+)
+
+
 def run(args: argparse.Namespace) -> int:
     """Carry out the parsed command line; return the exit code."""
     from nora_lab.archive import Archive
 
     arc = Archive.open()
     did = False
-    if args.adduser:
-        arc.add_user(args.adduser, admin=args.admin)
-        did = True
-    if args.createproject:
-        name, *module = args.createproject
-        naming = module[0] if module else "real"
-        arc.create_project(name, naming=naming, exist_ok=True)
-        args.project = args.project or name
-        did = True
-    if args.projects:
-        _print_frame(arc.projects(), args.csv)
-        did = True
-    if args.sql:
-        _print_frame(arc.sql(args.sql, timeout=args.timeout), args.csv)
-        did = True
-    if args.grant:
-        if not args.project:
-            raise _Usage("--grant needs a project: -p NAME --grant USER ROLE")
-        arc.grant(args.project, args.grant[0], args.grant[1], identity=args.identity)
-        did = True
+    for flag, archive_command in ARCHIVE_COMMANDS:
+        if getattr(args, flag):
+            archive_command(args, arc)
+            did = True
     for mod in _layer_modules():
         if mod.run(args, arc):
             did = True
     filters = _filters(args.filter)
-
-    needs_project = any([args.add, args.delete, args.del_pat, args.out, args.pathout,
-                         args.select, args.fsck, args.exportmeta, args.studies])
-    if needs_project:
+    todo = [command for flag, command in PROJECT_COMMANDS if getattr(args, flag)]
+    if todo:
         proj = _open_project(args, arc)
-        if args.add:
-            added = []
-            for f in args.add:
-                p = Path(f).resolve()
-                if proj.root.resolve() in p.parents:
-                    added.append(proj.register(p, tags=_tags(args.addtag)))
-                else:
-                    if not args.study:
-                        raise _Usage(f"{f} is outside project {proj.name!r}: give --study PSID")
-                    dest = args.dest or p.name
-                    if dest.endswith("/") or (proj.study_dir(args.study) / dest).is_dir():
-                        dest = f"{dest.rstrip('/')}/{p.name}"  # --dest names a folder
-                    added.append(proj.add_file(p, args.study, dest, tags=_tags(args.addtag)))
-            for p in added:
-                print(p)
-        if args.delete:
-            for f in args.delete:
-                proj.remove_file(Path(f).resolve())
-        if args.del_pat:
-            for ident in args.del_pat:
-                if "#" in ident:
-                    proj.delete_study(ident)
-                else:
-                    proj.delete_subject(ident)
-        if args.out or args.pathout:
-            if not args.study:
-                raise _Usage("--out/--pathout need the study: --study PSID (or $NORA_PSID)")
-            if args.out:
-                print(proj.out_path(args.study, args.out))
-            if args.pathout:
-                path = proj.out_path(args.study, args.pathout)
-                path.mkdir(parents=True, exist_ok=True)
-                print(path)
-        if args.select:
-            df = proj.files(args.select, filters=filters,
-                            psid=args.study if args.study and not filters else None)
-            if args.addtag:
-                proj.tag_files(df["path"], _tags(args.addtag))
-            if args.rmtag:
-                proj.untag_files(df["path"], _tags(args.rmtag))
-            if not (args.addtag or args.rmtag):
-                paths = df["path"].tolist()
-                if args.json and args.byfilename:
-                    grouped: dict[str, list[str]] = {}
-                    for p in paths:
-                        grouped.setdefault(Path(p).name, []).append(p)
-                    print(json.dumps(grouped))
-                elif args.json:
-                    print(json.dumps(paths))
-                elif args.csv:
-                    _print_frame(df.drop(columns=["tags"]), True)
-                else:
-                    print("\n".join(paths))
-        if args.studies:
-            _print_frame(proj.studies(filters), args.csv)
-        if args.exportmeta:
-            sys.stdout.write(_exportmeta(proj, *args.exportmeta, args.keys, filters))
-        if args.fsck:
-            from nora_lab.archive.fsck import fsck
-
-            rep = fsck(proj, repair=args.repair)
-            print(rep)
-            if not rep.ok:  # after --repair: something could not be repaired
-                return 1
+        for command in todo:
+            if code := command(args, proj, filters):
+                return code
         did = True
     if not did:
         raise _Usage("nothing to do: see nora --help")

@@ -75,10 +75,19 @@ def test_out_and_pathout_resolve_inside_the_study(nora, demo):
 def test_del_and_del_pat(nora, demo):
     path = demo.files("t1*", psid="P1#S1")["path"][0]
     assert nora("-p", "demo", "-d", path)[0] == 0
-    assert nora("-p", "demo", "-dp", "P2#S1")[0] == 0
+    assert nora("-p", "demo", "-dp", "P2#S1", "--force")[0] == 0
     assert demo.studies()["psid"].tolist() == ["P1#S1"]
-    assert nora("-p", "demo", "-dp", "P1")[0] == 0
+    assert nora("-p", "demo", "-dp", "P1", "--force")[0] == 0
     assert demo.studies().empty
+
+
+def test_del_pat_without_force_refuses_in_one_line_and_deletes_nothing(nora, demo):
+    files = sorted(demo.files()["path"])
+    rc, out, err = nora("-p", "demo", "-dp", "P1", "P2#S1")
+    assert rc == 2 and out == "" and err.count("\n") == 1
+    assert "--force" in err and "nothing was deleted" in err and "P1, P2#S1" in err
+    assert demo.studies()["psid"].tolist() == ["P1#S1", "P2#S1"]
+    assert sorted(demo.files()["path"]) == files and all(os.path.exists(f) for f in files)
 
 
 def test_sql_json_and_csv(nora, demo):
