@@ -40,12 +40,34 @@ from nora_lab.errors import ConfigError
 
 from .forms import Form
 
-__all__ = ["ReadingConfig", "ModeConfig", "Stage", "MODES", "RANDOM"]
+__all__ = ["ReadingConfig", "ModeConfig", "Stage", "MODES", "RANDOM", "KEYS"]
 
 MODES = ("training", "serious")
 RANDOM = ("none", "full", "idhash")
 SORT_ORDERS = ("psid", "date", "created", "subject", "study", "description")
 BLIND_METADATA = ("psid", "subject", "study", "date", "description", "tags")
+
+#: Every key a configuration may have, by part (``mode`` is ``reading.mode_training`` and
+#: ``reading.mode_serious``); an unknown key in ``reading``, a mode or ``blind`` is refused.
+#: ``docs/reading-format.md`` documents each (tests/reading/test_reading_docs.py).
+KEYS: dict[str, tuple[str, ...]] = {
+    "": ("form", "reading", "tools", "viewer"),
+    "reading": ("instructions", "links", "mode_training", "mode_serious", "random",
+                "repetitions", "stages", "stage_order", "blind", "joint",
+                "allowRestartOfTraining", "allowRestartOfSerious"),
+    "mode": ("filters", "random", "repetitions", "SQLCondition"),
+    "blind": ("metadata", "results"),
+    "stage": ("name", "images"),
+    "tools": ("studytable",),
+    "viewer": ("sortOrder", "sortDirection", "layout"),
+}
+
+
+def _check_keys(name: str, where: str, part: str, obj: Mapping[str, Any]) -> None:
+    unknown = sorted(set(obj) - set(KEYS[part]))
+    if unknown:
+        raise ConfigError(f"reading {name!r}: unknown key(s) {unknown} in {where}; known: "
+                          f"{', '.join(KEYS[part])} (see docs/reading-format.md)")
 
 
 @dataclass(frozen=True)
@@ -103,14 +125,12 @@ class ReadingConfig:
                 raise ConfigError(f"reading {name!r}: the JSON does not parse: {exc}") from None
         if not isinstance(obj, Mapping):
             raise ConfigError(f"reading {name!r}: expected an object with form, reading, tools, viewer")
-        unknown = sorted(set(obj) - {"form", "reading", "tools", "viewer"})
-        if unknown:
-            raise ConfigError(f"reading {name!r}: unknown top-level keys {unknown} "
-                              "(expected form, reading, tools, viewer)")
+        _check_keys(name, "the top level", "", obj)
         if "form" not in obj:
             raise ConfigError(f"reading {name!r}: no \"form\"")
         form = Form.from_json(obj["form"])
         r = dict(obj.get("reading") or {})
+        _check_keys(name, '"reading"', "reading", r)
         viewer = dict(obj.get("viewer") or {})
         tools = dict(obj.get("tools") or {})
         modes = {m: _mode(name, m, r) for m in MODES}
@@ -124,6 +144,7 @@ class ReadingConfig:
         if direction not in ("asc", "desc"):
             raise ConfigError(f"reading {name!r}: viewer.sortDirection {direction!r}: use asc or desc")
         blind = r.get("blind") or {}
+        _check_keys(name, "blind", "blind", blind)
         meta = tuple(blind.get("metadata", ()))
         wrong = [m for m in meta if m not in BLIND_METADATA]
         if wrong:
@@ -163,6 +184,7 @@ def _mode(name: str, mode: str, r: Mapping[str, Any]) -> ModeConfig:
     if not isinstance(m, Mapping):
         raise ConfigError(f"reading {name!r}: {key} must be an object like "
                           '{"filters": {"files": "STAG:training"}}')
+    _check_keys(name, key, "mode", m)
     merged = {**{k: r[k] for k in ("random", "repetitions") if k in r}, **m}
     if "SQLCondition" in merged:
         raise ConfigError(

@@ -25,10 +25,21 @@ class TestParse:
     def test_blank_is_no_condition(self):
         assert parse("") == [] and parse("   ") == [] and parse(None) == []
 
-    @pytest.mark.parametrize("bad", ["a &", "& a", "a && b", '"open', "FOO:bar", "JOB:x", "STAG:"])
-    def test_malformed_strings_say_what_is_wrong(self, bad):
-        with pytest.raises(FilterSyntaxError, match="filter"):
+    @pytest.mark.parametrize(("bad", "problem"), [
+        ("a &", "nothing after an '&'"),
+        ("& a", "nothing before the first '&'"),
+        ("a && b", "nothing after an '&'"),
+        ('"open', "unterminated double quote"),
+        ("FOO:bar", "unknown attribute 'FOO:' (expected one of STAG:, PTAG:, FTAG:, JOB:, SDESC:)"),
+        ("JOB:x", "unknown state(s) 'x'"),
+        ("STAG:", "STAG: needs a value"),
+    ])
+    def test_malformed_strings_say_what_is_wrong(self, bad, problem):
+        """The message quotes the whole string, then says what is wrong with which part."""
+        with pytest.raises(FilterSyntaxError) as err:
             parse(bad)
+        message = str(err.value)
+        assert message.startswith(f"filter {bad!r}: ") and problem in message
 
 
 class TestPatterns:

@@ -13,35 +13,57 @@ from batchstudies import make_studies, wait_until
 from nora_lab.batch import Batch, Job, dry_run, launch
 
 
-@pytest.mark.slurm
-def test_scancel_of_a_worker_mid_batch_retries_its_study(project, slurm, tmp_path):
-    psids = make_studies(project, 8)
-    b = Batch("sleepy", [Job.bash("sleep 3; echo done > $o1", name="nap", o1="derived/nap.txt")])
-    run = launch(b, project, **slurm.options(tmp_path, maximum_jobs=2))
+def _cancel_a_running_worker(run, slurm) -> tuple[str, str]:
+    """scancel the Slurm job of a worker running a study; (the study, the Slurm job id)."""
+    wait_until(lambda: (run.states()["state"] == "r").sum() >= 1, 180, "a study running")
+    victim = run.states().query("state == 'r'").iloc[0]
+    slurm_job = victim.worker.split("slurm:")[1]
+    assert any(line.split()[0] == slurm_job for line in slurm.squeue())
+    subprocess.run(["scancel", slurm_job], check=True, env={**slurm.env, "PATH": "/usr/bin:/bin"})
+    return victim.unit, slurm_job
+
+
+def _finish(run) -> None:
     try:
-        wait_until(lambda: (run.states()["state"] == "r").sum() >= 2, 180, "two studies running")
-        victim = run.states().query("state == 'r'").iloc[0]
-        slurm_job = victim.worker.split("slurm:")[1]
-        assert any(line.split()[0] == slurm_job for line in slurm.squeue())
-        subprocess.run(["scancel", slurm_job], check=True, env={**slurm.env, "PATH": "/usr/bin:/bin"})
         run.wait(timeout=300, progress=False)
     finally:
         if not run.done:
             run.kill()
             run.wait(timeout=120, progress=False)
+
+
+@pytest.mark.slurm
+def test_scancel_of_a_worker_mid_batch_retries_its_study(project, slurm, tmp_path):
+    """Attempts to spare (3): the study of a cancelled worker is done on another one."""
+    psids = make_studies(project, 8)
+    b = Batch("sleepy", [Job.bash("sleep 3; echo done > $o1", name="nap", o1="derived/nap.txt")])
+    run = launch(b, project, max_attempts=3, **slurm.options(tmp_path, maximum_jobs=2))
+    try:
+        victim, slurm_job = _cancel_a_running_worker(run, slurm)
+    finally:
+        _finish(run)
     st = run.states().set_index("unit")
-    assert not set(st["state"]) & {"q", "r"}, "nothing may stay queued or running"
-    v = st.loc[victim.unit]
-    if v.state == "d":  # retried on another worker
-        assert v.attempts == 2 and f"slurm:{slurm_job}" not in v.worker
-    else:  # or an error that says what happened
-        assert v.state == "e" and ("lost" in v.error or "SIGTERM" in v.error), v.error
-    others = st.drop(index=victim.unit)
-    assert (others["state"] == "d").all(), others[["state", "error"]]
-    assert sum((project.study_dir(p) / "derived/nap.txt").exists() for p in psids) >= 7
+    assert (st["state"] == "d").all(), st[["state", "error", "attempts"]]
+    assert st.loc[victim, "attempts"] >= 2 and f"slurm:{slurm_job}" not in st.loc[victim, "worker"]
+    assert all((project.study_dir(p) / "derived/nap.txt").exists() for p in psids)
     # the run's cluster is closed: no worker job is left running in Slurm
     wait_until(lambda: not [j for j in slurm.squeue() if " RUNNING " in f" {j} "], 60,
-           "the worker jobs to end")
+               "the worker jobs to end")
+
+
+@pytest.mark.slurm
+def test_a_study_whose_only_attempt_is_lost_is_an_error_that_says_so(project, slurm, tmp_path):
+    """No attempt to spare (1): the cancelled worker's study ends in error, naming why."""
+    make_studies(project, 2)
+    b = Batch("sleepy", [Job.bash("sleep 5; echo done > $o1", name="nap", o1="derived/nap.txt")])
+    run = launch(b, project, max_attempts=1, **slurm.options(tmp_path, maximum_jobs=2))
+    try:
+        victim, _ = _cancel_a_running_worker(run, slurm)
+    finally:
+        _finish(run)
+    v = run.states().set_index("unit").loc[victim]
+    assert v.state == "e" and v.attempts == 1, v
+    assert "lost" in v.error or "SIGTERM" in v.error or "worker" in v.error, v.error
 
 
 @pytest.mark.slurm
