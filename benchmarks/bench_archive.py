@@ -136,7 +136,8 @@ def pandas_page(df: pd.DataFrame, filters: dict[str, str]) -> list[str]:
                 elif term.kind == "JOB":
                     m |= df["job_e"].to_numpy()
                 elif column == "files":
-                    m |= df["path_lc"].str.match(FilePattern(term.value).regex().pattern, case=False).to_numpy()
+                    m |= df["path_lc"].str.match(FilePattern(term.value).regex().pattern,
+                                                 case=False).to_numpy()
                 elif column == "subject":
                     m |= df["psid"].str.lower().str.startswith(term.value.lower()).to_numpy()
                 elif column == "description":
@@ -154,7 +155,8 @@ def timeit(fn, reps: int) -> tuple[float, float, object]:
         out = fn()
         times.append((time.perf_counter() - t0) * 1000)
     times.sort()
-    return statistics.median(times), times[min(len(times) - 1, int(round(0.95 * (len(times) - 1))))], out
+    return statistics.median(times), times[min(len(times) - 1,
+                                               int(round(0.95 * (len(times) - 1))))], out
 
 
 def run_backend(name: str, url: str, root: Path, n: int, reps: int, explain: bool) -> list[str]:

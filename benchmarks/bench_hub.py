@@ -172,7 +172,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"# lab up in {time.perf_counter() - t0:.1f} s (scripts/hub/up.sh)", flush=True)
         f = facts(base)
         os.environ.update({"SLURM_CONF": f["SLURM_CONF"]})
-        hub = HubClient(f["NORA_HUB_BIND_URL"], Path(f["NORA_HUB_SERVICE_TOKEN_FILE"]).read_text().strip())
+        hub = HubClient(f["NORA_HUB_BIND_URL"],
+                        Path(f["NORA_HUB_SERVICE_TOKEN_FILE"]).read_text().strip())
         hub.add_user(USER)
 
         ours, peer = [], []

@@ -3,8 +3,8 @@
 Run: ``python benchmarks/bench_imaging.py``. Prints per item
 ``BENCH <name> <value> <unit> ratio=<ours/peer>`` and checks that ours and the peer agree.
 
-- region_grow_3d: one seed, region of ~65k voxels (``_large``: the ~4M-voxel 'brain'); peer: threshold the whole volume,
-  ``scipy.ndimage.label`` it, take the seed's component.
+- region_grow_3d: one seed, region of ~65k voxels (``_large``: the ~4M-voxel 'brain');
+  peer: threshold the whole volume, ``scipy.ndimage.label`` it, take the seed's component.
 - magic_pen_stroke: one magic-pen application of radius 10 mm (mean over a 20-point
   stroke, history recorded); peer: the same pen computed as full-volume masks.
 - roi_stats_5x3: 5 ROIs × 3 contrasts on three different grids; peer: resample each
@@ -26,7 +26,14 @@ from scipy import ndimage as ndi
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from nora_lab.imaging import ROI, magic_pen, region_grow, roi_statistics, rotation, visitation_map  # noqa: E402
+from nora_lab.imaging import (  # noqa: E402
+    ROI,
+    magic_pen,
+    region_grow,
+    roi_statistics,
+    rotation,
+    visitation_map,
+)
 
 N = 256
 RNG = np.random.default_rng(42)
@@ -132,7 +139,8 @@ def bench_stats(data):
                 if np.allclose(m, np.eye(4)):
                     res = np.asarray(img.dataobj)
                 else:
-                    res = ndi.affine_transform(np.asarray(img.dataobj), m[:3, :3], m[:3, 3], output_shape=roi.shape,
+                    res = ndi.affine_transform(np.asarray(img.dataobj), m[:3, :3], m[:3, 3],
+                                               output_shape=roi.shape,
                                                order=1, mode="constant", cval=np.nan)
                 v = res[roi.data]
                 v = v[~np.isnan(v)]
@@ -186,7 +194,8 @@ def bench_visitation():
 
     t_ours, vis = timed(ours, 2)
     t_peer, expected = timed(peer, 1)
-    assert np.array_equal(vis, expected), "visitation map disagrees with the np.unique/np.add.at count"
+    assert np.array_equal(vis,
+                          expected), "visitation map disagrees with the np.unique/np.add.at count"
     report("visitation_100k", t_ours, t_peer)
 
 

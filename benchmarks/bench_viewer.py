@@ -44,7 +44,10 @@ function initialize({ model }) {
   let buf = null
   model.on('msg:custom', (msg, buffers) => {
     if (msg.type === 'begin') buf = new Uint8Array(msg.total)
-    else if (msg.type === 'chunk') { const d = buffers[0]; buf.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), msg.offset) }
+    else if (msg.type === 'chunk') {
+      const d = buffers[0]
+      buf.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), msg.offset)
+    }
     else if (msg.type === 'end') { model.set('ack', msg.seq); model.save_changes() }
   })
   model.on('change:seq', () => { model.set('ack', model.get('seq')); model.save_changes() })
@@ -67,7 +70,8 @@ class Bare(anywidget.AnyWidget):
         if content.get("type") == "ready":
             with self.hold_sync():  # the new seq reaches the page after the bytes
                 self.seq += 1
-                send_payload(lambda c, b: self.send(c, b), "peer", 1, "volume", self._parts, self.seq)
+                send_payload(lambda c, b: self.send(c, b), "peer", 1, "volume", self._parts,
+                             self.seq)
 
 def phantom(shape):
     i, j, k = [np.linspace(-1, 1, n, dtype=np.float32) for n in shape]
@@ -94,7 +98,8 @@ def show(widget):
 def next_stage(*_):
     with open("bench_results.json", "w") as f:  # progress, in the notebook's directory
         json.dump(results, f)
-    status.value = f"BENCH stages left: {len(plan)}; " + ", ".join(f"{k}={v:.3f}" for k, v in results.items())
+    done = ", ".join(f"{k}={v:.3f}" for k, v in results.items())
+    status.value = f"BENCH stages left: {len(plan)}; {done}"
     if not plan:
         status.value = "BENCH " + "COMPLETE"  # split: the cell's own text must not match
         return
@@ -159,7 +164,8 @@ W.VBox([status, box])
 
 def _harness():
     """tests/browser/conftest.py: the same Lab server and Chromium flags the browser tests use."""
-    spec = importlib.util.spec_from_file_location("browser_harness", ROOT / "tests" / "browser" / "conftest.py")
+    spec = importlib.util.spec_from_file_location("browser_harness",
+                                                  ROOT / "tests" / "browser" / "conftest.py")
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
@@ -170,8 +176,11 @@ def main(sizes=("256x256x200", "512x512x400"), timeout: float = 900) -> int:
     from playwright.sync_api import sync_playwright
 
     work = Path(tempfile.mkdtemp(prefix="bench_viewer_"))
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SETUP), nbformat.v4.new_code_cell(f"SIZES = {list(sizes)!r}\n" + RUN)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SETUP),
+                                         nbformat.v4.new_code_cell(
+                                             f"SIZES = {list(sizes)!r}\n" + RUN)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     nbformat.write(nb, work / "bench_viewer.ipynb")
     artifacts = ROOT / "artifacts" / "browser"
     artifacts.mkdir(parents=True, exist_ok=True)
@@ -188,15 +197,17 @@ def main(sizes=("256x256x200", "512x512x400"), timeout: float = 900) -> int:
             while not page.evaluate("() => document.body.innerText.includes('BENCH COMPLETE')"):
                 if time.time() > deadline:
                     page.screenshot(path=str(artifacts / "bench_viewer_timeout.png"))
-                    raise TimeoutError(f"benchmark not done after {timeout} s; progress: "
-                                       f"{(work / 'bench_results.json').read_text() if (work / 'bench_results.json').exists() else '-'}")
+                    results = work / "bench_results.json"
+                    done = results.read_text() if results.exists() else "-"
+                    raise TimeoutError(f"benchmark not done after {timeout} s; progress: {done}")
                 page.wait_for_timeout(2000)
             results = json.loads((work / "bench_results.json").read_text())
             page.screenshot(path=str(artifacts / "bench_viewer.png"))
             lab.close(page)
             browser.close()
             print(f"# bench_viewer: {time.time() - t:.0f} s in the page; {page_note(lab)}; "
-                  f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", file=sys.stderr)
+                  f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores",
+                  file=sys.stderr)
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)

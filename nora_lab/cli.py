@@ -76,7 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--dest", metavar="RELPATH",
                    help="with --add: folder/name inside the study (a folder: 'res/')")
     m.add_argument("--addtag", metavar="TAGS", help="tag1,tag2,...: tags the added/selected files")
-    m.add_argument("--rmtag", metavar="TAGS", help="tag1,tag2,...: removes tags from selected files")
+    m.add_argument("--rmtag", metavar="TAGS",
+                   help="tag1,tag2,...: removes tags from selected files")
     m.add_argument("-d", "--del", dest="delete", nargs="+", metavar="FILE", help="deletes files")
     m.add_argument("-dp", "--del_pat", nargs="+", metavar="ID",
                    help="deletes patients (patient_id) or studies (patients_id#studies_id) "
@@ -162,7 +163,8 @@ def _filters(items: Sequence[str]) -> dict[str, str] | None:
         col, sep, text = item.partition("=")
         if not sep:
             raise _Usage(f"--filter {item!r}: expected COLUMN=TEXT, e.g. files='t1*/s0*.nii'")
-        out[col.strip()] = (out.get(col.strip(), "") + " & " + text).strip(" &") if col.strip() in out else text
+        out[col.strip()] = (out.get(col.strip(),
+                                    "") + " & " + text).strip(" &") if col.strip() in out else text
     return out or None
 
 
@@ -187,7 +189,9 @@ def _exportmeta(proj, pattern: str, jsonname: str, keys: str | None, filters) ->
     from nora_lab.archive.patterns import FilePattern
 
     flt = dict(filters or {})
-    flt["files"] = (flt.get("files", "") + " & " + pattern).strip(" &") if pattern.strip("*") else flt.get("files", "")
+    flt["files"] = (flt.get("files",
+                            "") + " & " + pattern).strip(" &") if pattern.strip("*") else flt.get(
+                                "files", "")
     studies = proj.studies(flt)
     jpat = FilePattern(jsonname)
     wanted = [k.strip() for k in keys.split(",")] if keys else None
@@ -204,7 +208,8 @@ def _exportmeta(proj, pattern: str, jsonname: str, keys: str | None, filters) ->
                 raise ArchiveError(f"{path}: not valid JSON ({exc})") from exc
             flat = _flatten(data, path.name[: -len(".json")])
             if wanted is not None:
-                flat = {k: v for k, v in flat.items() if any(fnmatch.fnmatchcase(k, w) for w in wanted)}
+                flat = {k: v
+                        for k, v in flat.items() if any(fnmatch.fnmatchcase(k, w) for w in wanted)}
             row.update(flat)
         rows.append(row)
     cols = ["psid"] + sorted({k for r in rows for k in r} - {"psid"})

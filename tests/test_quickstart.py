@@ -16,8 +16,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from nora_lab.archive import Archive
-from nora_lab.archive import job_states
+from nora_lab.archive import Archive, job_states
 from nora_lab.demo import main as build_demo
 from nora_lab.testing.notebooks import run_notebook
 
@@ -173,7 +172,8 @@ def test_the_cohort_is_the_same_bytes_every_time(tmp_path):
         write_series(subject, acquire(subject, templates, grid), grid, tmp_path / run)
     names = sorted(os.listdir(tmp_path / "a"))
     assert names == sorted(os.listdir(tmp_path / "b")) and len(names) == grid.shape[2]
-    assert all((tmp_path / "a" / n).read_bytes() == (tmp_path / "b" / n).read_bytes() for n in names)
+    assert all((tmp_path / "a" / n).read_bytes() == (tmp_path / "b" / n).read_bytes()
+               for n in names)
 
 
 def test_a_half_built_demo_is_completed(tmp_path):

@@ -14,7 +14,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-class JsonStoreMixin:
+if TYPE_CHECKING:  # the host's attributes, for the type checker (see _host)
+    from nora_lab.archive._host import ProjectHost
+else:
+    ProjectHost = object
+
+
+class JsonStoreMixin(ProjectHost):
     """JSON documents of a kind, saved by name per project."""
 
     def put_json(self, kind: str, name: str, obj: Any) -> None:

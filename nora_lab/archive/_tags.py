@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 
@@ -24,7 +25,13 @@ def clean_tags(tags: Iterable[str] | str) -> list[str]:
 
 
 
-class TagsMixin:
+if TYPE_CHECKING:  # the host's attributes, for the type checker (see _host)
+    from nora_lab.archive._host import ProjectHost
+else:
+    ProjectHost = object
+
+
+class TagsMixin(ProjectHost):
     """Adding and removing tags."""
 
     def tag_files(self, targets: Iterable[str | int | os.PathLike], tags: Iterable[str]) -> None:
@@ -47,7 +54,8 @@ class TagsMixin:
         self._require("editor", "tagging a study")
         with _db.write(self._engine) as conn:
             pk = self._study_row(conn, psid).id
-            _db.insert_ignore(conn, t.study_tags, [{"study": pk, "tag": g} for g in clean_tags(tags)])
+            _db.insert_ignore(conn, t.study_tags,
+                              [{"study": pk, "tag": g} for g in clean_tags(tags)])
 
     def untag_study(self, psid: str, tags: Iterable[str]) -> None:
         self._require("editor", "untagging a study")

@@ -21,7 +21,13 @@ if TYPE_CHECKING:
     import pandas as pd
 
 
-class QueriesMixin:
+if TYPE_CHECKING:  # the host's attributes, for the type checker (see _host)
+    from nora_lab.archive._host import ProjectHost
+else:
+    ProjectHost = object
+
+
+class QueriesMixin(ProjectHost):
     """Studies, subjects and files matching filter bars and file patterns."""
 
     def _compiler(self, level: str, conn: sa.Connection | None = None) -> Compiler:
@@ -94,8 +100,10 @@ class QueriesMixin:
             df = pd.read_sql(q, conn)
             tags = tags_by(conn, t.subject_tags, "subject", df["id"].tolist())
             if show_names:
-                names = dict(conn.execute(sa.select(t.identities.c.subject, t.identities.c.real_name)
-                                          .where(t.identities.c.subject.in_(df["id"].tolist()))).all())
+                names = dict(conn.execute(sa.select(t.identities.c.subject,
+                                                    t.identities.c.real_name)
+                                          .where(
+                                              t.identities.c.subject.in_(df["id"].tolist()))).all())
         df["tags"] = [tags.get(i, []) for i in df["id"]]
         if show_names:
             df["name"] = [names.get(i) for i in df["id"]]

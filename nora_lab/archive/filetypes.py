@@ -99,7 +99,8 @@ def _is_nifti(path: Path, head: bytes, size: int, gzipped: bool) -> bool:
         (sizeof_hdr,) = struct.unpack(endian + "i", head[:4])
         if sizeof_hdr == 348 and head[344:348] in (b"n+1\0", b"ni1\0"):
             return _nibabel_header_ok("Nifti1Header", head, endian)
-        if sizeof_hdr == 540 and len(head) >= 540 and head[4:12] in (b"n+2\0\r\n\x1a\n", b"ni2\0\r\n\x1a\n"):
+        if sizeof_hdr == 540 and len(head) >= 540 and head[4:12] in (b"n+2\0\r\n\x1a\n",
+                                                                     b"ni2\0\r\n\x1a\n"):
             return _nibabel_header_ok("Nifti2Header", head, endian)
     return False
 

@@ -1,11 +1,11 @@
 """Job states of batch runs: the archive's side of :mod:`nora_lab.batch` (which defines
 the jobs themselves, :mod:`nora_lab.batch.jobs`).
 
-One row of the ``jobs`` table per *unit* (a study, or a subject for subject-level
-batches) and batch run. ``state`` is a :class:`JobState`, stored as NORA's letter:
-``q``\\ueued, ``r``\\unning, ``e``\\rror, ``d``\\one, ``k``\\illed; the filter bars'
-``JOB:e`` reads it. A row moves q → r → d | e, or to k when killed; every state change here is a conditional UPDATE,
-so a late writer (a lost worker that comes back, a retry) never overwrites a newer state.
+One row of the ``jobs`` table per *unit* (a study, or a subject for subject-level batches) and
+batch run. ``state`` is a :class:`JobState`, stored as NORA's letter: ``q``\\ueued,
+``r``\\unning, ``e``\\rror, ``d``\\one, ``k``\\illed; the filter bars' ``JOB:e`` reads it. A row
+moves q → r → d | e, or to k when killed; every state change here is a conditional UPDATE, so a
+late writer (a lost worker that comes back, a retry) never overwrites a newer state.
 
 Launching a batch again on a unit *supersedes* that unit's finished rows of the same
 batch name (so "rerun the erroneous subgroup" leaves ``JOB:e`` empty when it works);
@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from nora_lab.archive.archive import Archive
     from nora_lab.archive.project import Project
 
-__all__ = ["JobState", "STATES", "ACTIVE", "FINISHED", "log_root", "log_dir", "create", "start", "progress",
+__all__ = ["JobState", "STATES", "ACTIVE", "FINISHED", "log_root", "log_dir", "create", "start",
+           "progress",
            "finish", "note", "state", "fail_active", "kill", "table", "count", "reap",
            "launcher_id"]
 
@@ -185,7 +186,8 @@ def start(project: Project, job_id: int, *, worker: str, max_attempts: int = 2) 
         attempts = conn.execute(sa.update(j).where(
             j.c.id == job_id, j.c.project_id == project.pk, j.c.state.in_(ACTIVE),
             j.c.attempts < max_attempts).values(
-            state=JobState.RUNNING, started=_now(), ended=None, worker=worker, attempts=j.c.attempts + 1)
+            state=JobState.RUNNING, started=_now(), ended=None, worker=worker,
+            attempts=j.c.attempts + 1)
             .returning(j.c.attempts)).scalar()
         if attempts is not None:
             return "run", attempts
@@ -210,7 +212,8 @@ def start(project: Project, job_id: int, *, worker: str, max_attempts: int = 2) 
 def progress(project: Project, job_id: int, *, command: str) -> None:
     """Record the resolved command(s) of a running row so far."""
     with _db.write(project.archive.engine) as conn:
-        conn.execute(sa.update(t.jobs).where(t.jobs.c.id == job_id, t.jobs.c.state == JobState.RUNNING)
+        conn.execute(sa.update(t.jobs).where(t.jobs.c.id == job_id,
+                                             t.jobs.c.state == JobState.RUNNING)
                      .values(command=command))
 
 
@@ -302,7 +305,8 @@ def kill(project: Project, *, run: str | None = None, ids: Iterable[int] | None 
         for chunk in _chunks(id_list):
             extra = [j.c.id.in_(chunk)] if chunk is not None else []
             n += conn.execute(sa.update(j).where(*cond, *extra).values(
-                state=JobState.KILLED, ended=_now(), error=f"killed by {project.archive.user}")).rowcount
+                state=JobState.KILLED, ended=_now(),
+                error=f"killed by {project.archive.user}")).rowcount
     return n
 
 
@@ -368,7 +372,8 @@ def table(project: Project, *, run: str | None = None, name: str | None = None,
     columns = {"user": j.c.user_name, "batch": j.c.name, "unit": unit}
     for key, text in (contains or {}).items():
         if key not in columns:
-            raise FilterSyntaxError(f"contains: unknown key {key!r}; expected one of {sorted(columns)}")
+            raise FilterSyntaxError(
+                f"contains: unknown key {key!r}; expected one of {sorted(columns)}")
         if str(text or "").strip():
             q = q.where(sa.func.lower(sa.func.coalesce(columns[key], "")).contains(
                 str(text).strip().lower(), autoescape=True))

@@ -20,7 +20,8 @@ from pathlib import Path
 
 from nora_lab.errors import AlreadyExistsError, UnsafePathError
 
-__all__ = ["TMP_PREFIX", "safe_name", "inside", "temp_beside", "atomic_target", "atomic_copy", "sha256"]
+__all__ = ["TMP_PREFIX", "safe_name", "inside", "temp_beside", "atomic_target", "atomic_copy",
+           "sha256"]
 
 TMP_PREFIX = ".nora-tmp-"
 _BAD = re.compile(r"[^A-Za-z0-9._+=@,-]+")

@@ -112,7 +112,8 @@ def check_relpath(relpath: str, *, what: str = "path") -> str:
     if not relpath or not relpath.strip():
         raise UnsafePathError(f"empty {what}: expected '<folder>/<file>' inside the study")
     if relpath.startswith("/") or relpath.startswith("~") or re.match(r"^[A-Za-z]:", relpath):
-        raise UnsafePathError(f"{what} {relpath!r} is absolute: give it relative to the study folder")
+        raise UnsafePathError(
+            f"{what} {relpath!r} is absolute: give it relative to the study folder")
     if "\\" in relpath or "\0" in relpath:
         raise UnsafePathError(f"{what} {relpath!r} contains a backslash or NUL")
     parts = [p for p in relpath.split("/") if p not in ("", ".")]

@@ -106,7 +106,7 @@ class Recipe:
     >>> qc.items[0].alternatives
     ['*mprage*/*.nii', '*t1*/*.nii']
     >>> qc.save(proj)                                    # doctest: +SKIP
-    >>> [rels for _, rels, _ in Recipe.load(proj, "t1 qc").matches(proj, "P001#S1")]  # doctest: +SKIP
+    >>> found = Recipe.load(proj, "t1 qc").matches(proj, "P001#S1")   # doctest: +SKIP
     """
 
     items: list[Item] = field(default_factory=list)
@@ -125,23 +125,31 @@ class Recipe:
         nora_lab.errors.ConfigError
             Naming the recipe, the item and what is wrong.
         """
-        name = str(name if name is not None else (obj or {}).get("name", "") if isinstance(obj, Mapping) else "")
+        if name is None:
+            name = obj.get("name", "") if isinstance(obj, Mapping) else ""
+        name = str(name)
         if not isinstance(obj, Mapping):
-            raise _fail(name, "", f"a recipe is a JSON object with 'items', got {type(obj).__name__}")
+            raise _fail(name, "",
+                        f"a recipe is a JSON object with 'items', got {type(obj).__name__}")
         unknown = sorted(set(obj) - _RECIPE_KEYS)
         if unknown:
             raise _fail(name, "", f"unknown key(s) {unknown}; a recipe has {sorted(_RECIPE_KEYS)}")
         version = obj.get("version", FORMAT_VERSION)
         if version != FORMAT_VERSION:
-            raise _fail(name, "", f"format version {version!r} is not supported (this nora_lab reads {FORMAT_VERSION})")
+            raise _fail(name, "",
+                        f"format version {version!r} is not supported (this nora_lab reads "
+                        f"{FORMAT_VERSION})")
         layout = obj.get("layout")
         if layout is not None and layout not in display.LAYOUTS:
-            raise _fail(name, "layout", f"unknown layout {layout!r}; use one of {list(display.LAYOUTS)}")
+            raise _fail(name, "layout",
+                        f"unknown layout {layout!r}; use one of {list(display.LAYOUTS)}")
         raw = obj.get("items")
         if not isinstance(raw, Sequence) or isinstance(raw, (str, bytes)) or not raw:
-            raise _fail(name, "items", "a recipe needs a non-empty list 'items' of {pattern, ...} objects")
+            raise _fail(name, "items",
+                        "a recipe needs a non-empty list 'items' of {pattern, ...} objects")
         items = [cls._item(name, i, it) for i, it in enumerate(raw)]
-        return cls(items=items, layout=layout, name=name, description=str(obj.get("description", "")))
+        return cls(items=items, layout=layout, name=name,
+                   description=str(obj.get("description", "")))
 
     @staticmethod
     def _item(recipe: str, i: int, obj: Any) -> Item:
@@ -150,7 +158,8 @@ class Recipe:
             raise _fail(recipe, where, f"expected an object with a 'pattern', got {obj!r}")
         unknown = sorted(set(obj) - _ITEM_KEYS)
         if unknown:
-            raise _fail(recipe, where, f"unknown key(s) {unknown}; an item has {sorted(_ITEM_KEYS)}")
+            raise _fail(recipe, where,
+                        f"unknown key(s) {unknown}; an item has {sorted(_ITEM_KEYS)}")
         pattern = obj.get("pattern")
         if not isinstance(pattern, str) or not pattern.split():
             raise _fail(recipe, where, "needs a 'pattern', a file pattern such as '*mprage*/*.nii'")
@@ -173,7 +182,9 @@ class Recipe:
                     display.preset_for(w)
                 except KeyError:
                     names = [f"{k}={p['name']}" for k, p in display.CT_WINDOW_PRESETS.items()]
-                    raise ConfigError(f"unknown window preset {w!r}; use [level, width] or one of {names}") from None
+                    raise ConfigError(
+                        f"unknown window preset {w!r}; use [level, width] or one of {names}"
+                    ) from None
                 it.window = w
             elif w is not None:
                 it.window = check_window(w, f"item {i}")
@@ -191,7 +202,8 @@ class Recipe:
                     setattr(it, key, obj[key])
             frame = obj.get("frame", 0)
             if not isinstance(frame, int) or isinstance(frame, bool) or frame < 0:
-                raise ConfigError(f"frame must be a volume index >= 0 of a 4-D series, got {frame!r}")
+                raise ConfigError(
+                    f"frame must be a volume index >= 0 of a 4-D series, got {frame!r}")
             it.frame = frame
             match = obj.get("match", "first")
             if match not in MATCHES:
@@ -219,7 +231,8 @@ class Recipe:
         """Store the recipe in the project (kind ``"autoloader"``); returns its name."""
         name = name or self.name
         if not name or not name.strip():
-            raise ConfigError("an autoloader needs a name to be saved: recipe.save(project, 'qc t1')")
+            raise ConfigError(
+                "an autoloader needs a name to be saved: recipe.save(project, 'qc t1')")
         self.name = name.strip()
         project.put_json(KIND, self.name, self.to_dict())
         return self.name

@@ -34,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         traceback.print_exc()
         if isinstance(exc, NoraError):  # its message is the cause, for the jobs table
             with contextlib.suppress(OSError):
-                Path(argv[0]).with_suffix(".error").write_text((str(exc).splitlines() or [""])[0] + "\n")
+                Path(argv[0]).with_suffix(".error").write_text(
+                    (str(exc).splitlines() or [""])[0] + "\n")
         print(f"nora_lab: job {payload.get('label')!r} raised (traceback above)", file=sys.stderr)
         return 1
     if result is not None:

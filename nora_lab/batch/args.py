@@ -107,7 +107,8 @@ class Arg:
             value = cls.from_dict(value, kind=kind)
         if isinstance(value, Arg):
             if value.kind != kind:
-                raise BatchError(f"expected a {kind} argument, got a {value.kind} one ({value.value!r})")
+                raise BatchError(
+                    f"expected a {kind} argument, got a {value.kind} one ({value.value!r})")
             return value
         if kind in ("OUT", "PATHOUT"):
             arg = cls.out(value) if kind == "OUT" else cls.pathout(value)
@@ -125,7 +126,8 @@ class Arg:
         """
         k, v = self.kind, self.value
         if k not in KINDS:
-            raise BatchError(f"{where}: unknown argument type {k!r} (expected one of {', '.join(KINDS)})")
+            raise BatchError(
+                f"{where}: unknown argument type {k!r} (expected one of {', '.join(KINDS)})")
         if self.study is not None and k not in ("FILE", "OUT", "PATHOUT"):
             raise BatchError(f"{where}: a study reference only applies to FILE, OUT and PATHOUT")
         if self.study is not None:
@@ -137,9 +139,11 @@ class Arg:
                 FilePattern(v)
             elif k in ("OUT", "PATHOUT"):
                 if not isinstance(v, str):
-                    raise BatchError(f"{where}: {k} needs a name inside the study, e.g. 'results/out.nii'")
+                    raise BatchError(
+                        f"{where}: {k} needs a name inside the study, e.g. 'results/out.nii'")
                 if "*" in v:
-                    raise BatchError(f"{where}: {k} {v!r}: wildcards are not allowed in output names")
+                    raise BatchError(
+                        f"{where}: {k} {v!r}: wildcards are not allowed in output names")
                 check_relpath(v, what=f"{k} name")
             elif k == "NUMERIC":
                 v = _number(v, where)
@@ -153,7 +157,8 @@ class Arg:
                 if not self.options:
                     raise BatchError(f"{where}: OPTION needs its list of options")
                 if str(v) not in self.options:
-                    raise BatchError(f"{where}: option {v!r} is not one of {', '.join(self.options)}")
+                    raise BatchError(
+                        f"{where}: option {v!r} is not one of {', '.join(self.options)}")
                 v = str(v)
         except BatchError:
             raise
@@ -221,7 +226,10 @@ def _logical(v: Any, where: str) -> bool:
 
 
 def study_reference(text: str, where: str = "study reference") -> tuple[str, str]:
-    """Split a study reference into (pick, filter text): ``"last SDESC:CT"`` → ``("last", "SDESC:CT")``."""
+    """Split a study reference into (pick, filter text).
+
+    ``"last SDESC:CT"`` → ``("last", "SDESC:CT")``.
+    """
     from nora_lab.archive.filters import parse
 
     words = str(text).strip().split(None, 1)

@@ -1,14 +1,14 @@
 """Auto-execution: run a project's named batch on every newly imported study.
 
 :func:`on_study_imported` is the DICOM importer's hook, declared in the entry-point group
-``nora_lab.study_imported`` (``pyproject.toml``), so the archive calls it without
-importing this layer. For a project whose ``autoexec`` names a saved batch, each imported study is then queued
+``nora_lab.study_imported`` (``pyproject.toml``), so the archive calls it without importing this
+layer. For a project whose ``autoexec`` names a saved batch, each imported study is then queued
 (NORA's CLI rule holds: an import from ``nora --import`` starts auto-execution only with
-``--autoexec_queue``). With the default ``autoexec.mode: detached`` the hook appends the
-PSID to ``<log root>/<project>/_autoexec/pending`` and starts a background
-``nora -p P --launch_autoexec`` that drains that file — one drainer per project at a
-time, launching the studies that arrived together as one run — so an import is never
-slowed by the batch. ``mode: inline`` launches and waits inside the importing process.
+``--autoexec_queue``). With the default ``autoexec.mode: detached`` the hook appends the PSID to
+``<log root>/<project>/_autoexec/pending`` and starts a background
+``nora -p P --launch_autoexec`` that drains that file — one drainer per project at a time,
+launching the studies that arrived together as one run — so an import is never slowed by the
+batch. ``mode: inline`` launches and waits inside the importing process.
 
 ``nora -p P --launch_autoexec PSID ...`` runs the autoexec batch on given studies now.
 """

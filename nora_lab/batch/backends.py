@@ -66,7 +66,8 @@ def _cluster_class(backend: str) -> type:
     try:
         import dask_jobqueue
     except ImportError as exc:  # pragma: no cover - a dependency of nora_lab
-        raise ConfigError(f"the {backend} backend needs dask-jobqueue (pip install dask-jobqueue)") from exc
+        raise ConfigError(
+            f"the {backend} backend needs dask-jobqueue (pip install dask-jobqueue)") from exc
     return {"slurm": dask_jobqueue.SLURMCluster, "sge": dask_jobqueue.SGECluster}[backend]
 
 
@@ -132,7 +133,8 @@ def make_cluster(cfg: Mapping[str, Any], *, n_units: int,
     top = max(1, min(int(sec.get("maximum-jobs") or 1), n_units))
     try:
         if sec.get("adapt", True):
-            cluster.adapt(minimum_jobs=min(int(sec.get("minimum-jobs") or 0), top), maximum_jobs=top,
+            cluster.adapt(minimum_jobs=min(int(sec.get("minimum-jobs") or 0), top),
+                          maximum_jobs=top,
                           interval=sec.get("adapt-interval", "1s"),
                           wait_count=int(sec.get("adapt-wait-count", 3)))
         else:

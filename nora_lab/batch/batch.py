@@ -73,8 +73,10 @@ class Batch:
             raise BatchError(f"batch name {self.name!r}: use letters, digits and . _ + = @ , - "
                              "(it names the batch's log folder)")
         if self.level not in LEVELS:
-            raise BatchError(f"batch {self.name!r}: level {self.level!r} is not 'study' or 'subject'")
-        bad = set(self.resources) - set(RESOURCE_KEYS) - {k.replace("-", "_") for k in RESOURCE_KEYS}
+            raise BatchError(
+                f"batch {self.name!r}: level {self.level!r} is not 'study' or 'subject'")
+        bad = set(self.resources) - set(RESOURCE_KEYS) - {k.replace("-", "_")
+                                                          for k in RESOURCE_KEYS}
         if bad:
             raise BatchError(f"batch {self.name!r}: unknown resource(s) {', '.join(sorted(bad))} "
                              f"(allowed: {', '.join(RESOURCE_KEYS)})")
@@ -136,7 +138,8 @@ class Batch:
         if not isinstance(jobs, list):
             raise BatchError(f"batch {name!r}: 'jobs' must be a list of jobs")
         return cls(name=name, level=d.get("level", "study"), description=d.get("description", ""),
-                   jobs=[Job.from_dict(j, f"batch {name!r}, job {i}") for i, j in enumerate(jobs, 1)],
+                   jobs=[Job.from_dict(j, f"batch {name!r}, job {i}")
+                         for i, j in enumerate(jobs, 1)],
                    resources=d.get("resources") or {}, selection=d.get("selection"))
 
     @classmethod
@@ -171,13 +174,15 @@ class Batch:
         return cls.from_dict(project.get_json("batch", name))
 
     # --- running ---------------------------------------------------------------------------
-    def launch(self, project: Project, studies: Iterable[str] | Any = None, **kwargs: Any) -> BatchRun:
+    def launch(self, project: Project, studies: Iterable[str] | Any = None,
+               **kwargs: Any) -> BatchRun:
         """Shorthand for :func:`nora_lab.batch.submit` (``launch(self, project, …)``)."""
         from nora_lab.batch.submit import launch
 
         return launch(self, project, studies, **kwargs)
 
-    def dry_run(self, project: Project, studies: Iterable[str] | Any = None, **kwargs: Any) -> DryRun:
+    def dry_run(self, project: Project, studies: Iterable[str] | Any = None,
+                **kwargs: Any) -> DryRun:
         """What a launch would submit: resolved commands per study, the job script."""
         from nora_lab.batch.submit import dry_run
 

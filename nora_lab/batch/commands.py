@@ -81,7 +81,8 @@ def render(step: ResolvedStep, stem: Path, unit: str, *, func: bytes | None = No
         return Command(matlab.argv(path), text, {path: text.encode()})
     if job.type == "builtin":
         path = Path(base + ".pkl")
-        call = f"{job.registered_name or job.label}({', '.join(f'{k}={v!r}' for k, v in step.values.items())})"
+        given = ", ".join(f"{k}={v!r}" for k, v in step.values.items())
+        call = f"{job.registered_name or job.label}({given})"
         payload = {"func": func, "kwargs": dict(step.values), "sys_path": list(sys_path or []),
                    "label": job.label}
         data = pickle.dumps(payload) if func is not None else b""

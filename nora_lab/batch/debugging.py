@@ -105,7 +105,8 @@ def _job_cells(i: int, step: ResolvedStep | None, names: Mapping[str, str], job:
         cwd = str(step.cwd) if step is not None else "."
         cells.append(new_code_cell(
             "import papermill as pm\n"
-            f"pm.execute_notebook({job.notebook_path!r}, 'debug-job{i}.ipynb', parameters=dict({params}),\n"
+            f"pm.execute_notebook({job.notebook_path!r}, 'debug-job{i}.ipynb', "
+            f"parameters=dict({params}),\n"
             f"                    cwd={cwd!r})"))
     outs = [names[o.name] for o in outputs]
     if outs:
@@ -176,7 +177,8 @@ def debug(batch: Batch | Mapping[str, Any] | str | Any, project: Project | str,
               f"os.chdir({str(cwd)!r})"]
     setup = "\n".join(setup)
     nb = new_notebook()
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     nb.cells = [new_markdown_cell(f"# Debug batch `{b.name}` for `{unit.key}`\n\n"
                                   "Every variable is resolved in the parameters cell below; "
                                   "step through the jobs one cell at a time.")]

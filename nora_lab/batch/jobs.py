@@ -5,8 +5,8 @@ or a notebook.
 >>> j.validate().args["o1"].tags
 ('copy',)
 
-Generic jobs (``bash``, ``python``, ``matlab``) take their arguments from the variables in the script
-(:mod:`nora_lab.batch.variables`); built-in jobs from the registered callable's
+Generic jobs (``bash``, ``python``, ``matlab``) take their arguments from the variables in the
+script (:mod:`nora_lab.batch.variables`); built-in jobs from the registered callable's
 parameters (:mod:`nora_lab.batch.registry`); notebook jobs (run with papermill) from
 whatever they are given, typed by :class:`Arg` or by the name's prefix (``f1`` FILE …).
 """
@@ -171,7 +171,8 @@ class Job:
         unknown = set(self.args) - set(reg.params)
         if unknown:
             raise BatchError(f"{where}: {reg.name} takes no argument "
-                             f"{', '.join(sorted(unknown))} (its arguments: {', '.join(reg.params)})")
+                             f"{', '.join(sorted(unknown))} (its arguments: "
+                             f"{', '.join(reg.params)})")
         out = {}
         for pname, (kind, many, options) in reg.params.items():
             if pname in self.args:
@@ -237,5 +238,6 @@ class Job:
         if not isinstance(args, Mapping):
             raise BatchError(f"{where}: 'args' must be an object of name: value")
         args = {k: Arg.from_dict(v) if isinstance(v, Mapping) else v for k, v in args.items()}
-        return cls(str(d.get("type", "")), args, script=d.get("script"), registered_name=d.get("job"),
+        return cls(str(d.get("type", "")), args, script=d.get("script"),
+                   registered_name=d.get("job"),
                    notebook_path=d.get("notebook"), name=d.get("name"), kernel=d.get("kernel"))

@@ -88,7 +88,8 @@ def block(values: Mapping[str, Any]) -> str:
     for name, value in values.items():
         if isinstance(value, (list, tuple)):
             items = [str(v) for v in value]
-            lit = _literal(items[0]) if len(items) == 1 else "{" + ", ".join(map(_literal, items)) + "}"
+            lit = _literal(items[0]) if len(items) == 1 else "{" + ", ".join(map(_literal,
+                                                                                 items)) + "}"
         else:
             lit = _literal(value)
         lines.append(f"{name} = {lit};")

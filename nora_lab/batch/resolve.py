@@ -222,5 +222,6 @@ def pending_outputs(step: ResolvedStep, project: Project) -> dict[str, list[str]
     out: dict[str, list[str]] = {}
     for o in step.outputs:
         if o.kind == "OUT" and o.psid:
-            out.setdefault(o.psid, []).append(o.path.relative_to(project.study_dir(o.psid)).as_posix())
+            out.setdefault(o.psid,
+                           []).append(o.path.relative_to(project.study_dir(o.psid)).as_posix())
     return out

@@ -149,7 +149,8 @@ class BatchRun:
         if progress:
             from tqdm.auto import tqdm
 
-            bar = tqdm(total=len(self.units), desc=f"batch {self.batch.name}", unit=self.batch.level)
+            bar = tqdm(total=len(self.units), desc=f"batch {self.batch.name}",
+                       unit=self.batch.level)
         deadline = None if timeout is None else time.monotonic() + timeout
         try:
             while not self._done.wait(0.2):

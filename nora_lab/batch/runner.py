@@ -184,7 +184,8 @@ def _run_steps(task: UnitTask, proj: Any, fh: Any, attempt: int) -> tuple[str, s
         fh.write(f"# {_stamp()} {label}: {' '.join(cmd.argv)}\n".encode())
         t0 = time.perf_counter()
         command = "\n".join(texts)
-        rc, how = _execute(cmd.argv, fh, step.cwd, {**env, "NORA_JOB_META": str(side.meta)}, task, proj,
+        rc, how = _execute(cmd.argv, fh, step.cwd, {**env, "NORA_JOB_META": str(side.meta)}, task,
+                           proj,
                            lambda command=command: states.progress(proj, task.job_id,
                                                                    command=command))
         fh.write(f"# {label}: exit {rc} after {time.perf_counter() - t0:.2f}s\n".encode())

@@ -231,7 +231,8 @@ def dry_run(batch: Batch | Mapping[str, Any] | str, project: Project, studies: A
         rows += _dry_unit(project, typed, unit, folder)
     kwargs = backends.cluster_kwargs(cfg, b.resources, log_directory=folder.parent / "_dask")
     script = backends.job_script(cfg, b.resources, log_directory=folder.parent / "_dask")
-    return DryRun(typed, cfg["backend"], pd.DataFrame(rows, columns=["unit", "job", "command", "error"]),
+    return DryRun(typed, cfg["backend"],
+                  pd.DataFrame(rows, columns=["unit", "job", "command", "error"]),
                   script, kwargs)
 
 
@@ -247,7 +248,8 @@ def _dry_unit(project: Project, batch: Batch, unit: Unit, folder: Path) -> list[
             continue
         try:
             step = resolve_step(project, unit, job, i, pending=pending)
-            cmd = render(step, folder / unit.log_stem, unit.key, func=b"" if job.type == "builtin" else None)
+            cmd = render(step, folder / unit.log_stem, unit.key,
+                         func=b"" if job.type == "builtin" else None)
             rows.append({"unit": unit.key, "job": label, "command": cmd.text, "error": None})
             for psid, rels in pending_outputs(step, project).items():
                 pending.setdefault(psid, []).extend(rels)

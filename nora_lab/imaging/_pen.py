@@ -34,7 +34,8 @@ def check_centre(grid: Grid, centre: Any) -> tuple[int, int, int]:
     if len(c) == 2:
         c = (*c, 0)
     if len(c) != 3 or any(not 0 <= v < n for v, n in zip(c, grid.shape, strict=True)):
-        raise ImagingError(f"pen centre {tuple(np.ravel(centre))} lies outside the ROI grid {grid.shape}")
+        raise ImagingError(
+            f"pen centre {tuple(np.ravel(centre))} lies outside the ROI grid {grid.shape}")
     return c
 
 
@@ -48,7 +49,8 @@ def check_window(window: Any) -> tuple[float, float]:
     return lo, hi
 
 
-def ball(grid: Grid, centre: tuple[int, int, int], radius_mm: float, axis: int | None) -> tuple[BBox, np.ndarray]:
+def ball(grid: Grid, centre: tuple[int, int, int], radius_mm: float,
+         axis: int | None) -> tuple[BBox, np.ndarray]:
     """Bounding box and footprint of a pen: a ball in mm (or a disc in one slice).
 
     Anisotropic voxels are respected: the footprint holds the voxels whose centre is
@@ -57,7 +59,8 @@ def ball(grid: Grid, centre: tuple[int, int, int], radius_mm: float, axis: int |
     if not radius_mm >= 0:
         raise ImagingError(f"pen radius must be >= 0 mm, got {radius_mm}")
     if axis not in (None, 0, 1, 2):
-        raise ImagingError(f"pen axis must be None (3D ball) or 0, 1, 2 (disc in a slice), got {axis}")
+        raise ImagingError(
+            f"pen axis must be None (3D ball) or 0, 1, 2 (disc in a slice), got {axis}")
     vs = grid.voxel_sizes
     reach = np.floor(radius_mm / vs + 1e-9).astype(int)
     if axis is not None:
@@ -77,7 +80,8 @@ def contrast_in(contrast: Any, grid: Grid, box: BBox) -> np.ndarray:
     grid — then only the box is resampled (trilinear, NaN outside its field of view).
     """
     if isinstance(contrast, np.ndarray):
-        arr = contrast.reshape(contrast.shape + (1,) * (3 - contrast.ndim)) if contrast.ndim == 2 else contrast
+        arr = contrast.reshape(
+            contrast.shape + (1,) * (3 - contrast.ndim)) if contrast.ndim == 2 else contrast
         if arr.shape != grid.shape:
             raise ImagingError(
                 f"contrast array shape {contrast.shape} differs from the ROI grid {grid.shape}; "

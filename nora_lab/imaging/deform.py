@@ -37,7 +37,8 @@ class GaussianMarker:
         for what in ("centre", "vector"):
             v = np.asarray(getattr(self, what), dtype=float).ravel()
             if v.shape != (3,) or not np.all(np.isfinite(v)):
-                raise ImagingError(f"marker {what} must be 3 finite numbers (mm), got {getattr(self, what)!r}")
+                raise ImagingError(
+                    f"marker {what} must be 3 finite numbers (mm), got {getattr(self, what)!r}")
             object.__setattr__(self, what, v)
         if not self.size > 0:
             raise ImagingError(f"marker size must be > 0 mm, got {self.size}")
@@ -84,7 +85,8 @@ class Deformation:
             if self.field_data is not None and self.field_grid is not None:
                 ijk = self.field_grid.world_to_voxel(p)
                 for d in range(3):
-                    out[a:a + chunk, d] = _sample_voxels(self.field_data[..., d], ijk, order=1, cval=0.0)
+                    out[a:a + chunk, d] = _sample_voxels(self.field_data[..., d], ijk, order=1,
+                                                         cval=0.0)
             for m in self.markers:
                 out[a:a + chunk] += m.displacement(p)
         return out
@@ -98,7 +100,8 @@ class Deformation:
             Where the field is stored (e.g. the "world" grid or an image's matrix).
         """
         g = Grid.from_image(grid)
-        ijk = np.stack(np.meshgrid(*[np.arange(n) for n in g.shape], indexing="ij"), -1).reshape(-1, 3)
+        ijk = np.stack(np.meshgrid(*[np.arange(n) for n in g.shape], indexing="ij"),
+                       -1).reshape(-1, 3)
         disp = self.displacement(g.voxel_to_world(ijk))
         self.field_data = disp.reshape(*g.shape, 3).astype(np.float32)
         self.field_grid = g
@@ -127,12 +130,15 @@ class Deformation:
         s = np.asarray(getattr(source, "coords", source), dtype=float).reshape(-1, 3)
         t = np.asarray(getattr(target, "coords", target), dtype=float).reshape(-1, 3)
         if s.shape != t.shape or len(s) == 0:
-            raise ImagingError(f"keypoint sets must match one to one, got {len(s)} source and {len(t)} target points")
+            raise ImagingError(
+                f"keypoint sets must match one to one, got {len(s)} source and {len(t)} target "
+                "points")
         if not size > 0:
             raise ImagingError(f"keypoint size must be > 0 mm, got {size}")
         k = np.exp(-((t[:, None, :] - t[None, :, :]) ** 2).sum(-1) / (2 * size**2))
         if np.linalg.cond(k) > 1e12:
-            raise ImagingError("target keypoints coincide or are far closer than the size; remove duplicates")
+            raise ImagingError(
+                "target keypoints coincide or are far closer than the size; remove duplicates")
         w = np.linalg.solve(k, t - s)
         return cls([GaussianMarker(c, v, size) for c, v in zip(t, w, strict=True)])
 

@@ -42,7 +42,8 @@ def series_grid(datasets: Sequence[Any]) -> tuple[Grid, list[Any]]:
         if not np.allclose([float(v) for v in ds.ImageOrientationPatient], iop, atol=1e-4) or \
                 (int(ds.Rows), int(ds.Columns)) != (rows, cols):
             raise ImagingError(
-                f"source series mixes orientations or sizes (SOP {getattr(ds, 'SOPInstanceUID', '?')}); "
+                "source series mixes orientations or sizes (SOP "
+                f"{getattr(ds, 'SOPInstanceUID', '?')}); "
                 "export one uniform series"
             )
     row_dir, col_dir = iop[:3], iop[3:]
@@ -73,8 +74,10 @@ def _on_series(roi: ROI, grid: Grid) -> np.ndarray:
             f"ROI '{roi.name}' {roi.grid} is not on the voxel grid of the source series {grid}; "
             "draw it on that series (or resample it there) before exporting DICOM SEG"
         )
-    return ndi.affine_transform(roi.data.astype(np.uint8), np.round(m[:3, :3]), offset=np.round(m[:3, 3]),
-                                output_shape=grid.shape, order=0, mode="constant", cval=0).astype(bool)
+    return ndi.affine_transform(roi.data.astype(np.uint8), np.round(m[:3, :3]),
+                                offset=np.round(m[:3, 3]),
+                                output_shape=grid.shape, order=0, mode="constant",
+                                cval=0).astype(bool)
 
 
 def _same_orientation(slices: list[Any]) -> list[Any]:

@@ -33,7 +33,8 @@ def _voxels(grid: Grid, pts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return lin, inside
 
 
-def visitation_map(streamlines: Any, reference: Any, *, step: float | None = None) -> nib.Nifti1Image:
+def visitation_map(streamlines: Any, reference: Any, *,
+                   step: float | None = None) -> nib.Nifti1Image:
     """Number of streamlines visiting each voxel of ``reference``'s grid.
 
     Each streamline counts once per voxel, however often it passes. Segments are

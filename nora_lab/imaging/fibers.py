@@ -123,7 +123,8 @@ def save_streamlines(streamlines: Any, path: str | Path, reference: Any = None) 
     tract = Tractogram(seq, affine_to_rasmm=np.eye(4))
     if path.suffix == ".trk":
         if reference is None:
-            raise ImagingError(f"saving {path}: a TRK header needs reference=<image or Grid> for its geometry")
+            raise ImagingError(
+                f"saving {path}: a TRK header needs reference=<image or Grid> for its geometry")
         g = Grid.from_image(reference)
         header = {"dimensions": np.array(g.shape, dtype=np.int16),
                   "voxel_sizes": g.voxel_sizes.astype(np.float32),
@@ -178,7 +179,8 @@ def through_roi(streamlines: Any, roi: Any, *, endpoints_only: bool = False) -> 
     mask, grid = _roi_volume(roi)
     pts, sid, lengths = flatten(streamlines)
     if endpoints_only:
-        ends = np.concatenate([np.cumsum(lengths) - lengths, np.cumsum(lengths) - 1])[np.tile(lengths > 0, 2)]
+        ends = np.concatenate([np.cumsum(lengths) - lengths,
+                               np.cumsum(lengths) - 1])[np.tile(lengths > 0, 2)]
         pts, sid = pts[ends], sid[ends]
     else:
         pts, sid = densify(pts, sid, 0.5 * float(grid.voxel_sizes.min()))
@@ -189,7 +191,8 @@ def through_roi(streamlines: Any, roi: Any, *, endpoints_only: bool = False) -> 
     return _hits_to_mask(sid[hit], len(lengths))
 
 
-def by_waypoints(streamlines: Any, waypoints: Any, radius: float, *, ordered: bool = False) -> np.ndarray:
+def by_waypoints(streamlines: Any, waypoints: Any, radius: float, *,
+                 ordered: bool = False) -> np.ndarray:
     """Streamlines passing within ``radius`` mm of every waypoint (a freeline annotation).
 
     With ``ordered``, they must pass them in the given order (in either direction along

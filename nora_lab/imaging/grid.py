@@ -63,7 +63,8 @@ class Grid:
             raise ImagingError(f"a grid needs a 2D or 3D shape of positive sizes, got {self.shape}")
         affine = np.asarray(self.affine, dtype=float)
         if affine.shape != (4, 4) or not np.all(np.isfinite(affine)):
-            raise ImagingError(f"a grid affine must be a finite 4x4 matrix, got shape {affine.shape}")
+            raise ImagingError(
+                f"a grid affine must be a finite 4x4 matrix, got shape {affine.shape}")
         if abs(np.linalg.det(affine[:3, :3])) < 1e-12:
             raise ImagingError("the grid affine is singular (a voxel size is 0); fix the header")
         object.__setattr__(self, "shape", shape)
@@ -102,7 +103,8 @@ class Grid:
         """World coordinates of the 8 outer voxel corners (voxel edges, not centres)."""
         lo = np.full(3, -0.5)
         hi = np.asarray(self.shape, dtype=float) - 0.5
-        ijk = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1]) for c in (lo[2], hi[2])])
+        ijk = np.array([[a, b, c] for a in (lo[0], hi[0]) for b in (lo[1], hi[1])
+                        for c in (lo[2], hi[2])])
         return self.voxel_to_world(ijk)
 
     def same_as(self, other: Grid, tol: float = 1e-4) -> bool:

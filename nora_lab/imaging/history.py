@@ -43,7 +43,8 @@ class Edit:
     _new: np.ndarray = field(default_factory=lambda: np.zeros(0, np.uint8), repr=False)
 
     @classmethod
-    def make(cls, bbox: BBox | None, old: np.ndarray | None, new: np.ndarray | None, label: str) -> Edit:
+    def make(cls, bbox: BBox | None, old: np.ndarray | None, new: np.ndarray | None,
+             label: str) -> Edit:
         """Build an edit from unpacked old/new arrays of the bbox."""
         if bbox is None or old is None or new is None:
             return cls(None, label, 0)

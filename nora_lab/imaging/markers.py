@@ -39,11 +39,13 @@ class Point:
     def __post_init__(self) -> None:
         c = np.asarray(self.coords, dtype=float).ravel()
         if c.shape != (3,) or not np.all(np.isfinite(c)):
-            raise ImagingError(f"point '{self.name}': coords must be 3 finite numbers, got {self.coords!r}")
+            raise ImagingError(
+                f"point '{self.name}': coords must be 3 finite numbers, got {self.coords!r}")
         self.coords = c
 
     def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"name": self.name, "coords": [float(v) for v in self.coords], "size": self.size}
+        d: dict[str, Any] = {"name": self.name, "coords": [float(v) for v in self.coords],
+                             "size": self.size}
         if self.color is not None:
             d["color"] = self.color
         return d
@@ -92,10 +94,12 @@ class PointSet:
     def _index(self, key: int | str) -> int:
         if isinstance(key, str):
             if key not in self.names:
-                raise ImagingError(f"point set '{self.name}' has no point named {key!r}; it has {self.names}")
+                raise ImagingError(
+                    f"point set '{self.name}' has no point named {key!r}; it has {self.names}")
             return self.names.index(key)
         if not -len(self.points) <= key < len(self.points):
-            raise ImagingError(f"point set '{self.name}' has {len(self.points)} points; no index {key}")
+            raise ImagingError(
+                f"point set '{self.name}' has {len(self.points)} points; no index {key}")
         return key
 
     def remove(self, key: int | str) -> Point:
@@ -132,7 +136,8 @@ class PointSet:
         if name is not None:
             sets = [s for s in sets if s.name == name]
         if not sets:
-            raise ImagingError(f"no point set{' named ' + repr(name) if name else ''} in the annotation")
+            raise ImagingError(
+                f"no point set{' named ' + repr(name) if name else ''} in the annotation")
         return sets[0]
 
     @classmethod
@@ -164,11 +169,13 @@ class PointSet:
             c = np.round(ijk).astype(int)
             if np.any(c < 0) or np.any(c >= grid.shape):
                 raise ImagingError(
-                    f"point '{p.name}' at {p.coords.tolist()} mm lies outside the reference grid {grid}"
+                    f"point '{p.name}' at {p.coords.tolist()} mm lies outside the reference grid "
+                    f"{grid}"
                 )
             r = np.floor(radius_mm / vs).astype(int)
             lo, hi = np.maximum(c - r, 0), np.minimum(c + r + 1, grid.shape)
-            ax = [((np.arange(a, b) - q) * v) ** 2 for a, b, q, v in zip(lo, hi, ijk, vs, strict=True)]
+            ax = [((np.arange(a, b) - q) * v) ** 2
+                  for a, b, q, v in zip(lo, hi, ijk, vs, strict=True)]
             d2 = ax[0][:, None, None] + ax[1][None, :, None] + ax[2][None, None, :]
             box = tuple(slice(a, b) for a, b in zip(lo, hi, strict=True))
             sel = d2 <= radius_mm**2 + 1e-9 if radius_mm > 0 else np.ones(d2.shape, bool)
@@ -203,6 +210,7 @@ def pointsets_from_dict(obj: Any) -> list[PointSet]:
             if "coords" not in p:
                 raise ImagingError(f"point {i} of point set '{e.get('name')}' has no 'coords'")
             pts.append(Point(str(p.get("name", f"{e.get('name', 'pointset')}-{i + 1}")),
-                             np.asarray(p["coords"], dtype=float), float(p.get("size", 1.0)), p.get("color")))
+                             np.asarray(p["coords"], dtype=float), float(p.get("size", 1.0)),
+                             p.get("color")))
         out.append(PointSet(str(e.get("name", "pointset")), pts))
     return out

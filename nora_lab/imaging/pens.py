@@ -51,7 +51,8 @@ def brush(
     return finish(roi, box, mask, erase, "eraser" if erase else "brush", preview)
 
 
-def eraser(roi: ROI, centre: Any, radius_mm: float, *, axis: int | None = None, preview: bool = False) -> Edit:
+def eraser(roi: ROI, centre: Any, radius_mm: float, *, axis: int | None = None,
+           preview: bool = False) -> Edit:
     """Turn off every voxel within ``radius_mm`` of ``centre`` (see :func:`brush`)."""
     return brush(roi, centre, radius_mm, axis=axis, erase=True, preview=preview)
 
@@ -135,7 +136,8 @@ def magic_pen(
     seed = tuple(a - s.start for a, s in zip(c, box, strict=True))
     v0 = vals[seed]
     if np.isnan(v0):
-        raise ImagingError(f"the contrast has no value at the pen centre {c} (outside its field of view)")
+        raise ImagingError(
+            f"the contrast has no value at the pen centre {c} (outside its field of view)")
     tol = similarity * (hi - lo)
     mask &= np.abs(vals - v0) <= tol
     if connected:

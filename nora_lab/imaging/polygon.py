@@ -28,7 +28,8 @@ def polygon_mask(vertices: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """
     v = np.asarray(vertices, dtype=float)
     if v.ndim != 2 or v.shape[1] != 2 or len(v) < 3:
-        raise ImagingError(f"a polygon needs at least 3 vertices of 2 coordinates, got shape {v.shape}")
+        raise ImagingError(
+            f"a polygon needs at least 3 vertices of 2 coordinates, got shape {v.shape}")
     out = np.zeros(shape, dtype=bool)
     lo = np.maximum(np.floor(v.min(axis=0)).astype(int), 0)
     hi = np.minimum(np.ceil(v.max(axis=0)).astype(int) + 1, shape)
@@ -86,10 +87,12 @@ def polygon_fill(
     if index is None:
         raise ImagingError("polygon_fill needs the slice index for voxel-coordinate vertices")
     if not 0 <= index < roi.shape[axis]:
-        raise ImagingError(f"slice {index} is outside the ROI along axis {axis} (size {roi.shape[axis]})")
+        raise ImagingError(
+            f"slice {index} is outside the ROI along axis {axis} (size {roi.shape[axis]})")
     plane = polygon_mask(v, (roi.shape[others[0]], roi.shape[others[1]]))
     box = [slice(None)] * 3
     box[axis] = slice(index, index + 1)
     mask = np.expand_dims(plane, axis)
-    box3 = tuple(slice(0, n) if s == slice(None) else s for s, n in zip(box, roi.shape, strict=True))
+    box3 = tuple(slice(0, n) if s == slice(None) else s
+                 for s, n in zip(box, roi.shape, strict=True))
     return finish(roi, box3, mask, erase, "polygon", preview)  # type: ignore[arg-type]

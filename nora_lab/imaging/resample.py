@@ -123,7 +123,8 @@ def _inside_mask(m: np.ndarray, src_shape: Sequence[int], shape: Sequence[int]) 
     i, j, k = (np.arange(n, dtype=np.float32) for n in shape)
     mask = np.ones(tuple(shape), dtype=bool)
     for d in range(3):
-        c = (m[d, 0] * i)[:, None, None] + (m[d, 1] * j)[None, :, None] + (m[d, 2] * k)[None, None, :]
+        c = (m[d, 0] * i)[:, None, None] + (m[d, 1] * j)[None, :, None] + (m[d, 2] * k)[None, None,
+                                                                                        :]
         c += m[d, 3]
         mask &= (c >= -_EDGE) & (c <= src_shape[d] - 1 + _EDGE)
     return mask

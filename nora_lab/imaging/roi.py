@@ -33,7 +33,8 @@ def union_bbox(a: BBox | None, b: BBox | None) -> BBox | None:
         return b
     if b is None:
         return a
-    return tuple(slice(min(x.start, y.start), max(x.stop, y.stop)) for x, y in zip(a, b, strict=True))  # type: ignore[return-value]
+    return tuple(slice(min(x.start, y.start), max(x.stop, y.stop))
+                 for x, y in zip(a, b, strict=True))  # type: ignore[return-value]
 
 
 class ROI:
@@ -166,17 +167,20 @@ class ROI:
         old = self.data[bbox]
         new = np.asarray(new, dtype=bool)
         if new.shape != old.shape:
-            raise ImagingError(f"edit '{label}': new values {new.shape} do not fit the box {old.shape}")
+            raise ImagingError(
+                f"edit '{label}': new values {new.shape} do not fit the box {old.shape}")
         tight = bbox_of(old != new)
         if tight is None:
             return Edit.make(None, None, None, label)
-        box = tuple(slice(int(b.start + t.start), int(b.start + t.stop)) for b, t in zip(bbox, tight, strict=True))
+        box = tuple(slice(int(b.start + t.start), int(b.start + t.stop))
+                    for b, t in zip(bbox, tight, strict=True))
         edit = Edit.make(box, old[tight].copy(), new[tight], label)  # type: ignore[arg-type]
         self.data[box] = new[tight]
         self.history.push(edit)
         return edit
 
-    def paint(self, bbox: BBox | None, mask: np.ndarray | None, value: bool = True, label: str = "paint") -> Edit:
+    def paint(self, bbox: BBox | None, mask: np.ndarray | None, value: bool = True,
+              label: str = "paint") -> Edit:
         """Turn the ``mask`` voxels of ``bbox`` on (``value=True``) or off."""
         if bbox is None or mask is None:
             return Edit.make(None, None, None, label)

@@ -35,13 +35,15 @@ def _named_contrasts(contrasts: Any) -> list[tuple[str, Any]]:
         return []
     if isinstance(contrasts, Mapping):
         return [(str(k), v) for k, v in contrasts.items()]
-    pair = isinstance(contrasts, tuple) and len(contrasts) == 2 and isinstance(contrasts[0], np.ndarray)
+    pair = isinstance(contrasts, tuple) and len(contrasts) == 2 and isinstance(contrasts[0],
+                                                                               np.ndarray)
     if pair or not isinstance(contrasts, list | tuple):
         contrasts = [contrasts]
     out = []
     for i, c in enumerate(contrasts):
         fname = c.get_filename() if hasattr(c, "get_filename") else None
-        name = getattr(c, "name", None) or (str(fname).rsplit("/", 1)[-1] if fname else f"contrast{i}")
+        name = getattr(c, "name",
+                       None) or (str(fname).rsplit("/", 1)[-1] if fname else f"contrast{i}")
         out.append((name, c))
     return out
 
@@ -65,7 +67,8 @@ def _values(data: np.ndarray, cgrid: Grid, roi: ROI, idx: np.ndarray, box, mask)
     return _sample_voxels(data, ijk, order=1, cval=np.nan)
 
 
-def roi_statistics(rois: ROI | Sequence[ROI], contrasts: Any = None, *, strict: bool = False) -> pd.DataFrame:
+def roi_statistics(rois: ROI | Sequence[ROI], contrasts: Any = None, *,
+                   strict: bool = False) -> pd.DataFrame:
     """Statistics of every ROI over every contrast.
 
     Parameters
@@ -102,14 +105,16 @@ def roi_statistics(rois: ROI | Sequence[ROI], contrasts: Any = None, *, strict: 
     for roi in rois:
         box = roi.bbox()
         if box is None:
-            raise ImagingError(f"ROI '{roi.name}' is empty: draw into it before asking for statistics")
+            raise ImagingError(
+                f"ROI '{roi.name}' is empty: draw into it before asking for statistics")
         mask = roi.data[box]
         idx = np.argwhere(mask).astype(float) + [s.start for s in box]
         count = len(idx)
         cog = roi.grid.voxel_to_world(idx.mean(axis=0))
         geo = {
             "roi": roi.name, "voxels": count, "volume_ml": count * roi.grid.voxel_volume / 1000.0,
-            "area_cm2": _area_cm2(roi, box, count), "cog_x": cog[0], "cog_y": cog[1], "cog_z": cog[2],
+            "area_cm2": _area_cm2(roi, box, count), "cog_x": cog[0], "cog_y": cog[1],
+            "cog_z": cog[2],
         }
         if not named:
             rows.append({**geo, "contrast": None, "outside_voxels": 0})
@@ -119,7 +124,8 @@ def roi_statistics(rois: ROI | Sequence[ROI], contrasts: Any = None, *, strict: 
             outside = count - len(vals)
             if outside and strict:
                 raise ImagingError(
-                    f"{outside} of {count} voxels of ROI '{roi.name}' lie outside contrast '{cname}'"
+                    f"{outside} of {count} voxels of ROI '{roi.name}' lie outside contrast "
+                    f"'{cname}'"
                 )
             row = {**geo, "contrast": cname, "outside_voxels": outside}
             if len(vals):

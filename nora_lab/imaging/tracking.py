@@ -35,7 +35,8 @@ def tensor_to_direction(tensor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if t.ndim != 4 or t.shape[3] != 6:
         raise ImagingError(f"a tensor field must be (X, Y, Z, 6), got shape {t.shape}")
     xx, xy, xz, yy, yz, zz = np.moveaxis(t, 3, 0)
-    m = np.stack([np.stack([xx, xy, xz], -1), np.stack([xy, yy, yz], -1), np.stack([xz, yz, zz], -1)], -2)
+    m = np.stack([np.stack([xx, xy, xz], -1), np.stack([xy, yy, yz], -1),
+                  np.stack([xz, yz, zz], -1)], -2)
     w, v = np.linalg.eigh(m)
     md = w.mean(-1, keepdims=True)
     num = np.sqrt(((w - md) ** 2).sum(-1))
@@ -83,18 +84,23 @@ def track_streamlines(
     else:
         data, affine = np.asarray(field.dataobj, dtype=float), field.affine
     if data.ndim != 4 or data.shape[3] not in (3, 6):
-        raise ImagingError(f"tracking needs an (X, Y, Z, 3) direction or (X, Y, Z, 6) tensor field, got {data.shape}")
+        raise ImagingError(
+            "tracking needs an (X, Y, Z, 3) direction or (X, Y, Z, 6) tensor field, got "
+            f"{data.shape}")
     if not step_mm > 0 or not 0 < max_angle_deg <= 180:
-        raise ImagingError(f"step_mm must be > 0 and max_angle_deg in (0, 180], got {step_mm}, {max_angle_deg}")
+        raise ImagingError(
+            f"step_mm must be > 0 and max_angle_deg in (0, 180], got {step_mm}, {max_angle_deg}")
     grid = Grid(data.shape[:3], affine)
     if data.shape[3] == 6:
         dirs, fa_map = tensor_to_direction(data)
     else:
         dirs, fa_map = data, None
     if fa is not None:
-        fa_map = np.asarray(fa if isinstance(fa, np.ndarray) else as_volume(fa, "FA")[0], dtype=float)
+        fa_map = np.asarray(fa if isinstance(fa, np.ndarray) else as_volume(fa, "FA")[0],
+                            dtype=float)
         if fa_map.shape[:3] != grid.shape:
-            raise ImagingError(f"FA shape {fa_map.shape} differs from the field's grid {grid.shape}")
+            raise ImagingError(
+                f"FA shape {fa_map.shape} differs from the field's grid {grid.shape}")
         fa_map = fa_map.reshape(grid.shape)
     norms = np.linalg.norm(dirs, axis=-1, keepdims=True)
     dirs = np.divide(dirs, norms, out=np.zeros_like(dirs), where=norms > 0)

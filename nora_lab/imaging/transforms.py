@@ -26,7 +26,8 @@ def check_matrix(m: Any, what: str = "transform") -> np.ndarray:
     if a.shape != (4, 4) or not np.all(np.isfinite(a)):
         raise ImagingError(f"{what} must be a finite 4x4 matrix, got shape {a.shape}")
     if not np.allclose(a[3], [0, 0, 0, 1]):
-        raise ImagingError(f"{what} is not affine: its last row is {a[3].tolist()}, expected [0, 0, 0, 1]")
+        raise ImagingError(
+            f"{what} is not affine: its last row is {a[3].tolist()}, expected [0, 0, 0, 1]")
     if abs(np.linalg.det(a[:3, :3])) < 1e-12:
         raise ImagingError(f"{what} is singular (a scale of 0?) and cannot be inverted")
     return a

@@ -28,7 +28,8 @@ def _target(images: Sequence[Any], grid: Any, voxel_size: float | Sequence[float
             mats: list[np.ndarray]) -> Grid:
     if isinstance(grid, str):
         if grid != "world":
-            raise ImagingError(f"grid must be 'world', an image index, an image or a Grid, got {grid!r}")
+            raise ImagingError(
+                f"grid must be 'world', an image index, an image or a Grid, got {grid!r}")
         return world_grid(images, voxel_size, mats)
     if isinstance(grid, int | np.integer):
         if not 0 <= grid < len(images):
@@ -102,12 +103,14 @@ def _resample(img: Any, mat: np.ndarray, deformation: Deformation | None, target
         return nib.Nifti1Image(out, target.affine)
     out = np.empty(target.shape, dtype=dtype)
     world_to_src = np.linalg.inv(src.affine) @ np.linalg.inv(mat)
-    jk = np.stack(np.meshgrid(np.arange(target.shape[1]), np.arange(target.shape[2]), indexing="ij"), -1)
+    jk = np.stack(np.meshgrid(np.arange(target.shape[1]), np.arange(target.shape[2]),
+                              indexing="ij"), -1)
     jk = jk.reshape(-1, 2)
     for i in range(target.shape[0]):
         ijk = np.column_stack([np.full(len(jk), i), jk])
         x = target.voxel_to_world(ijk)
         y = x - deformation.displacement(x)
         s = apply_affine(world_to_src, y)
-        out[i] = _sample_voxels(data, s, order=order, cval=cval).reshape(target.shape[1:]).astype(dtype)
+        out[i] = _sample_voxels(data, s, order=order,
+                                cval=cval).reshape(target.shape[1:]).astype(dtype)
     return nib.Nifti1Image(out, target.affine)

@@ -1,7 +1,7 @@
 """NORA's reading tool: controlled reading studies with rater-agreement statistics.
 
 >>> from nora_lab.reading import Reading                     # doctest: +SKIP
->>> r = Reading.create(proj, "lesions", config)              # project admin; see docs/reading-format.md
+>>> r = Reading.create(proj, "lesions", config)     # project admin; docs/reading-format.md
 >>> s = Reading.open(arc.project("demo"), "lesions").session("serious")
 >>> s.current, s.progress_text; s.submit({"lesion": "yes"})
 >>> from nora_lab.reading import agreement

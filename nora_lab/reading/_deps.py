@@ -25,5 +25,7 @@ def need(module: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ImportError as exc:
-        package, feature = PACKAGES.get(module, (module.split(".")[0], "this part of the reading tool"))
-        raise ImportError(f"{feature} needs the package {package!r}: pip install {package}") from exc
+        package, feature = PACKAGES.get(module,
+                                        (module.split(".")[0], "this part of the reading tool"))
+        raise ImportError(
+            f"{feature} needs the package {package!r}: pip install {package}") from exc

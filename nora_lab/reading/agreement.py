@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -31,9 +31,13 @@ from ._deps import need
 from ._roi import dice, hausdorff, roi_agreement
 from .forms import Form
 
+if TYPE_CHECKING:  # pragma: no cover
+    from nora_lab.archive.project import Project
+
 __all__ = [
     "ratings", "percent_agreement", "cohen_kappa", "fleiss_kappa", "krippendorff_alpha",
-    "icc", "intra_rater", "accuracy", "stage_effect", "reference_from_reader", "reference_from_tags",
+    "icc", "intra_rater", "accuracy", "stage_effect", "reference_from_reader",
+    "reference_from_tags",
     "dice", "hausdorff", "roi_agreement", "agreement", "plot_agreement",
 ]
 
@@ -83,7 +87,8 @@ def _complete(m: pd.DataFrame) -> pd.DataFrame:
 def _codes(m: pd.DataFrame, categories: Sequence[Any] | None = None) -> tuple[np.ndarray, list]:
     """Integer codes (nan = missing) of a ratings table, and the categories."""
     vals = [v for v in m.to_numpy().ravel() if not _missing(v)]
-    cats = list(categories) if categories is not None else sorted(set(vals), key=lambda x: (str(type(x)), x))
+    cats = list(categories) if categories is not None else sorted(set(vals),
+                                                                  key=lambda x: (str(type(x)), x))
     index = {c: i for i, c in enumerate(cats)}
     codes = np.array([[np.nan if _missing(v) else index[v] for v in row]
                       for row in m.to_numpy()], dtype=float)
@@ -279,7 +284,7 @@ def reference_from_reader(results: pd.DataFrame, question: str, reader: str, *,
     return m[reader]
 
 
-def reference_from_tags(project, psids: Sequence[str], values: Sequence[Any]) -> pd.Series:  # noqa: ANN001
+def reference_from_tags(project: Project, psids: Sequence[str], values: Sequence[Any]) -> pd.Series:
     """Ground truth from study tags: for each study the one of ``values`` it is tagged with.
 
     Studies with none (or more than one) of those tags get None.
@@ -324,7 +329,8 @@ def stage_effect(results: pd.DataFrame, question: str, reference: Mapping[str, A
         pairs = [(_hashable(a), ref[p]) for p, a in zip(g["psid"], g[col], strict=True)
                  if p in ref.index and not _missing(ref[p]) and not _missing(a)]
         rows.append({"reader": reader, "stage": int(stage), "n": len(pairs),
-                     "accuracy": sum(a == b for a, b in pairs) / len(pairs) if pairs else float("nan"),
+                     "accuracy": sum(a == b
+                                     for a, b in pairs) / len(pairs) if pairs else float("nan"),
                      "median_seconds": float(g["seconds"].median())})
     return pd.DataFrame(rows, columns=["reader", "stage", "n", "accuracy", "median_seconds"])
 

@@ -124,7 +124,8 @@ class ReadingConfig:
             except json.JSONDecodeError as exc:
                 raise ConfigError(f"reading {name!r}: the JSON does not parse: {exc}") from None
         if not isinstance(obj, Mapping):
-            raise ConfigError(f"reading {name!r}: expected an object with form, reading, tools, viewer")
+            raise ConfigError(
+                f"reading {name!r}: expected an object with form, reading, tools, viewer")
         _check_keys(name, "the top level", "", obj)
         if "form" not in obj:
             raise ConfigError(f"reading {name!r}: no \"form\"")
@@ -139,10 +140,12 @@ class ReadingConfig:
         stages = tuple(_stage(name, i, s) for i, s in enumerate(r.get("stages") or [{}]))
         order = viewer.get("sortOrder", "psid")
         if order not in SORT_ORDERS:
-            raise ConfigError(f"reading {name!r}: viewer.sortOrder {order!r} is not one of {SORT_ORDERS}")
+            raise ConfigError(
+                f"reading {name!r}: viewer.sortOrder {order!r} is not one of {SORT_ORDERS}")
         direction = str(viewer.get("sortDirection", "asc")).lower()
         if direction not in ("asc", "desc"):
-            raise ConfigError(f"reading {name!r}: viewer.sortDirection {direction!r}: use asc or desc")
+            raise ConfigError(
+                f"reading {name!r}: viewer.sortDirection {direction!r}: use asc or desc")
         blind = r.get("blind") or {}
         _check_keys(name, "blind", "blind", blind)
         meta = tuple(blind.get("metadata", ()))
@@ -177,7 +180,8 @@ class ReadingConfig:
 def _mode(name: str, mode: str, r: Mapping[str, Any]) -> ModeConfig:
     key = f"mode_{mode}"
     m = r.get(key)
-    restart = bool(r.get("allowRestartOfTraining" if mode == "training" else "allowRestartOfSerious",
+    restart = bool(
+        r.get("allowRestartOfTraining" if mode == "training" else "allowRestartOfSerious",
                          False))
     if m is None:
         return ModeConfig(filters={}, enabled=False, allow_restart=restart)
@@ -201,7 +205,8 @@ def _mode(name: str, mode: str, r: Mapping[str, Any]) -> ModeConfig:
         raise ConfigError(f"reading {name!r}: {key}.random {random!r} is not one of {RANDOM}")
     reps = merged.get("repetitions", 1)
     if not isinstance(reps, int) or reps < 1:
-        raise ConfigError(f"reading {name!r}: {key}.repetitions must be a positive integer, got {reps!r}")
+        raise ConfigError(
+            f"reading {name!r}: {key}.repetitions must be a positive integer, got {reps!r}")
     return ModeConfig(filters=dict(filters), random=random, repetitions=reps, allow_restart=restart)
 
 
@@ -224,7 +229,8 @@ TEMPLATE: dict[str, Any] = {
         "instructions": "",
         "links": [],
         "mode_training": {"filters": {"files": "STAG:training"}, "random": "none"},
-        "mode_serious": {"filters": {"files": "STAG:serious"}, "random": "idhash", "repetitions": 1},
+        "mode_serious": {"filters": {"files": "STAG:serious"}, "random": "idhash",
+                         "repetitions": 1},
         "stages": [{"name": "default", "images": [{"pattern": "*.nii*"}]}],
         "blind": {"metadata": [], "results": "none"},
         "joint": False,

@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import copy
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+if TYPE_CHECKING:  # pragma: no cover
+    from nora_lab.archive.archive import Archive
 
 __all__ = ["build_demo", "DEMO_CONFIG", "simulate_reader"]
 
@@ -26,7 +29,8 @@ DEMO_CONFIG: dict[str, Any] = {
          "options": ["yes", "no"], "required": True, "useastag": 1},
         {"type": "likert", "name": "confidence", "label": "Confidence", "min": 1, "max": 5,
          "labels": ["very low", "low", "medium", "high", "very high"]},
-        {"type": "number", "name": "size_mm", "label": "Largest diameter (mm)", "min": 0, "max": 100},
+        {"type": "number", "name": "size_mm", "label": "Largest diameter (mm)", "min": 0,
+         "max": 100},
         {"type": "checkbox", "name": "side", "label": "Side", "options": ["left", "right"]},
         {"type": "text", "name": "comment", "label": "Comment"},
         {"type": "roi", "name": "lesion_roi", "label": "Outline the lesion (space: draw)"},
@@ -91,7 +95,7 @@ def build_demo(home: str | Path, user: str = "alice"):  # noqa: ANN201
     return arc, proj
 
 
-def simulate_reader(archive, user: str, mode: str = "serious", *, error_rate: float = 0.1,  # noqa: ANN001
+def simulate_reader(archive: Archive, user: str, mode: str = "serious", *, error_rate: float = 0.1,
                     seed: int = 0) -> int:
     """Answer every pending item of the demo reading as ``user`` (a noisy oracle)."""
     import nibabel as nib
@@ -113,7 +117,8 @@ def simulate_reader(archive, user: str, mode: str = "serious", *, error_rate: fl
             shift = 0 if item.stage == 1 else int(rng.integers(-1, 2))
             roi = ROI(np.roll(np.asarray(seg.dataobj), shift, axis=0), seg.affine, "lesion_roi")
         session.submit({"lesion": "yes" if said else "no",
-                        "confidence": int(rng.integers(3, 6) if said == truth else rng.integers(1, 4)),
+                        "confidence": int(rng.integers(3, 6) if said == truth else rng.integers(1,
+                                                                                                4)),
                         "size_mm": round(float(12 + rng.normal(0, 1.5)), 1) if said else 0,
                         "side": ["right"] if said else []}, {"lesion_roi": roi})
         n += 1

@@ -202,7 +202,8 @@ class Form:
         known = {it.name for it in self.questions}
         extra = sorted(set(answers) - known)
         if extra:
-            raise ConfigError(f"answers name unknown form items {extra} (form items: {sorted(known)})")
+            raise ConfigError(
+                f"answers name unknown form items {extra} (form items: {sorted(known)})")
         out: dict[str, Any] = {}
         for it in self.questions:
             v = answers.get(it.name)

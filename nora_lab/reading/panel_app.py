@@ -46,14 +46,16 @@ def _widget(pn, item: Item):  # noqa: ANN001, ANN202
         return pn.widgets.RadioBoxGroup(label=name, options={lab: v for v, lab in item.options},
                                         value=None, inline=True, css_classes=css)
     if item.type == "select":
-        return pn.widgets.Select(label=name, options={"–": None, **{lab: v for v, lab in item.options}},
+        return pn.widgets.Select(label=name,
+                                 options={"–": None, **{lab: v for v, lab in item.options}},
                                  value=None, css_classes=css)
     if item.type == "checkbox":
         return pn.widgets.CheckBoxGroup(label=name, options={lab: v for v, lab in item.options},
                                         value=[], inline=True, css_classes=css)
     if item.type == "likert":
         labels = item.labels or [str(v) for v in item.values]
-        return pn.widgets.RadioButtonGroup(label=name, options=dict(zip(labels, item.values, strict=True)),
+        return pn.widgets.RadioButtonGroup(label=name,
+                                           options=dict(zip(labels, item.values, strict=True)),
                                            value=None, css_classes=css)
     if item.type == "slider":
         return pn.widgets.FloatSlider(label=name, start=item.min, end=item.max,
@@ -85,7 +87,8 @@ def _slices_png(images: list[dict[str, Any]]) -> bytes:
         ax.imshow(np.rot90(cut(base)), cmap="gray")
         for m in masks:
             if m.shape == base.shape:
-                ax.imshow(np.rot90(np.ma.masked_equal(cut(m).astype(float), 0)), cmap="autumn", alpha=0.5)
+                ax.imshow(np.rot90(np.ma.masked_equal(cut(m).astype(float), 0)), cmap="autumn",
+                          alpha=0.5)
         ax.axis("off")
     fig.tight_layout()
     buf = io.BytesIO()
@@ -218,7 +221,8 @@ def serve(archive: Any, project: str, reading: str, mode: str = "serious", *,
 
 def _parse(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="panel serve nora_lab/reading/panel_app.py --args")
-    p.add_argument("--archive", default=None, help="archive location (default: $NORA_DB / $NORA_HOME)")
+    p.add_argument("--archive", default=None,
+                   help="archive location (default: $NORA_DB / $NORA_HOME)")
     p.add_argument("--project", required=True)
     p.add_argument("--reading", required=True)
     p.add_argument("--mode", default="serious", choices=["training", "serious"])

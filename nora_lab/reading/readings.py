@@ -66,7 +66,8 @@ class Reading:
                               "(it becomes part of annotation file paths)")
         if project.role != "admin":
             raise PermissionDenied(f"creating reading {name!r} in project {project.name!r} needs "
-                                   f"the project's admin role; {project.archive.user!r} is {project.role}")
+                                   f"the project's admin role; {project.archive.user!r} is "
+                                   f"{project.role}")
         cfg = ReadingConfig.from_json(name, config)
         exists = name in set(project.list_json(KIND)["name"])
         if exists and not overwrite:
@@ -79,7 +80,8 @@ class Reading:
     def open(cls, project, name: str) -> Reading:  # noqa: ANN001
         """Open a reading; needs a right on the project (any role)."""
         if project.role not in ROLES:
-            raise PermissionDenied(f"user {project.archive.user!r} has no right on {project.name!r}")
+            raise PermissionDenied(
+                f"user {project.archive.user!r} has no right on {project.name!r}")
         try:
             raw = project.get_json(KIND, name)
         except NotFoundError:
@@ -109,7 +111,8 @@ class Reading:
     def _require_admin(self, what: str) -> None:
         if not self.is_admin:
             raise PermissionDenied(f"{what} of reading {self.name!r} needs the admin role on "
-                                   f"project {self.project.name!r}; {self.user!r} is {self.project.role}")
+                                   f"project {self.project.name!r}; {self.user!r} is "
+                                   f"{self.project.role}")
 
     # --- reading --------------------------------------------------------------------
     def session(self, mode: str = "serious", **kwargs: Any):  # noqa: ANN201

@@ -81,14 +81,16 @@ def delete_reading(project: Project, reading: str) -> None:
 
 # --- tables ----------------------------------------------------------------------------
 
-def to_frame(rows: list[dict[str, Any]], form: Form, stage_names: list[str] | None = None) -> pd.DataFrame:
+def to_frame(rows: list[dict[str, Any]], form: Form,
+             stage_names: list[str] | None = None) -> pd.DataFrame:
     """Result rows as a flat DataFrame (see the module docstring)."""
     qs = [it.name for it in form.questions]
     ans = [it.name for it in form.annotations]
     recs = []
     for r in rows:
         rec = {c: r.get(c) for c in COLUMNS}
-        rec["stage_name"] = (stage_names[r["stage"]] if stage_names and r["stage"] < len(stage_names)
+        rec["stage_name"] = (
+            stage_names[r["stage"]] if stage_names and r["stage"] < len(stage_names)
                              else str(r["stage"]))
         answers = r.get("answers") or {}
         annotations = r.get("annotations") or {}

@@ -42,7 +42,8 @@ def stage_images(project, psid: str, stage) -> list[dict[str, Any]]:  # noqa: AN
             continue
         paths = project.resolve(psid, spec["pattern"])
         if paths:
-            out.append({"path": Path(paths[0]), **{k: v for k, v in spec.items() if k != "pattern"}})
+            out.append({"path": Path(paths[0]),
+                        **{k: v for k, v in spec.items() if k != "pattern"}})
     return out
 
 
@@ -257,7 +258,8 @@ class ReadingSession:
                 continue
             if items[name].type == "points":
                 if not isinstance(value, PointSet):
-                    raise ConfigError(f"annotation {name!r}: expected a PointSet, got {type(value).__name__}")
+                    raise ConfigError(
+                        f"annotation {name!r}: expected a PointSet, got {type(value).__name__}")
                 rel = self._annotation_path(item, name, ".ano.json")
                 self.project.add_json(value.to_file_dict(), item.psid, rel, overwrite=True)
             else:
@@ -273,7 +275,8 @@ class ReadingSession:
     def _write_tags(self, psid: str, answers: Mapping[str, Any]) -> None:
         for it in self.config.form.tag_items:
             chosen = answers.get(it.name)
-            chosen = set(chosen if isinstance(chosen, list) else ([] if chosen is None else [chosen]))
+            chosen = set(chosen if isinstance(chosen,
+                                              list) else ([] if chosen is None else [chosen]))
             others = [str(v) for v in it.values if v not in chosen]
             if others:
                 self.project.untag_study(psid, others)
@@ -303,7 +306,8 @@ class ReadingSession:
         self.id = uuid.uuid4().hex
         self.seed = secrets.randbits(64)
         psids = list(self.cases["psid"])
-        self.items = _cases.items(psids, self.config, self.mode_config, rng=random.Random(self.seed))
+        self.items = _cases.items(psids, self.config, self.mode_config,
+                                  rng=random.Random(self.seed))
         self._positions = {it: i for i, it in enumerate(self.items)}
         self._started.clear()
         self._refresh()

@@ -1,4 +1,5 @@
-"""HTTP handlers: links (``nora/open``, ``nora/api/share``) and REST import (``nora/api/import``)."""
+"""HTTP handlers: links (``nora/open``, ``nora/api/share``) and REST import
+(``nora/api/import``)."""
 
 from __future__ import annotations
 
@@ -29,7 +30,8 @@ from nora_lab.server.links import (
 )
 from nora_lab.server.uploads import UploadRejected, check_zip, extract_multipart
 
-_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@,-]{0,199}$")  # a subject / study id (it names a folder)
+# a subject / study id (it names a folder)
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@,-]{0,199}$")
 _FRAMING = 1 << 20  # multipart headers and boundaries allowed on top of the zip
 _DRAIN = 64 << 20  # an upload this much too large is read and dropped, to answer 413 politely
 _URL_TOKEN = ("a token in the URL is refused here: send it in the Authorization header "
@@ -66,9 +68,10 @@ class _Nora:
             self.finish(json.dumps({"message": message, "reason": None}))
             return
         self.set_header("Content-Type", "text/html; charset=utf-8")  # type: ignore[attr-defined]
-        self.finish(f"<!DOCTYPE html>\n<html><head><title>nora_lab link: {status_code} "  # type: ignore[attr-defined]
-                    f"{reason}</title></head>\n<body><h1>{status_code} {reason}</h1>\n"
-                    f'<p class="nora-error">{html.escape(message)}</p></body></html>\n')
+        page = (f"<!DOCTYPE html>\n<html><head><title>nora_lab link: {status_code} "
+                f"{reason}</title></head>\n<body><h1>{status_code} {reason}</h1>\n"
+                f'<p class="nora-error">{html.escape(message)}</p></body></html>\n')
+        self.finish(page)  # type: ignore[attr-defined]
 
     def refuse_url_token(self) -> None:
         if "token" in self.request.query_arguments:  # type: ignore[attr-defined]
@@ -133,7 +136,8 @@ class OpenHandler(_Nora, JupyterHandler):
                 state = await asyncio.to_thread(
                     resolve_call, project, parse_call(call, self.archive_user()))
                 nb = link_notebook(name, state=state, url=self.request.uri)
-                stem = f"{name}_{state['psid']}" + (f"_{state['preset']}" if state["preset"] else "")
+                stem = f"{name}_{state['psid']}" + (
+                    f"_{state['preset']}" if state["preset"] else "")
             else:
                 raise LinkError('name what to open: &call={"pid": …, "sid": …} or &share=<id>')
         except LinkError as exc:

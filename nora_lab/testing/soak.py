@@ -114,7 +114,8 @@ def _file_op(proj: Any, op: str, rng: random.Random) -> None:
     psid = proj.add_study(sid, f"V{rng.randrange(2)}")
     rel = f"work/f{rng.randrange(20)}.txt"
     if op == "add":
-        proj.add_bytes(f"{rng.random()}".encode(), psid, f"w{os.getpid()}/f{rng.randrange(10**6)}.txt",
+        proj.add_bytes(f"{rng.random()}".encode(), psid,
+                       f"w{os.getpid()}/f{rng.randrange(10**6)}.txt",
                        tags=["soak"])
     elif op == "overwrite":
         proj.add_bytes(f"{rng.random()}".encode(), psid, rel, overwrite=True)

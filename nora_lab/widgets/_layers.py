@@ -38,7 +38,8 @@ def check_changes(spec: dict, changes: dict) -> dict:
     if "opacity" in changes:
         changes["opacity"] = float(changes["opacity"])
         if not 0.0 <= changes["opacity"] <= 1.0:
-            raise ImagingError(f"opacity for {name} must be within 0..1, got {changes['opacity']!r}")
+            raise ImagingError(
+                f"opacity for {name} must be within 0..1, got {changes['opacity']!r}")
     if "color" in changes:
         changes["color"] = color_rgb(changes["color"], name)
     if "window" in changes:
@@ -72,7 +73,8 @@ def new_spec(
         else:
             spec["colormap"] = check_colormap(colormap or DEFAULT_COLORMAP[role], data.name)
             spec["auto_window"] = list(data.auto_window())
-            spec["window"] = check_window(window, data.name) if window is not None else spec["auto_window"]
+            spec["window"] = check_window(window,
+                                          data.name) if window is not None else spec["auto_window"]
     elif data.kind == "mesh":
         spec["color"] = color_rgb(color if color is not None else (230, 200, 160), data.name)
     elif color is not None:

@@ -65,12 +65,17 @@ def mesh_from_arrays(vertices: Any, faces: Any, name: str, origin: str) -> MeshD
     v = np.ascontiguousarray(np.asarray(vertices, dtype=np.float32))
     f = np.asarray(faces)
     if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0:
-        raise ImagingError(f"cannot display {origin}: vertices must be an (N, 3) array, got {v.shape}")
+        raise ImagingError(
+            f"cannot display {origin}: vertices must be an (N, 3) array, got {v.shape}")
     if f.ndim != 2 or f.shape[1] != 3 or f.dtype.kind not in "iu":
-        raise ImagingError(f"cannot display {origin}: faces must be an (M, 3) integer array, got {f.shape} {f.dtype}")
+        raise ImagingError(
+            f"cannot display {origin}: faces must be an (M, 3) integer array, got {f.shape} "
+            f"{f.dtype}")
     if f.size and (f.min() < 0 or f.max() >= len(v)):
-        raise ImagingError(f"cannot display {origin}: a face refers to a vertex outside 0..{len(v) - 1}")
-    return MeshData(name=name, vertices=v, faces=np.ascontiguousarray(f, dtype=np.uint32), origin=origin)
+        raise ImagingError(
+            f"cannot display {origin}: a face refers to a vertex outside 0..{len(v) - 1}")
+    return MeshData(name=name, vertices=v, faces=np.ascontiguousarray(f, dtype=np.uint32),
+                    origin=origin)
 
 
 def mesh_from_gifti(img: Any, name: str, origin: str) -> MeshData:

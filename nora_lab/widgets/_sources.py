@@ -163,7 +163,8 @@ class VolumeData:
     def world_bounds(self) -> tuple[np.ndarray, np.ndarray]:
         """(min, max) world corners of the voxel grid."""
         n = np.asarray(self.data.shape) - 1
-        corners = np.array([[i, j, k, 1.0] for i in (0, n[0]) for j in (0, n[1]) for k in (0, n[2])])
+        corners = np.array([[i, j, k, 1.0] for i in (0, n[0]) for j in (0, n[1])
+                            for k in (0, n[2])])
         w = corners @ self.affine.T
         return w[:, :3].min(0), w[:, :3].max(0)
 
@@ -264,7 +265,8 @@ def _nrrd_affine(header: dict, path: Path) -> np.ndarray:
         d = np.asarray([row for row in dirs if row is not None], dtype=float)
         d = d[np.all(np.isfinite(d), axis=1)]
         if d.shape != (3, 3):
-            raise ImagingError(f"cannot open {path}: NRRD 'space directions' is not 3x3 ({d.shape})")
+            raise ImagingError(
+                f"cannot open {path}: NRRD 'space directions' is not 3x3 ({d.shape})")
         aff[:3, :3] = d.T
     elif "spacings" in header:
         aff[:3, :3] = np.diag(np.asarray(header["spacings"], dtype=float)[:3])
@@ -301,7 +303,8 @@ def _load_path(path: Path, name: str | None) -> VolumeData | MeshData | TractDat
         if suffix == ".gii":
             return mesh_from_gifti(nib.load(str(path)), nm, str(path))
         if suffix in TRACT_SUFFIXES:
-            return tract_from_streamlines(nib.streamlines.load(str(path)).streamlines, nm, str(path))
+            return tract_from_streamlines(nib.streamlines.load(str(path)).streamlines, nm,
+                                          str(path))
     except ImagingError:
         raise
     except Exception as exc:  # nibabel/pynrrd say what is wrong; we add the file name
@@ -313,7 +316,8 @@ def _load_path(path: Path, name: str | None) -> VolumeData | MeshData | TractDat
     )
 
 
-def load(source: Any, affine: Any = None, name: str | None = None) -> VolumeData | MeshData | TractData:
+def load(source: Any, affine: Any = None,
+         name: str | None = None) -> VolumeData | MeshData | TractData:
     """Make something displayable out of ``source`` (see module docstring).
 
     Raises
@@ -326,7 +330,8 @@ def load(source: Any, affine: Any = None, name: str | None = None) -> VolumeData
         return source
     if isinstance(source, (str, os.PathLike)):
         if affine is not None:
-            raise ImagingError(f"cannot open {source}: a file brings its own affine; do not pass affine=")
+            raise ImagingError(
+                f"cannot open {source}: a file brings its own affine; do not pass affine=")
         return _load_path(Path(source), name)
 
     import nibabel as nib

@@ -138,7 +138,8 @@ def open_source(path: Path, frame: int = 0) -> Any:
         img = nib.load(path)
         if len(img.shape) == 4 and img.shape[3] > 1:
             if frame >= img.shape[3]:
-                raise ImagingError(f"{path.name} has {img.shape[3]} volumes; frame {frame} does not exist")
+                raise ImagingError(
+                    f"{path.name} has {img.shape[3]} volumes; frame {frame} does not exist")
             return img.slicer[..., frame]
         return img
     if frame:

@@ -36,7 +36,8 @@ __all__ = ["BatchTool", "selected_psids"]
 
 _STATIC = Path(__file__).parent / "static"
 PREVIEW_LIMIT = 200
-GENERIC = ("bash", "python", "matlab")  # nora_lab.batch.jobs.GENERIC (not imported: it loads the archive)
+# nora_lab.batch.jobs.GENERIC (not imported: it loads the archive)
+GENERIC = ("bash", "python", "matlab")
 
 
 def selected_psids(table: Any = None, selection: Any = None, *,
@@ -193,7 +194,8 @@ class BatchTool(anywidget.AnyWidget):
         if kind in GENERIC:
             job: dict[str, Any] = {"type": kind, "script": "", "name": name, "args": {}}
         else:
-            tpl = next((x for x in self.templates if x["type"] == "builtin" and x["job"] == kind), None)
+            tpl = next((x for x in self.templates if x["type"] == "builtin" and x["job"] == kind),
+                       None)
             if tpl is None:
                 self.templates = self._templates()  # registered since
                 tpl = next((x for x in self.templates if x["job"] == kind), None)
@@ -291,7 +293,8 @@ class BatchTool(anywidget.AnyWidget):
                 if a.kind in ("OUT", "PATHOUT") and a.tags:
                     value = f"{value} TAG({','.join(a.tags)})"
                 row["args"][k] = {"kind": a.kind, "value": _jsonable(value),
-                                  "options": list(a.options), **({"study": a.study} if a.study else {})}
+                                  "options": list(a.options),
+                                  **({"study": a.study} if a.study else {})}
             rows.append(row)
         self.name, self.level, self.description = batch.name, batch.level, batch.description
         self.queue = str(batch.resources.get("queue", self.queue))
@@ -335,7 +338,8 @@ class BatchTool(anywidget.AnyWidget):
         earlier: list[str] = []
         for i, j in enumerate(self.jobs):
             for k, a in j.get("args", {}).items():
-                if a.get("kind") == "FILE" and isinstance(a.get("value"), str) and a["value"].strip():
+                if a.get("kind") == "FILE" and isinstance(a.get("value"),
+                                                          str) and a["value"].strip():
                     patterns.append((f"{i + 1}:{k}", a, _pending(a["value"], earlier)))
             earlier += [f"{i + 1}:{str(a.get('value') or '').split(' TAG(')[0].strip()}"
                         for a in j.get("args", {}).values() if a.get("kind") == "OUT"]
@@ -344,7 +348,8 @@ class BatchTool(anywidget.AnyWidget):
             for key, a, pending in patterns:
                 try:
                     targets = self._targets(psid, a.get("study"), study_reference)
-                    found = [_short(p) for s in targets for p in self.project.resolve(s, a["value"])]
+                    found = [_short(p) for s in targets
+                             for p in self.project.resolve(s, a["value"])]
                 except NoraError as exc:
                     row["error"] = str(exc)
                     found = []
@@ -379,7 +384,8 @@ class BatchTool(anywidget.AnyWidget):
         for unit, rows in d.commands.groupby("unit", sort=False):
             lines.append(f"=== {unit}")
             for r in rows.itertuples():
-                lines.append(f"--- job {r.job}" + (f"  ERROR: {r.error}" if pd.notna(r.error) else ""))
+                lines.append(
+                    f"--- job {r.job}" + (f"  ERROR: {r.error}" if pd.notna(r.error) else ""))
                 if isinstance(r.command, str):
                     lines.append(r.command.rstrip())
         if d.job_script:
@@ -471,7 +477,8 @@ class BatchTool(anywidget.AnyWidget):
             "remove_job": lambda: self.remove_job(int(content["index"])),
             "move_job": lambda: self.move_job(int(content["index"]), int(content["delta"])),
             "set_script": lambda: self.set_script(int(content["index"]), content["script"]),
-            "set_arg": lambda: self.set_arg(int(content["index"]), content["name"], content["value"]),
+            "set_arg": lambda: self.set_arg(int(content["index"]), content["name"],
+                                            content["value"]),
             "save": lambda: self.save(content.get("name") or None),
             "load": lambda: self.load(content["name"]),
             "refresh": self.refresh_selection,

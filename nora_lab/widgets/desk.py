@@ -92,10 +92,12 @@ class Desktop(W.VBox):
         self.recipe_name = W.Text(placeholder="recipe name", layout=W.Layout(width="200px"))
         self.recipe_text = W.Textarea(layout=W.Layout(width="98%", height="180px"))
         self.recipe_text.add_class("nora-recipe-json")
-        self.recipe_save = W.Button(description="Save recipe", icon="save", layout=W.Layout(width="120px"))
+        self.recipe_save = W.Button(description="Save recipe", icon="save",
+                                    layout=W.Layout(width="120px"))
         self.recipe_delete = W.Button(description="Delete", layout=W.Layout(width="80px"))
         self.recipe_save.on_click(lambda _: self._guard(self._save_recipe_from_form))
-        self.recipe_delete.on_click(lambda _: self._guard(lambda: self.delete_recipe(self.recipe_name.value)))
+        self.recipe_delete.on_click(
+            lambda _: self._guard(lambda: self.delete_recipe(self.recipe_name.value)))
         self.recipe_message = W.HTML()
         editor = W.VBox([
             W.HTML("A recipe loads each study's files into the viewer – JSON as in "
@@ -161,7 +163,8 @@ class Desktop(W.VBox):
         self.report = recipe.apply(self.project, psid, self.viewer,
                                    roi_tool=self.roi_tool, marker_tool=self.marker_tool)
         note = f" · closed unsaved ROI(s): {', '.join(unsaved)}" if unsaved else ""
-        self.status.value = f"<span class='nora-desk-load'>{html.escape(str(self.report), quote=False)}{html.escape(note, quote=False)}</span>"
+        text = html.escape(f"{self.report}{note}", quote=False)
+        self.status.value = f"<span class='nora-desk-load'>{text}</span>"
         self._show_state()
         return self.report
 
@@ -262,7 +265,8 @@ class Desktop(W.VBox):
             except NoraError:
                 raise
             except Exception as exc:  # noqa: BLE001 - a damaged file: say which
-                raise ImagingError(f"{relpath}: cannot read it ({type(exc).__name__}: {exc})") from None
+                raise ImagingError(
+                    f"{relpath}: cannot read it ({type(exc).__name__}: {exc})") from None
             what = role if volume else "file"
         self.status.value = f"opened {html.escape(relpath)} ({what})"
         return what
@@ -307,10 +311,10 @@ def desktop(project: Project, **kwargs: Any) -> Desktop:
     project : Project
         From ``Archive.open().project(name)``.
     **kwargs
-        ``autoloader`` (a saved recipe's name, or an :class:`~nora_lab.widgets.autoloader.Autoloader`),
-        ``filters`` (initial filter bars), ``layout`` (viewer layout), ``height``,
-        ``page_size``, ``select`` (a PSID to load at once), ``side_by_side`` (the table
-        left of the viewer instead of above it).
+        ``autoloader`` (a saved recipe's name, or an
+        :class:`~nora_lab.widgets.autoloader.Autoloader`), ``filters`` (initial filter bars),
+        ``layout`` (viewer layout), ``height``, ``page_size``, ``select`` (a PSID to load at
+        once), ``side_by_side`` (the table left of the viewer instead of above it).
 
     Returns
     -------

@@ -279,7 +279,8 @@ class Gridstats(anywidget.AnyWidget):
         units = df["unit"].tolist()
         run = launch(b, self.project, units, progress=False, **options)
         self._batches[batch] = b
-        self.status = f"relaunched {batch!r} ({run.id}) on {len(units)} unit(s): {', '.join(units[:5])}"
+        self.status = (f"relaunched {batch!r} ({run.id}) on {len(units)} unit(s): "
+                       f"{', '.join(units[:5])}")
         self.refresh()
         return run
 
@@ -294,7 +295,8 @@ class Gridstats(anywidget.AnyWidget):
             "select": lambda: self.select_job(int(content["id"])),
             "kill": lambda: self.kill(ids),
             "suspend": lambda: self.suspend(ids),
-            "rerun": lambda: self.rerun_errors(str(content["batch"]), states=content.get("states", "e")),
+            "rerun": lambda: self.rerun_errors(str(content["batch"]),
+                                               states=content.get("states", "e")),
         }
         if content.get("action") in actions:
             self.error = ""

@@ -69,21 +69,25 @@ class MarkerTool(W.VBox):
         self.radius_mm = float(radius_mm)
         self._sets: dict[str, im.PointSet] = {}
         self._current = ""
-        self._grid: tuple[tuple[int, int, int], np.ndarray, str] | None = None  # shape, affine, bg id
+        # shape, affine, bg id
+        self._grid: tuple[tuple[int, int, int], np.ndarray, str] | None = None
         self._count: np.ndarray | None = None
         self._layer = ""
 
-        self.set_picker = W.Dropdown(options=[], description="Point set", layout=W.Layout(width="260px"))
+        self.set_picker = W.Dropdown(options=[], description="Point set",
+                                     layout=W.Layout(width="260px"))
         self.set_picker.observe(self._picked, "value")
         self.set_name = W.Text(placeholder="name", layout=W.Layout(width="150px"))
-        self.new_button = W.Button(description="New set", icon="plus", layout=W.Layout(width="90px"))
+        self.new_button = W.Button(description="New set", icon="plus",
+                                   layout=W.Layout(width="90px"))
         self.rename_button = W.Button(description="Rename", layout=W.Layout(width="80px"))
         self.save_button = W.Button(description="Save", icon="save", layout=W.Layout(width="80px"))
         self.adding_toggle = W.ToggleButton(value=False, description="✎ add by clicking",
                                             tooltip="left clicks in the viewer add points",
                                             layout=W.Layout(width="150px"))
         self.adding_toggle.add_class("nora-marker-adding")
-        self.new_button.on_click(lambda _: self._guard(lambda: self.new(self.set_name.value or None)))
+        self.new_button.on_click(
+            lambda _: self._guard(lambda: self.new(self.set_name.value or None)))
         self.rename_button.on_click(lambda _: self._guard(lambda: self.rename(self.set_name.value)))
         self.save_button.on_click(lambda _: self._guard(self.save))
         self.points_box = W.VBox(layout=W.Layout(max_height="200px", overflow="auto"))
@@ -123,7 +127,8 @@ class MarkerTool(W.VBox):
         key = name or self._current
         if key not in self._sets:
             if not self._sets:
-                raise ImagingError("the marker tool has no point set: make one with tool.new('name')")
+                raise ImagingError(
+                    "the marker tool has no point set: make one with tool.new('name')")
             raise ImagingError(f"no point set named {key!r}; the tool has {list(self._sets)}")
         return self._sets[key]
 
@@ -203,7 +208,8 @@ class MarkerTool(W.VBox):
         try:
             p = ps.points[key] if isinstance(key, int) else ps.points[ps.names.index(key)]
         except (IndexError, ValueError):
-            raise ImagingError(f"point set {ps.name!r} has no point {key!r}; it has {ps.names}") from None
+            raise ImagingError(
+                f"point set {ps.name!r} has no point {key!r}; it has {ps.names}") from None
         self.viewer.position = tuple(float(v) for v in p.coords)
         return self.viewer.position
 
@@ -300,7 +306,8 @@ class MarkerTool(W.VBox):
         idx = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi, strict=True)],
                                    indexing="ij"), -1).reshape(-1, 3)
         world = np.c_[idx, np.ones(len(idx))] @ affine.T
-        ball = (np.linalg.norm(world[:, :3] - xyz, axis=1) <= self.radius_mm).reshape(tuple(hi - lo))
+        ball = (np.linalg.norm(world[:, :3] - xyz,
+                               axis=1) <= self.radius_mm).reshape(tuple(hi - lo))
         if not ball.any():  # smaller than a voxel: the nearest voxel
             near = np.clip(np.rint(c).astype(int) - lo, 0, hi - lo - 1)
             ball[tuple(near)] = True
@@ -350,7 +357,8 @@ class MarkerTool(W.VBox):
         for i, p in enumerate(ps.points if ps is not None else []):
             name = W.Text(value=p.name, continuous_update=False, layout=W.Layout(width="140px"))
             name.observe(lambda c, i=i: self._guard(lambda: self.rename_point(i, c.new)), "value")
-            where = W.HTML(f"({', '.join(f'{v:.1f}' for v in p.coords)}) mm", layout=W.Layout(width="190px"))
+            where = W.HTML(f"({', '.join(f'{v:.1f}' for v in p.coords)}) mm",
+                           layout=W.Layout(width="190px"))
             go = W.Button(description="◎", tooltip="go to", layout=W.Layout(width="32px"))
             go.on_click(lambda _, i=i: self._guard(lambda: self.goto(i)))
             rm = W.Button(description="✕", tooltip="remove", layout=W.Layout(width="32px"))

@@ -300,8 +300,8 @@ class PacsQuery(anywidget.AnyWidget):
         self.progress = {"done": 0, "total": len(groups), "series_done": 0,
                          "series_total": n_series, "current": "", "running": True}
         for k, (uid, part) in enumerate(groups):
-            self.progress = {**self.progress, "current": str(part["StudyDescription"].iloc[0]
-                                                             if "StudyDescription" in part else uid)}
+            current = part["StudyDescription"].iloc[0] if "StudyDescription" in part else uid
+            self.progress = {**self.progress, "current": str(current)}
             res = pull(self.node, self.project, series=part, method=self.method,
                        config=self.config, progress=self._images_progress())
             results.append(res)
@@ -314,8 +314,10 @@ class PacsQuery(anywidget.AnyWidget):
             self._series = self._mark_archived(self._series)
             self._show_results()
         self.status = (f"pulled {len(groups)} stud(ies), {n_series} series"
-                       + (f"; {len(bad)} series not complete: {bad['reason'].iloc[0]}" if len(bad) else ""))
-        self.progress = {**self.progress, "running": False, "current": ""}  # last: the page waits on it
+                       + (f"; {len(bad)} series not complete: {bad['reason'].iloc[0]}" if len(
+                           bad) else ""))
+        # last: the page waits on it
+        self.progress = {**self.progress, "running": False, "current": ""}
         return out
 
     def _record(self, res: pd.DataFrame) -> None:
@@ -336,7 +338,8 @@ class PacsQuery(anywidget.AnyWidget):
                 info = self.project.study(p["psid"])
             except NoraError:
                 info = {}
-            row = {**p, "date": _plain(info.get("date")), "description": _plain(info.get("description"))}
+            row = {**p, "date": _plain(info.get("date")),
+                   "description": _plain(info.get("description"))}
             if self.show_identity and self.can_see_identity and self.pseudonymized:
                 ident = self.project.identity(p["psid"].partition("#")[0])
                 row["name"] = _plain(ident.get("name"))

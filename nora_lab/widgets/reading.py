@@ -24,7 +24,8 @@ from nora_lab.reading.forms import Form, Item
 
 from ._guard import error_text
 
-__all__ = ["ReadingTool", "ReadingWidget", "ReadingEditor", "FormPreview", "form_widgets", "form_values"]
+__all__ = ["ReadingTool", "ReadingWidget", "ReadingEditor", "FormPreview", "form_widgets",
+           "form_values"]
 
 
 class _Checks(W.VBox):
@@ -66,7 +67,9 @@ def _widget(item: Item) -> W.Widget:
     elif item.type in ("text", "number"):
         w = W.Text(placeholder="number" if item.type == "number" else "")
     else:  # roi / points: drawn in the viewer
-        w = W.HTML(f"<i>{'space: draw / erase in the viewer' if item.type == 'roi' else 'add points at the crosshair'}</i>")
+        w = W.HTML(
+            "<i>" + ("space: draw / erase in the viewer" if item.type == "roi"
+                     else "add points at the crosshair") + "</i>")
     w.add_class("nora-reading-item")
     w.add_class(f"nora-reading-item-{item.name}")
     return w
@@ -269,7 +272,9 @@ class ReadingWidget(W.VBox):
             with self.table:
                 from IPython.display import display
 
-                display(s.cases[cols] if cols else s.cases.assign(case=range(1, len(s.cases) + 1))[["case"]])
+                display(s.cases[cols] if cols else s.cases.assign(case=range(1,
+                                                                             len(s.cases) + 1))[
+                                                                                 ["case"]])
 
     # --- actions ----------------------------------------------------------------------
     def answers(self) -> dict[str, Any]:
@@ -366,7 +371,8 @@ class ReadingTool(W.VBox):
     def _info(self, reading) -> None:  # noqa: ANN001
         cfg = reading.config
         links = "".join(f"<li><a href='{html.escape(link['url'])}' target='_blank'>"
-                        f"{html.escape(link.get('title', link['url']))}</a></li>" for link in cfg.links)
+                        f"{html.escape(link.get('title', link['url']))}</a></li>"
+                        for link in cfg.links)
         self.area.children = [W.HTML(f"<p>{html.escape(cfg.instructions or 'no instructions')}</p>"
                                      f"{'<ul>' + links + '</ul>' if links else ''}")]
 

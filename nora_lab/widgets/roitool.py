@@ -101,12 +101,14 @@ class _Stroke:
 
     def grow(self, data: np.ndarray, box: tuple[slice, ...]) -> None:
         new = box if self.box is None else tuple(
-            slice(min(a.start, b.start), max(a.stop, b.stop)) for a, b in zip(self.box, box, strict=True))
+            slice(min(a.start, b.start), max(a.stop, b.stop))
+            for a, b in zip(self.box, box, strict=True))
         if new == self.box:
             return
         old = data[new].copy()  # outside the previous box the stroke has not drawn yet
         if self.box is not None:
-            inner = tuple(slice(a.start - n.start, a.stop - n.start) for a, n in zip(self.box, new, strict=True))
+            inner = tuple(slice(a.start - n.start, a.stop - n.start)
+                          for a, n in zip(self.box, new, strict=True))
             old[inner] = self.old
         self.box, self.old = new, old  # type: ignore[assignment]
 
@@ -152,16 +154,19 @@ class ROITool(W.VBox):
 
         # --- list
         self.new_name = W.Text(placeholder="new ROI name", layout=W.Layout(width="140px"))
-        self.new_button = W.Button(description="New ROI", tooltip="a new empty ROI on the viewer's background",
+        self.new_button = W.Button(description="New ROI",
+                                   tooltip="a new empty ROI on the viewer's background",
                                    icon="plus", layout=W.Layout(width="100px"))
-        self.new_button.on_click(lambda _: self._guard(lambda: self.new(self.new_name.value or None)))
+        self.new_button.on_click(
+            lambda _: self._guard(lambda: self.new(self.new_name.value or None)))
         self.list_box = W.VBox(layout=W.Layout(max_height="180px", overflow="auto"))
         self.list_box.add_class("nora-roi-list")
 
         # --- pens
         self.pen_picker = W.Dropdown(options=[(v, k) for k, v in PENS.items()], value="brush",
                                      description="Pen", layout=W.Layout(width="300px"))
-        self.size_slider = W.FloatSlider(value=3.0, min=0.0, max=30.0, step=0.5, description="Size (mm)",
+        self.size_slider = W.FloatSlider(value=3.0, min=0.0, max=30.0, step=0.5,
+                                         description="Size (mm)",
                                          readout_format=".1f", layout=W.Layout(width="300px"))
         self.dims = W.ToggleButtons(options=["2-D", "3-D"], value="2-D",
                                     tooltips=["a disc in the slice under the pen", "a ball"],
@@ -170,8 +175,10 @@ class ROITool(W.VBox):
                                     tooltip="'low' / 'high' = the window's limits, or a number",
                                     layout=W.Layout(width="200px"))
         self.similarity_slider = W.FloatSlider(value=0.1, min=0.0, max=1.0, step=0.01,
-                                               description="Similarity", layout=W.Layout(width="300px"))
-        self.opacity_slider = W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05, description="Opacity",
+                                               description="Similarity",
+                                               layout=W.Layout(width="300px"))
+        self.opacity_slider = W.FloatSlider(value=0.5, min=0.0, max=1.0, step=0.05,
+                                            description="Opacity",
                                             layout=W.Layout(width="300px"))
         self.outline_box = W.Checkbox(value=False, description="Outline", indent=False,
                                       layout=W.Layout(width="90px"))
@@ -187,14 +194,16 @@ class ROITool(W.VBox):
                                     description="Operation", layout=W.Layout(width="300px"))
         self.op_other = W.Dropdown(options=[], description="with", layout=W.Layout(width="200px"))
         self.op_amount = W.BoundedIntText(value=1, min=1, max=1_000_000, description="n",
-                                          tooltip="iterations (morphology) or minimum voxels (remove salt)",
+                                          tooltip="iterations (morphology) or minimum voxels "
+                                                  "(remove salt)",
                                           layout=W.Layout(width="140px"))
         self.op_button = W.Button(description="Apply", layout=W.Layout(width="80px"))
         self.op_button.on_click(lambda _: self._guard(lambda: self.operation(
             self.op_picker.value, self.op_amount.value, other=self.op_other.value)))
 
         # --- statistics, messages
-        self.stats_button = W.Button(description="Statistics", icon="table", layout=W.Layout(width="110px"))
+        self.stats_button = W.Button(description="Statistics", icon="table",
+                                     layout=W.Layout(width="110px"))
         self.stats_button.on_click(lambda _: self._guard(self.show_statistics))
         self.stats_html = W.HTML()
         self.stats_html.add_class("nora-roi-stats")
@@ -273,7 +282,8 @@ class ROITool(W.VBox):
         if reference is None:
             reference = self._background_volume()
             if reference is None:
-                raise ImagingError("a new ROI needs a reference grid: open an image in the viewer first")
+                raise ImagingError(
+                    "a new ROI needs a reference grid: open an image in the viewer first")
         roi = im.ROI.from_reference(reference, name=self._unique(name or "roi"))
         return self.add(roi)
 
@@ -290,7 +300,8 @@ class ROITool(W.VBox):
         self._refresh_choices()
         return roi
 
-    def load(self, path: str | Path, *, relpath: str | None = None, name: str | None = None) -> im.ROI:
+    def load(self, path: str | Path, *, relpath: str | None = None,
+             name: str | None = None) -> im.ROI:
         """Open an ROI file (a saved ``rois/*.nii.gz``); nonzero voxels are on."""
         path = Path(path)
         roi = im.ROI.from_nifti(path, name=name or path.name.split(".")[0])
@@ -327,10 +338,12 @@ class ROITool(W.VBox):
         the ROI's earlier version); returns the file's path."""
         e = self._entry(name)
         if self.project is None or not self.psid:
-            raise ArchiveError(f"ROI {e.roi.name!r} cannot be saved: the ROI tool has no project/study "
+            raise ArchiveError(
+                f"ROI {e.roi.name!r} cannot be saved: the ROI tool has no project/study "
                             "(ROITool(viewer, project, psid), or use the desk)")
         rel = relpath or e.relpath or f"rois/{e.roi.name}.nii.gz"
-        path = self.project.add_image(e.roi.to_nifti(), self.psid, rel, tags=["roi"], overwrite=True)
+        path = self.project.add_image(e.roi.to_nifti(), self.psid, rel, tags=["roi"],
+                                      overwrite=True)
         e.relpath, e.dirty = rel, False
         self._update_row(e)
         self._update_status(f"saved {e.roi.name!r} as {self.psid}/{rel}")
@@ -347,7 +360,8 @@ class ROITool(W.VBox):
         data = gzip.compress(e.roi.to_nifti().to_bytes(), compresslevel=6)
         fname = f"{e.roi.name}.nii.gz"
         href = "data:application/gzip;base64," + base64.b64encode(data).decode()
-        self.download_html.value = (f"<a download='{html.escape(fname)}' href='{href}'>⬇ {html.escape(fname)}"
+        self.download_html.value = (
+            f"<a download='{html.escape(fname)}' href='{href}'>⬇ {html.escape(fname)}"
                                     f"</a> ({len(data) / 1024:.1f} kB)")
         return self.download_html
 
@@ -452,7 +466,8 @@ class ROITool(W.VBox):
     def show_statistics(self) -> pd.DataFrame:
         """Compute :meth:`statistics` and show the table in the tool."""
         df = self.statistics()
-        self.stats_html.value = df.round(3).to_html(index=False, classes="nora-stats-table", na_rep="")
+        self.stats_html.value = df.round(3).to_html(index=False, classes="nora-stats-table",
+                                                    na_rep="")
         return df
 
     # ------------------------------------------------------------ pens (viewer events)
@@ -488,7 +503,8 @@ class ROITool(W.VBox):
                     return
                 self.new("roi")
             e = self._entry(None)
-            self._stroke = _Stroke(e.roi.name, self.pen, erase=erase or self.pen == "eraser", axis=axis)
+            self._stroke = _Stroke(e.roi.name, self.pen, erase=erase or self.pen == "eraser",
+                                   axis=axis)
         stroke = self._stroke
         if stroke is None or stroke.name not in self._entries:
             return
@@ -506,7 +522,8 @@ class ROITool(W.VBox):
             if stroke.label == "polygon" and len(stroke.points) >= 3:
                 pts = np.asarray(stroke.points)
                 axis_index = self._voxel_axis(e.roi, stroke.axis)
-                edit = im.polygon_fill(e.roi, pts, axis_index, world=True, erase=stroke.erase, preview=True)
+                edit = im.polygon_fill(e.roi, pts, axis_index, world=True, erase=stroke.erase,
+                                       preview=True)
                 self._paint_edit(e, stroke, edit)
             self._finish(e, stroke)
 
@@ -527,11 +544,15 @@ class ROITool(W.VBox):
         contrast, window = self._contrast(roi)
         if pen.startswith("threshold-"):
             mode = "higher" if "higher" in pen else "lower"
-            return im.threshold_pen(roi, c, r, contrast, window, mode=mode, threshold=self._threshold(),
-                                    connected=pen.endswith("rgrow"), axis=axis, erase=erase, preview=True)
+            return im.threshold_pen(roi, c, r, contrast, window, mode=mode,
+                                    threshold=self._threshold(),
+                                    connected=pen.endswith("rgrow"), axis=axis, erase=erase,
+                                    preview=True)
         if pen.startswith("magic"):
-            return im.magic_pen(roi, c, r, contrast, window, similarity=self.similarity_slider.value,
-                                connected=pen == "magic-connected", axis=axis, erase=erase, preview=True)
+            return im.magic_pen(roi, c, r, contrast, window,
+                                similarity=self.similarity_slider.value,
+                                connected=pen == "magic-connected", axis=axis, erase=erase,
+                                preview=True)
         if pen == "region-grow":
             return im.region_grow(roi, c, contrast, window, self.similarity_slider.value,
                                   erase=erase, preview=True)
@@ -574,7 +595,8 @@ class ROITool(W.VBox):
         key = name or self._current
         if key not in self._entries:
             if not self._entries:
-                raise ImagingError("the ROI tool has no ROI: make one with tool.new('name') or 'New ROI'")
+                raise ImagingError(
+                    "the ROI tool has no ROI: make one with tool.new('name') or 'New ROI'")
             raise ImagingError(f"no ROI named {key!r}; the tool has {self.names}")
         return self._entries[key]
 
@@ -646,7 +668,8 @@ class ROITool(W.VBox):
     def _contrast(self, roi: im.ROI) -> tuple[Any, tuple[float, float]]:
         bg = self._background_spec()
         if bg is None:
-            raise ImagingError(f"pen {self.pen!r} reads the background image: open one in the viewer first")
+            raise ImagingError(
+                f"pen {self.pen!r} reads the background image: open one in the viewer first")
         key = (bg["id"], bg["version"])
         if self._contrast_cache is None or self._contrast_cache[0] != key:
             self._contrast_cache = (key, self._volume(bg["id"]))
@@ -660,7 +683,8 @@ class ROITool(W.VBox):
         try:
             return float(text)
         except ValueError:
-            raise ImagingError(f"threshold must be 'low', 'high' or a number, got {text!r}") from None
+            raise ImagingError(
+                f"threshold must be 'low', 'high' or a number, got {text!r}") from None
 
     @staticmethod
     def _voxel_axis(roi: im.ROI, axis_name: str) -> int:
@@ -676,8 +700,10 @@ class ROITool(W.VBox):
                                    layout=W.Layout(width="34px"))
         e.visible = W.ToggleButton(value=True, description="👁", tooltip="visible",
                                    layout=W.Layout(width="34px"))
-        e.current.observe(lambda c, n=name: c.new and self._guard(lambda: self.make_current(n)), "value")
-        e.visible.observe(lambda c, n=name: self._guard(lambda: self.set_visible(n, c.new)), "value")
+        e.current.observe(lambda c, n=name: c.new and self._guard(lambda: self.make_current(n)),
+                          "value")
+        e.visible.observe(lambda c, n=name: self._guard(lambda: self.set_visible(n, c.new)),
+                          "value")
         buttons = []
         for text, tip, fn in (("◎", "focus on the centre of gravity", self.focus_roi),
                               ("💾", "save into the study (rois/)", self.save),
@@ -696,7 +722,8 @@ class ROITool(W.VBox):
             return
         roi = e.roi
         mark = " *" if e.dirty else ""
-        e.label.value = (f"<span style='color:{e.color}'>■</span> <b>{html.escape(roi.name)}</b>{mark} "
+        e.label.value = (
+            f"<span style='color:{e.color}'>■</span> <b>{html.escape(roi.name)}</b>{mark} "
                          f"{roi.count} vx · {roi.volume_ml:.3g} mL")
 
     def _refresh_choices(self) -> None:
@@ -705,7 +732,10 @@ class ROITool(W.VBox):
 
     def _update_status(self, note: str = "") -> None:
         cur = self.current
-        head = (f"current ROI: {html.escape(cur.name)} · {cur.count} voxels · {cur.volume_ml:.4g} mL"
+        head = (
+            f"current ROI: {html.escape(cur.name)} · {cur.count} voxels · {cur.volume_ml:.4g} mL"
                 if cur is not None else "no ROI")
         tail = f" · {html.escape(note, quote=False)}" if note else ""
-        self.status.value = f"<span class='nora-roi-state' data-voxels='{cur.count if cur else 0}'>{head}{tail}</span>"
+        voxels = cur.count if cur else 0
+        self.status.value = (f"<span class='nora-roi-state' data-voxels='{voxels}'>"
+                             f"{head}{tail}</span>")

@@ -114,7 +114,8 @@ class Viewer(anywidget.AnyWidget):
     mosaic = t.Unicode("").tag(sync=True)
     height = t.Int(480).tag(sync=True)
     layers = t.List(t.Dict()).tag(sync=True)
-    position = t.Tuple(t.Float(), t.Float(), t.Float(), default_value=(0.0, 0.0, 0.0)).tag(sync=True)
+    position = t.Tuple(t.Float(), t.Float(), t.Float(),
+                       default_value=(0.0, 0.0, 0.0)).tag(sync=True)
     value = t.Float(None, allow_none=True, read_only=True).tag(sync=True)
     window = t.Tuple(t.Float(), t.Float(), default_value=(0.5, 1.0)).tag(sync=True)
     window_presets = t.Dict(_presets.CT_WINDOW_PRESETS).tag(sync=True)
@@ -277,7 +278,9 @@ class Viewer(anywidget.AnyWidget):
         vals = np.asarray(values)
         want = tuple(b - a for a, b in box)
         if vals.shape != want:
-            raise ImagingError(f"update_mask on {spec['name']!r}: values have shape {vals.shape}, bbox needs {want}")
+            raise ImagingError(
+                f"update_mask on {spec['name']!r}: values have shape {vals.shape}, bbox needs "
+                f"{want}")
         sl = tuple(slice(a, b) for a, b in box)
         data.data[sl] = vals != 0
         self._bump()
@@ -335,7 +338,8 @@ class Viewer(anywidget.AnyWidget):
         self._click_handlers.register_callback(callback, remove=remove)
 
     def on_key(self, callback: Callable[[KeyEvent], Any], remove: bool = False) -> None:
-        """Call ``callback(event: KeyEvent)`` for ctrl+z / shift+ctrl+z / ctrl+y and arrow up/down."""
+        """Call ``callback(event: KeyEvent)`` for ctrl+z / shift+ctrl+z / ctrl+y and arrow
+        up/down."""
         self._key_handlers.register_callback(callback, remove=remove)
 
     # ------------------------------------------------------------ internals: specs
@@ -387,7 +391,8 @@ class Viewer(anywidget.AnyWidget):
     def _mask_spec(self, layer: Layer | str | None) -> dict:
         if layer is None:
             if not self.draw_target:
-                raise ImagingError("update_mask: this viewer has no mask; call viewer.set_mask(...) first")
+                raise ImagingError(
+                    "update_mask: this viewer has no mask; call viewer.set_mask(...) first")
             layer = self.draw_target
         spec = self._find(layer)
         if spec["role"] != "mask":
@@ -402,10 +407,14 @@ class Viewer(anywidget.AnyWidget):
                 a, c, _ = b.indices(n) if isinstance(b, slice) else (int(b[0]), int(b[1]), 1)
                 box.append((a, c))
         except (TypeError, ValueError, IndexError):
-            raise ImagingError(f"update_mask on {name!r}: bbox must be ((x0, x1), (y0, y1), (z0, z1)), got {bbox!r}") from None
+            raise ImagingError(
+                f"update_mask on {name!r}: bbox must be ((x0, x1), (y0, y1), (z0, z1)), got "
+                f"{bbox!r}") from None
         for (a, c), n in zip(box, shape, strict=True):
             if not 0 <= a < c <= n:
-                raise ImagingError(f"update_mask on {name!r}: bbox {bbox!r} is empty or outside the mask's shape {shape}")
+                raise ImagingError(
+                    f"update_mask on {name!r}: bbox {bbox!r} is empty or outside the mask's shape "
+                    f"{shape}")
         return box
 
     def _background(self, viewport: int) -> dict | None:
@@ -453,7 +462,9 @@ class Viewer(anywidget.AnyWidget):
     def _valid_slice_types(self, proposal: t.Bunch) -> list[str]:
         bad = [s for s in proposal.value if s not in _presets.SLICE_TYPES]
         if bad or len(proposal.value) > _presets.MAX_VIEWPORTS:
-            raise ImagingError(f"slice_types must be up to {_presets.MAX_VIEWPORTS} of {_presets.SLICE_TYPES}, got {proposal.value!r}")
+            raise ImagingError(
+                f"slice_types must be up to {_presets.MAX_VIEWPORTS} of {_presets.SLICE_TYPES}, "
+                f"got {proposal.value!r}")
         return list(proposal.value)
 
     @t.validate("window")
@@ -463,7 +474,8 @@ class Viewer(anywidget.AnyWidget):
     @t.validate("active_viewport")
     def _valid_active(self, proposal: t.Bunch) -> int:
         if not 0 <= proposal.value < _presets.MAX_VIEWPORTS:
-            raise ImagingError(f"active_viewport must be 0..{_presets.MAX_VIEWPORTS - 1}, got {proposal.value}")
+            raise ImagingError(
+                f"active_viewport must be 0..{_presets.MAX_VIEWPORTS - 1}, got {proposal.value}")
         return proposal.value
 
     @t.observe("view_layout")

@@ -47,7 +47,8 @@ def test_underscore_is_exactly_one_character(proj):
 
 def test_file_search_bar_examples_from_the_reference(proj):
     assert psids(proj.studies({"files": "t1_trio*/s0*.nii"})) == ["Anna#S1"]
-    assert psids(proj.studies({"files": "t1_trio*/s0*.nii MPR_t1*/s*.nii"})) == ["Anna#S1", "Bert#S1"]
+    assert psids(proj.studies({"files": "t1_trio*/s0*.nii MPR_t1*/s*.nii"})) == ["Anna#S1",
+                                                                                 "Bert#S1"]
     assert psids(proj.studies({"files": "t1_tri*/s0*.nii & STAG:control"})) == ["Anna#S1"]
     assert psids(proj.studies({"files": "t1_tri* & STAG:patient"})) == []
 
@@ -86,7 +87,8 @@ def test_job_states(proj, archive):
 
 
 def test_columns_combine_with_and(proj):
-    assert psids(proj.studies({"description": "MR", "date": "2020 2022"})) == ["Anna#S1", "Dora_x#S9"]
+    assert psids(proj.studies({"description": "MR", "date": "2020 2022"})) == ["Anna#S1",
+                                                                               "Dora_x#S9"]
 
 
 def test_sql_looking_filters_match_literally(proj):

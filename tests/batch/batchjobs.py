@@ -26,7 +26,8 @@ def three_job_batch(name: str = "three") -> Batch:
                    "if 'FAIL' in text:\n"
                    "    raise SystemExit(f'bad input in {$f1}')\n"
                    "json.dump({'chars': len(text) * $n1}, open($o1, 'w'))\n",
-                   name="check", f1="derived/t1copy*", n1=2, o1="derived/summary.json TAG(summary)"),
+                   name="check", f1="derived/t1copy*", n1=2,
+                   o1="derived/summary.json TAG(summary)"),
         Job.builtin("report_size", name="size", src="derived/summary.json",
                     dst="derived/size.json TAG(sized,final)", factor=0.5),
     ])

@@ -95,7 +95,8 @@ def slurm():
     if proc.returncode != 0:
         subprocess.run(["bash", str(SLURM_SCRIPTS / "stop_slurm.sh")], env=env,
                        capture_output=True, timeout=120)
-        logs = "".join(f"\n--- {p.name}\n{p.read_text()[-2000:]}" for p in (base / "log").glob("*.log"))
+        logs = "".join(f"\n--- {p.name}\n{p.read_text()[-2000:]}"
+                       for p in (base / "log").glob("*.log"))
         pytest.fail(f"single-node Slurm could not start (start_slurm.sh exit {proc.returncode}):\n"
                     f"{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}{logs}", pytrace=False)
     old = os.environ.get("SLURM_CONF")

@@ -43,7 +43,8 @@ def test_bad_settings_say_where_to_fix_them():
     with pytest.raises(ConfigError, match="batch.yaml: expected a mapping"):
         settings()
     _user("batch:\n  backend: slurm\n  slurm:\n    memory: null\n")
-    with pytest.raises(ConfigError, match=r"needs memory \(e.g. SLURMCluster\(cores=1, memory='2GB'\)"):
+    with pytest.raises(ConfigError,
+                       match=r"needs memory \(e.g. SLURMCluster\(cores=1, memory='2GB'\)"):
         cluster_kwargs(settings())
 
 

@@ -27,7 +27,8 @@ def test_killing_a_batch_stops_its_processes_and_marks_every_job(project, local_
         pid = int(f.read_text())
         wait_until(lambda pid=pid: not Path(f"/proc/{pid}").exists() or
                Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z", 15, f"pid {pid} gone")
-    assert "killed during job 1" in "".join(run.log(u) for u in run.logs if Path(run.logs[u]).exists())
+    assert "killed during job 1" in "".join(run.log(u)
+                                            for u in run.logs if Path(run.logs[u]).exists())
 
 
 def test_a_job_terminated_from_outside_is_retried_once_then_an_error(project, local_cluster):

@@ -70,8 +70,10 @@ def test_notebook_jobs_run_with_papermill_per_study(project, tmp_path, local_clu
     params = new_code_cell("f1 = None\no1 = None\nscale = 1")
     params.metadata["tags"] = ["parameters"]
     nb.cells = [params, new_code_cell(
-        "import os\nn = os.path.getsize(f1) * scale\nopen(o1, 'w').write(str(n))\nprint('size', n)")]
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        "import os\nn = os.path.getsize(f1) * scale\nopen(o1, 'w').write(str(n))\n"
+        "print('size', n)")]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
     path = tmp_path / "size.ipynb"
     nbformat.write(nb, path)
     b = Batch("nbjob", [Job.notebook(path, f1="t1*/s0*.nii", o1="nb/size.txt TAG(nb)", scale=3)])

@@ -38,7 +38,8 @@ def test_a_unit_whose_worker_is_lost_is_retried_once_then_an_error(project):
     assert jobs.start(project, i, worker="w3") == ("exhausted", 2)
     row = jobs.table(project).iloc[0]
     assert row.state == "e" and row.attempts == 2
-    assert row.error.startswith("gave up after 2 attempts: the worker was lost each time (last: w2)")
+    assert row.error.startswith(
+        "gave up after 2 attempts: the worker was lost each time (last: w2)")
 
 
 def test_kill_marks_active_rows_and_a_started_row_sees_it(project):

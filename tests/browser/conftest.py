@@ -91,7 +91,8 @@ class LabServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"jupyter lab exited with code {self.proc.returncode}:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"jupyter lab exited with code {self.proc.returncode}:\n{self.log_tail()}")
             try:
                 with urllib.request.urlopen(self.url + "/api/status", timeout=2) as r:
                     if r.status == 200:
@@ -99,7 +100,8 @@ class LabServer:
                         return
             except OSError:
                 time.sleep(0.5)
-        raise RuntimeError(f"jupyter lab did not answer on {self.url} within {timeout:.0f} s:\n{self.log_tail()}")
+        raise RuntimeError(
+            f"jupyter lab did not answer on {self.url} within {timeout:.0f} s:\n{self.log_tail()}")
 
     def _login(self) -> None:
         jar = http.cookiejar.CookieJar()
@@ -108,7 +110,8 @@ class LabServer:
         self._xsrf = next((c.value for c in jar if c.name == "_xsrf"), "")
 
     def api(self, method: str, path: str):
-        req = urllib.request.Request(self.url + path, method=method, headers={"X-XSRFToken": self._xsrf})
+        req = urllib.request.Request(self.url + path, method=method,
+                                     headers={"X-XSRFToken": self._xsrf})
         with self._opener.open(req, timeout=30) as r:
             body = r.read()
         return json.loads(body) if body else None
@@ -162,7 +165,8 @@ def lab_server(tmp_path_factory, artifacts, demo_home):
         server.start()
     except Exception as exc:  # noqa: BLE001 - any reason is a failure, with the reason
         server.stop()
-        pytest.fail(f"JupyterLab could not start, so the browser tests cannot run: {exc}", pytrace=False)
+        pytest.fail(f"JupyterLab could not start, so the browser tests cannot run: {exc}",
+                    pytrace=False)
     yield server
     server.stop()
 
@@ -170,7 +174,8 @@ def lab_server(tmp_path_factory, artifacts, demo_home):
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); "
+        pytest.fail(
+            f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium); "
                     "the browser tests never use `playwright install`", pytrace=False)
     try:
         from playwright.sync_api import sync_playwright
@@ -206,13 +211,15 @@ class Lab:
         page.on("console", lambda m: self.console.append(f"[{m.type}] {m.text}"[:500]))
         page.on("request", lambda r: None if r.url.startswith((self.server.url, "data:", "blob:"))
                 else self.external_requests.append(r.url))
-        page.on("pageerror", lambda e: self.console.append(f"[pageerror] {e} {getattr(e, 'stack', '')}"[:1500]))
+        page.on("pageerror",
+                lambda e: self.console.append(f"[pageerror] {e} {getattr(e, 'stack', '')}"[:1500]))
         # ?reset: do not restore tabs of an earlier workspace
         page.goto(f"{self.server.url}/lab/tree/{name}?reset", wait_until="domcontentloaded")
         page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
         # "| Idle" in the status bar = kernel connected and idle (the toolbar indicator lies early)
         page.wait_for_function(
-            "() => /\\| Idle/.test(document.querySelector('.jp-StatusBar-Widget')?.innerText || '')",
+            "() => /\\| Idle/.test("
+            "document.querySelector('.jp-StatusBar-Widget')?.innerText || '')",
             timeout=90_000)
         return page
 
@@ -221,7 +228,8 @@ class Lab:
         page.get_by_role("menuitem", name="Run", exact=True).click()
         page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
         page.wait_for_function(
-            """() => { const ps = [...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')]
+            """() => { const ps = [...document.querySelectorAll(
+                             '.jp-Notebook .jp-CodeCell .jp-InputArea-prompt')]
                          .map(e => e.textContent.trim());
                        return ps.length > 0 && ps.every(s => /\\[\\d+\\]/.test(s)); }""",
             timeout=timeout * 1000)

@@ -1,14 +1,13 @@
 """notebooks/quickstart.ipynb – the desk on the demo archive – in real JupyterLab + headless
 Chromium (WebGL2 on SwiftShader). The Lab server's NORA_HOME is the session's demo archive.
 
-One notebook session, checks in order (each a test; they share the page): the notebook
-runs and the desk's viewer draws demo01's T1 with its GM/WM ROIs; a click moves the crosshair and Python sees
-the new world position; a pen stroke drawn with the mouse changes the ROI tool's ROI in
-the kernel and ctrl+z undoes it; the filter bar narrows the table (and a bad filter is
-shown inline); a click with "add by clicking" on adds a marker point; clicking a row loads
-that study and arrow down steps to the next one.
-What Python sees is read from the desk's state line (``.nora-desk-python``) and the ROI
-tool's status, which only kernel-side observers write.
+One notebook session, checks in order (each a test; they share the page): the notebook runs and
+the desk's viewer draws demo01's T1 with its GM/WM ROIs; a click moves the crosshair and Python
+sees the new world position; a pen stroke drawn with the mouse changes the ROI tool's ROI in the
+kernel and ctrl+z undoes it; the filter bar narrows the table (and a bad filter is shown
+inline); a click with "add by clicking" on adds a marker point; clicking a row loads that study
+and arrow down steps to the next one. What Python sees is read from the desk's state line
+(``.nora-desk-python``) and the ROI tool's status, which only kernel-side observers write.
 """
 
 from __future__ import annotations
@@ -41,7 +40,8 @@ def page(lab):
 
 def state(page) -> dict:
     text = page.locator(".nora-desk-python").first.inner_text()
-    m = re.search(r"study=(\S+) position=\(([^)]*)\) value=(\S+) window=\(([^)]*)\) roi=(\S+)", text)
+    m = re.search(r"study=(\S+) position=\(([^)]*)\) value=(\S+) window=\(([^)]*)\) roi=(\S+)",
+                  text)
     assert m, text
     return {"study": m.group(1), "position": tuple(float(x) for x in m.group(2).split(",")),
             "value": m.group(3), "roi": m.group(5)}
@@ -68,7 +68,8 @@ def test_quickstart_runs_without_errors(lab, page):
     assert lab.errors_in_outputs(page) == []
     assert root(page).get_attribute("data-error") is None
     assert not [line for line in lab.console if "[pageerror]" in line], lab.console
-    assert lab.external_requests == []          # the table's module and Niivue come from the package
+    # the table's module and Niivue come from the package
+    assert lab.external_requests == []
     out = page.locator(".jp-OutputArea-output").all_inner_texts()
     assert any("crosshair at" in o for o in out)
     assert any("3 file(s) loaded" in o for o in out)   # the T1 and its two ROIs
@@ -113,7 +114,8 @@ def test_a_pen_stroke_changes_the_roi_tools_roi_in_the_kernel(lab, page):
     assert roi_state.get_attribute("data-voxels") == "0"
     before_png = np.asarray(_rgb(canvas(page).screenshot())).astype(int)
     page.keyboard.press(" ")                    # the canvas has the focus since the click
-    page.wait_for_function("() => document.querySelector('.nora-desk .nora-viewer').dataset.drawing === 'true'")
+    page.wait_for_function(
+        "() => document.querySelector('.nora-desk .nora-viewer').dataset.drawing === 'true'")
     x0, y0 = _clicked_point(page)
     page.mouse.move(x0, y0)
     page.mouse.down()
@@ -125,20 +127,25 @@ def test_a_pen_stroke_changes_the_roi_tools_roi_in_the_kernel(lab, page):
     voxels = int(roi_state.get_attribute("data-voxels"))
     assert state(page)["roi"] == f"lesion={voxels}"   # the desk's line: the ROI tool's current ROI
     ack = int(root(page).get_attribute("data-ack"))
-    page.wait_for_function(f"() => +document.querySelector('.nora-desk .nora-viewer').dataset.ack >= {ack}")
+    page.wait_for_function(
+        f"() => +document.querySelector('.nora-desk .nora-viewer').dataset.ack >= {ack}")
     page.wait_for_timeout(800)
     after = np.asarray(_rgb(lab.shot(canvas(page), "desk_pen_stroke.png"))).astype(int)
-    cyan = lambda a: (a[..., 1] - a[..., 0] > 60) & (a[..., 2] - a[..., 0] > 60)  # noqa: E731 - the lesion ROI
+    def cyan(a):  # the lesion ROI
+        return (a[..., 1] - a[..., 0] > 60) & (a[..., 2] - a[..., 0] > 60)
+
     assert cyan(after).sum() > cyan(before_png).sum() + 20
     # ctrl+z in the viewer undoes the whole stroke in the kernel
     page.keyboard.press("Control+z")
     page.wait_for_function("() => document.querySelector('.nora-roi-state').dataset.voxels === '0'",
                            timeout=30_000)
     page.keyboard.press("Control+Shift+z")
-    page.wait_for_function(f"() => document.querySelector('.nora-roi-state').dataset.voxels === '{voxels}'",
+    page.wait_for_function(
+        f"() => document.querySelector('.nora-roi-state').dataset.voxels === '{voxels}'",
                            timeout=30_000)
     page.keyboard.press(" ")
-    page.wait_for_function("() => document.querySelector('.nora-desk .nora-viewer').dataset.drawing === 'false'")
+    page.wait_for_function(
+        "() => document.querySelector('.nora-desk .nora-viewer').dataset.drawing === 'false'")
 
 
 def _rgb(png: bytes):
@@ -155,10 +162,12 @@ def test_a_click_adds_a_marker_point_in_the_kernel(lab, page):
     assert page.locator(".nora-marker-state").first.get_attribute("data-points") == "0"
     x, y = _clicked_point(page)
     page.mouse.click(x + 12, y + 6)
-    page.wait_for_function("() => document.querySelector('.nora-marker-state').dataset.points === '1'",
+    page.wait_for_function(
+        "() => document.querySelector('.nora-marker-state').dataset.points === '1'",
                            timeout=30_000)
     page.wait_for_timeout(300)
-    pos = json.loads(root(page).get_attribute("data-position"))   # the click moved the crosshair too
+    # the click moved the crosshair too
+    pos = json.loads(root(page).get_attribute("data-position"))
     row = page.locator(".nora-marker-points").first.inner_text()
     assert f"({pos[0]:.1f}, {pos[1]:.1f}, {pos[2]:.1f}) mm" in row
     page.locator(".nora-marker-adding button, button.nora-marker-adding").first.click()
@@ -175,9 +184,11 @@ def test_the_filter_bar_narrows_the_table(lab, page):
         " return t.dataset.rows === '1' && t.dataset.total === '1'; }", timeout=30_000)
     assert t.locator("tbody tr").evaluate_all("rs => rs.map(r => r.dataset.psid)") == ["4MR1#4MR1"]
     lab.shot(t, "desk_table_filtered.png")
-    bar.fill('"4MR')                            # an unterminated quote: the archive's message, inline
+    # an unterminated quote: the archive's message, inline
+    bar.fill('"4MR')
     bar.press("Enter")
-    page.wait_for_function("() => document.querySelector('.nora-desk .nora-table').dataset.error !== ''")
+    page.wait_for_function(
+        "() => document.querySelector('.nora-desk .nora-table').dataset.error !== ''")
     assert "unterminated double quote" in t.locator(".nora-table-error").inner_text()
     assert t.get_attribute("data-rows") == "1"  # the last good page stays
     files = t.locator("input[data-col='files']")
@@ -190,7 +201,8 @@ def test_the_filter_bar_narrows_the_table(lab, page):
     assert t.locator("tbody tr").evaluate_all("rs => rs.map(r => r.dataset.psid)") == ["1234#1"]
     files.fill("")
     files.press("Enter")
-    page.wait_for_function("() => document.querySelector('.nora-desk .nora-table').dataset.total === '10'",
+    page.wait_for_function(
+        "() => document.querySelector('.nora-desk .nora-table').dataset.total === '10'",
                            timeout=30_000)
 
 
@@ -198,21 +210,25 @@ def test_a_row_click_loads_the_study_and_arrow_down_steps(lab, page):
     t = table(page)
     before = page.locator(".nora-desk-python").first.inner_text()
     t.locator("tbody tr[data-psid='1CT1#1CT1']").click()
-    page.wait_for_function("() => /study=1CT1#1CT1/.test(document.querySelector('.nora-desk-python').innerText)",
+    page.wait_for_function(
+        "() => /study=1CT1#1CT1/.test(document.querySelector('.nora-desk-python').innerText)",
                            timeout=60_000)
     assert before != page.locator(".nora-desk-python").first.inner_text()
     assert t.locator(".nora-file").evaluate_all("fs => fs.map(f => f.dataset.relpath)") == [
         "1_CT/s001.json", "1_CT/s001.nii.gz"]
     page.keyboard.press("ArrowDown")            # the table has the focus after the click
-    page.wait_for_function("() => /study=4MR1#4MR1/.test(document.querySelector('.nora-desk-python').innerText)",
+    page.wait_for_function(
+        "() => /study=4MR1#4MR1/.test(document.querySelector('.nora-desk-python').innerText)",
                            timeout=60_000)
     assert t.get_attribute("data-selected") == "4MR1#4MR1"
     # the Python status shows the new study as soon as loading starts; the load line
     # once the autoloader is done
     page.wait_for_function(
-        "() => /4MR1#4MR1: 1 file\\(s\\) loaded/.test(document.querySelector('.nora-desk-load').innerText)",
+        "() => /4MR1#4MR1: 1 file\\(s\\) "
+        "loaded/.test(document.querySelector('.nora-desk-load').innerText)",
         timeout=60_000)
     ack = int(root(page).get_attribute("data-ack"))
     page.wait_for_function(
-        f"() => +document.querySelector('.nora-desk .nora-viewer').dataset.ack >= {ack}", timeout=60_000)
+        f"() => +document.querySelector('.nora-desk .nora-viewer').dataset.ack >= {ack}",
+        timeout=60_000)
     lab.shot(page.locator(DESK).first, "desk_after_step.png")

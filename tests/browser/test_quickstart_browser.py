@@ -121,9 +121,11 @@ def test_the_measure_fails_without_anatomy(lab, page):
     # the vendor DTI (the old quickstart's view): flat bands at 2 mm, no anatomy
     page.locator(f"{DESK} .nora-table tbody tr[data-psid='1234#1']").click()
     page.wait_for_function(
-        "() => /1234#1: 1 file\\(s\\) loaded/.test(document.querySelector('.nora-desk-load').innerText)",
+        "() => /1234#1: 1 file\\(s\\) "
+        "loaded/.test(document.querySelector('.nora-desk-load').innerText)",
         timeout=60_000)
-    page.wait_for_function("() => document.querySelector('.nora-desk .nora-viewer').dataset.layers === '1'",
+    page.wait_for_function(
+        "() => document.querySelector('.nora-desk .nora-viewer').dataset.layers === '1'",
                            timeout=60_000)
     page.wait_for_timeout(1500)
     m = measure(lab.shot(canvas(page), "quickstart_dti_canvas.png"))

@@ -109,7 +109,8 @@ def panel_app(request, tmp_path, artifacts):
     home, port = _demo(tmp_path)
     if request.param == "serve":
         code = ("from nora_lab.reading import serve; "
-                f"serve({str(home)!r}, 'reading_demo', 'lesions', 'training', user='bob', port={port})")
+                f"serve({str(home)!r}, 'reading_demo', 'lesions', 'training', user='bob', "
+                f"port={port})")
         cmd, path = [sys.executable, "-c", code], "reading"
     else:
         import nora_lab.reading.panel_app as module
@@ -179,7 +180,8 @@ def test_each_login_reads_as_itself_and_needs_a_right(browser, tmp_path, artifac
                     page.get_by_role("button", name="Submit").click()
                     page.get_by_text("1 of 4 done").wait_for(timeout=60_000)
             except Exception:
-                page.screenshot(path=str(artifacts / f"reading_login_{user}_failed.png"), full_page=True)
+                page.screenshot(path=str(artifacts / f"reading_login_{user}_failed.png"),
+                                full_page=True)
                 raise
             finally:
                 ctx.close()

@@ -51,8 +51,10 @@ def test_preview_shows_the_study_without_a_t1(page):
     tool = page.locator(".nora-batchtool")
     missing = tool.locator(".nora-bt-preview tr.missing")
     assert missing.count() == 1 and missing.get_attribute("data-psid") == "carl#S1"
-    assert "t1_mpr/s001.nii" in tool.locator(".nora-bt-preview tr[data-psid='anna#S1']").inner_text()
-    assert "2 resolve to nothing" not in tool.inner_text() and "1 resolve to nothing" in tool.inner_text()
+    assert "t1_mpr/s001.nii" in tool.locator(
+        ".nora-bt-preview tr[data-psid='anna#S1']").inner_text()
+    text = tool.inner_text()
+    assert "2 resolve to nothing" not in text and "1 resolve to nothing" in text
 
 
 def test_typing_a_script_adds_its_argument_rows(page):
@@ -71,7 +73,8 @@ def test_typing_a_script_adds_its_argument_rows(page):
         box.fill(value)
         box.press("Tab")  # change -> set_arg in Python
         page.wait_for_function(
-            """([n, v]) => [...document.querySelectorAll(".nora-bt-job[data-index='1'] input[data-arg]")]
+            """([n, v]) => [...document.querySelectorAll(
+                              ".nora-bt-job[data-index='1'] input[data-arg]")]
                           .some(e => e.dataset.arg === n && e.value === v)""", arg=[name, value],
             timeout=30_000)
 
@@ -98,7 +101,8 @@ def test_a_batch_launched_from_the_widget_runs_and_its_jobs_appear_in_gridstats(
 def test_a_failing_jobs_log_and_json_open(page):
     grid = page.locator(".nora-gridstats")
     grid.locator("tr[data-state='e'] td").nth(2).click()
-    page.wait_for_function("() => /matches no file/.test(document.querySelector('.nora-gs-log')?.innerText || '')",
+    page.wait_for_function(
+        "() => /matches no file/.test(document.querySelector('.nora-gs-log')?.innerText || '')",
                            timeout=30_000)
     info = json.loads(grid.locator(".nora-gs-json").text_content())
     assert info["unit"] == "carl#S1" and info["state"] == "e" and info["batch"] == "copy_t1"
@@ -120,7 +124,8 @@ def test_rerun_errors_relaunches_only_the_failing_study(page):
     page.wait_for_function(  # carl fails again (still no T1) in a new row; the others stay
         """b => { const rows = [...document.querySelectorAll('.nora-gridstats tr[data-unit]')];
                   const carl = rows.find(r => r.dataset.unit === 'carl#S1');
-                  return rows.length === 3 && carl.dataset.state === 'e' && carl.dataset.run !== b; }""",
+                  return rows.length === 3 && carl.dataset.state === 'e'
+                         && carl.dataset.run !== b; }""",
         arg=before, timeout=120_000)
 
 

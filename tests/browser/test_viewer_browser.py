@@ -44,7 +44,8 @@ def python_state(page) -> dict:
 
 def wait_python_change(page, before: str, timeout=30_000) -> None:
     page.wait_for_function(
-        "b => document.querySelector('.nora-python-state').innerText !== b", arg=before, timeout=timeout)
+        "b => document.querySelector('.nora-python-state').innerText !== b", arg=before,
+        timeout=timeout)
 
 
 def canvas(page, viewer=0, viewport=0):
@@ -76,7 +77,8 @@ def test_viewer_draws_the_volume_with_webgl2(lab, page):
 def test_python_position_reached_the_page(page):
     root = page.locator(".nora-viewer").first
     assert json.loads(root.get_attribute("data-position")) == [24, -18, 0]  # set by the last cell
-    assert python_state(page) == {"position": (24.0, -18.0, 0.0), "value": 75.0, "window": (40.0, 80.0)}
+    assert python_state(page) == {"position": (24.0, -18.0, 0.0), "value": 75.0,
+                                  "window": (40.0, 80.0)}
 
 
 def test_click_moves_the_crosshair_and_python_sees_the_world_position(lab, page):
@@ -106,8 +108,8 @@ def test_preset_key_changes_the_window_in_python(lab, page):
             bone_png = lab.shot(canvas(page), "viewer_bone_window.png")
             assert bone_png != before_png  # the page redrew with the new window
     # the key went to the viewer, not to JupyterLab's notebook shortcuts (1 = heading!)
-    kinds = page.eval_on_selector_all(".jp-Notebook .jp-Cell",
-                                      "els => els.map(e => e.classList.contains('jp-MarkdownCell'))")
+    kinds = page.eval_on_selector_all(
+        ".jp-Notebook .jp-Cell", "els => els.map(e => e.classList.contains('jp-MarkdownCell'))")
     assert kinds == [True, False, False, True, False, True, False, True, False, False]
 
 
@@ -115,7 +117,8 @@ def test_pen_stroke_goes_to_the_kernel_and_the_mask_diff_comes_back(lab, page):
     root = page.locator(".nora-viewer").first
     cv = canvas(page)
     page.keyboard.press(" ")  # NORA: space toggles ROI edit
-    page.wait_for_function("() => document.querySelector('.nora-viewer').dataset.drawing === 'true'")
+    page.wait_for_function(
+        "() => document.querySelector('.nora-viewer').dataset.drawing === 'true'")
     ack0 = int(root.get_attribute("data-ack"))
     before = np.asarray(_rgb(cv.screenshot()))
     box = cv.bounding_box()
@@ -126,13 +129,15 @@ def test_pen_stroke_goes_to_the_kernel_and_the_mask_diff_comes_back(lab, page):
         page.mouse.move(x0 + 3 * s, y0 + 1.5 * s)
     page.mouse.up()
     # each diff bumps seq; the page acknowledges once it has drawn them
-    page.wait_for_function(f"() => +document.querySelector('.nora-viewer').dataset.ack > {ack0}", timeout=30_000)
+    page.wait_for_function(f"() => +document.querySelector('.nora-viewer').dataset.ack > {ack0}",
+                           timeout=30_000)
     page.wait_for_timeout(1000)
     after = np.asarray(_rgb(lab.shot(cv, "viewer_pen_stroke.png")))
     yellow = lambda a: (a[..., 0] > 150) & (a[..., 1] > 130) & (a[..., 2] < 90)  # noqa: E731
     assert yellow(after).sum() > yellow(before).sum() + 30
     page.keyboard.press(" ")
-    page.wait_for_function("() => document.querySelector('.nora-viewer').dataset.drawing === 'false'")
+    page.wait_for_function(
+        "() => document.querySelector('.nora-viewer').dataset.drawing === 'false'")
 
 
 def _rgb(png: bytes):
@@ -163,7 +168,8 @@ def test_the_crosshair_is_shared_by_all_viewports(page):
     box = canvas(page, 1, 1).bounding_box()  # coronal viewport
     before = root.get_attribute("data-position")
     canvas(page, 1, 1).click(position={"x": box["width"] * 0.4, "y": box["height"] * 0.45})
-    page.wait_for_function("b => document.querySelectorAll('.nora-viewer')[1].dataset.position !== b", arg=before)
+    page.wait_for_function(
+        "b => document.querySelectorAll('.nora-viewer')[1].dataset.position !== b", arg=before)
     page.wait_for_timeout(500)
     pos = json.loads(root.get_attribute("data-position"))
     for i in range(4):  # every viewport's crosshair sits at the same world position

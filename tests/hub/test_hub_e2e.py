@@ -137,7 +137,8 @@ print("who:", (proj.study_dir("P001#S1") / "derived/who.txt").read_text().split(
     assert who == ALICE and job_id.isdigit()
 
 
-def test_bob_is_refused_alice_project_by_the_archive_a_link_and_the_rest_import(labs, lab, tmp_path):
+def test_bob_is_refused_alice_project_by_the_archive_a_link_and_the_rest_import(labs, lab,
+                                                                                tmp_path):
     out = labs["bob"].execute("""
 from nora_lab.archive import Archive
 from nora_lab.errors import NotFoundError

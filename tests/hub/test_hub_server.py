@@ -164,7 +164,8 @@ def test_a_user_without_a_right_gets_403_and_how_to_get_access(servers):
 
 
 def test_unauthenticated_link_redirects_to_login(servers):
-    status, _, headers = call(servers["alice"], "GET", 'nora/open?project=alpha&call={"pid":"P001"}',
+    status, _, headers = call(servers["alice"], "GET",
+                              'nora/open?project=alpha&call={"pid":"P001"}',
                               token=False)
     assert status == 302 and "/login" in headers["Location"]
 

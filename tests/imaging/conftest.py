@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 
-def sphere_image(shape=(40, 40, 40), voxel=(1.0, 1.0, 1.0), radius_mm=10.0, centre=None, value=100.0):
+def sphere_image(shape=(40, 40, 40), voxel=(1.0, 1.0, 1.0), radius_mm=10.0, centre=None,
+                 value=100.0):
     """A bright sphere of ``radius_mm`` (world distances) on a zero background."""
     vs = np.asarray(voxel, float)
     c = (np.asarray(shape) - 1) / 2 if centre is None else np.asarray(centre, float)

@@ -34,7 +34,8 @@ def test_importing_loads_no_other_layer():
     code = ("import sys, nora_lab.imaging; "
             "print(sorted(m for m in sys.modules if m.startswith('nora_lab') "
             "and not m.startswith('nora_lab.imaging')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
     assert out.strip() == "['nora_lab', 'nora_lab._lazy', 'nora_lab.errors']"
 
 
@@ -43,7 +44,8 @@ def test_importing_loads_no_submodule_and_the_old_generic_names_warn():
 
     code = ("import sys, nora_lab.imaging; "
             "print(sorted(m for m in sys.modules if m.startswith('nora_lab.imaging.')))")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
     assert out.strip() == "[]"
     renamed = {"keep": "keep_streamlines", "delete": "delete_streamlines",
                "track": "track_streamlines", "clear": "clear_roi"}

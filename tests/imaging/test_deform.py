@@ -22,7 +22,8 @@ def test_markers_add_up_and_dump_into_a_field_that_can_be_extended():
     d = Deformation()
     d.add([0, 0, 0], [1, 0, 0], 4)
     d.add([0, 0, 0], [0, 2, 0], 4)
-    grid = Grid((11, 11, 11), np.array([[1, 0, 0, -5], [0, 1, 0, -5], [0, 0, 1, -5], [0, 0, 0, 1.0]]))
+    grid = Grid((11, 11, 11),
+                np.array([[1, 0, 0, -5], [0, 1, 0, -5], [0, 0, 1, -5], [0, 0, 0, 1.0]]))
     d.dump(grid)
     assert d.markers == [] and d.field_data.shape == (11, 11, 11, 3)
     assert np.allclose(d.displacement([[0, 0, 0]]), [[1, 2, 0]], atol=1e-6)
@@ -68,7 +69,8 @@ def test_field_nifti_round_trip():
         (lambda: Deformation.from_keypoints(np.zeros((2, 3)), np.zeros((3, 3)), 5), "one to one"),
         (lambda: Deformation.from_keypoints(np.zeros((2, 3)), np.zeros((2, 3)), 5), "coincide"),
         (lambda: Deformation().to_nifti(), "dump"),
-        (lambda: Deformation.from_nifti(nib.Nifti1Image(np.zeros((2, 2, 2, 2), np.float32), np.eye(4))),
+        (lambda: Deformation.from_nifti(nib.Nifti1Image(np.zeros((2, 2, 2, 2), np.float32),
+                                                        np.eye(4))),
          "X, Y, Z, 3"),
     ],
 )

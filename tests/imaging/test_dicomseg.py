@@ -25,7 +25,8 @@ def ct_series(rows=ROWS, cols=COLS, n=NSLICES, spacing=(0.5, 0.7), thickness=2.0
         ds.SOPInstanceUID = generate_uid()
         ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame
-        ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Test^Phantom", "P001", "19700101", "O"
+        ds.PatientName, ds.PatientID = "Test^Phantom", "P001"
+        ds.PatientBirthDate, ds.PatientSex = "19700101", "O"
         ds.StudyID, ds.StudyDate, ds.StudyTime, ds.AccessionNumber = "1", "20240101", "120000", "A1"
         ds.ReferringPhysicianName = ""
         ds.Modality, ds.SeriesNumber, ds.InstanceNumber = "CT", 1, k + 1
@@ -49,7 +50,8 @@ def test_series_grid_is_ras_with_columns_first():
     assert grid.shape == (COLS, ROWS, NSLICES)
     assert [float(s.ImagePositionPatient[2]) for s in slices] == [30, 32, 34, 36]
     # LPS (-10, -20, 30) -> RAS (10, 20, 30); i along -x (0.7 mm), j along -y (0.5 mm)
-    assert np.allclose(grid.affine, [[-0.7, 0, 0, 10], [0, -0.5, 0, 20], [0, 0, 2, 30], [0, 0, 0, 1]])
+    assert np.allclose(grid.affine,
+                       [[-0.7, 0, 0, 10], [0, -0.5, 0, 20], [0, 0, 2, 30], [0, 0, 0, 1]])
 
 
 def test_seg_frames_match_the_roi(tmp_path):
@@ -75,7 +77,8 @@ def test_seg_frames_match_the_roi(tmp_path):
     assert z == 32 and f.sum() == 6 and f[1:3, 2:5].all()
     z, f = by_seg[2]
     assert z == 36 and f.all()
-    src_uids = {s.ReferencedSOPInstanceUID for s in back.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
+    src_uids = {s.ReferencedSOPInstanceUID
+                for s in back.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
     assert src_uids == {s.SOPInstanceUID for s in slices}
 
 

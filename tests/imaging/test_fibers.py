@@ -22,7 +22,8 @@ from nora_lab.imaging import (
 def lines():
     """Three straight streamlines along x at y = 0, 5, 10 (z = 0), points every 2 mm."""
     x = np.arange(0, 21, 2.0)
-    return [np.column_stack([x, np.full_like(x, y), np.zeros_like(x)]).astype(np.float32) for y in (0, 5, 10)]
+    return [np.column_stack([x, np.full_like(x, y), np.zeros_like(x)]).astype(np.float32)
+            for y in (0, 5, 10)]
 
 
 def ref_img(shape=(25, 15, 3)):
@@ -54,7 +55,8 @@ def test_trk_without_a_reference_is_refused_or_placed_with_one(tmp_path):
     with pytest.raises(ImagingError, match="TRK file without a reference"):
         load_streamlines(tmp_path / "old.trk")
     aff = np.diag([2.0, 2.0, 2.0, 1.0])
-    placed = load_streamlines(tmp_path / "old.trk", reference=nib.Nifti1Image(np.zeros((25, 15, 3)), aff))
+    placed = load_streamlines(tmp_path / "old.trk",
+                              reference=nib.Nifti1Image(np.zeros((25, 15, 3)), aff))
     assert np.allclose(placed[1][1], [4, 10, 0], atol=1e-4)  # voxel coords (2, 5, 0) -> x2 mm
 
 
@@ -88,7 +90,8 @@ def test_waypoints_all_and_in_order():
     assert by_waypoints(lines(), wp, 1).tolist() == [False, False, True]
     assert by_waypoints(lines(), wp[::-1], 1, ordered=True).tolist() == [False, False, True]
     zigzag = [np.array([[0, 0, 0], [10, 0, 0], [0, 0, 0.5], [10, 0, 0.5]], np.float32)]
-    assert by_waypoints(zigzag, [[10, 0, 0], [0, 0, 0], [5, 0, 0]], 0.3, ordered=True).tolist() == [False]
+    assert by_waypoints(zigzag, [[10, 0, 0], [0, 0, 0], [5, 0, 0]], 0.3,
+                        ordered=True).tolist() == [False]
     assert by_waypoints(zigzag, [[0, 0, 0], [10, 0, 0]], 0.3, ordered=True).tolist() == [True]
 
 
@@ -113,13 +116,16 @@ def test_visitation_of_straight_lines_and_terminal_map():
     vis = np.asarray(visitation_map(lines(), ref_img()).dataobj)
     assert vis[:21, [0, 5, 10], 1].min() == 1 and vis.sum() == 3 * 21  # no voxel skipped
     term = np.asarray(terminal_map(lines(), ref_img()).dataobj)
-    assert term[0, [0, 5, 10], 1].tolist() == [1, 1, 1] and term[20, [0, 5, 10], 1].tolist() == [1, 1, 1]
+    assert term[0, [0, 5, 10], 1].tolist() == [1, 1, 1] and term[20, [0, 5, 10], 1].tolist() == [1,
+                                                                                                 1,
+                                                                                                 1]
     assert term.sum() == 6
 
 
 def test_visitation_equals_a_brute_force_count():
     rng = np.random.default_rng(0)
-    sl = [np.cumsum(rng.normal(0, 0.4, (rng.integers(2, 40), 3)), 0).astype(np.float32) + 10 for _ in range(200)]
+    sl = [np.cumsum(rng.normal(0, 0.4, (rng.integers(2, 40), 3)), 0).astype(np.float32) + 10
+          for _ in range(200)]
     ref = nib.Nifti1Image(np.zeros((20, 20, 20), np.float32), np.eye(4))
     vis = np.asarray(visitation_map(sl, ref, step=0.05).dataobj)
     brute = np.zeros((20, 20, 20), int)

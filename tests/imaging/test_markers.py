@@ -72,10 +72,12 @@ def test_label_volume_on_a_reference_grid():
     [
         (lambda: PointSet.from_json("{not json"), "malformed"),
         (lambda: PointSet.from_dict({"annotations": []}), "no point set"),
-        (lambda: PointSet.from_dict({"type": "pointset", "points": [{"name": "a"}]}), "no 'coords'"),
+        (lambda: PointSet.from_dict({"type": "pointset", "points": [{"name": "a"}]}),
+         "no 'coords'"),
         (lambda: PointSet("p").add([1, 2]), "3 finite numbers"),
         (lambda: landmarks().remove("nope"), "no point named"),
-        (lambda: landmarks().to_label_volume(nib.Nifti1Image(np.zeros((3, 3, 3), np.float32), np.eye(4))),
+        (lambda: landmarks().to_label_volume(nib.Nifti1Image(np.zeros((3, 3, 3), np.float32),
+                                                             np.eye(4))),
          "outside the reference grid"),
     ],
 )

@@ -57,12 +57,14 @@ def test_threshold_pen_higher_and_lower():
     data = step_image()
     roi = ROI(np.zeros(data.shape), np.eye(4))
     threshold_pen(roi, (10, 10, 10), 3, data, (50, 100), mode="higher")
-    assert roi.data[:10].sum() == 0 and roi.count == hand_ball(data.shape, (10, 10, 10), 3, (1, 1, 1))[10:].sum()
+    assert roi.data[:10].sum() == 0 and roi.count == hand_ball(data.shape, (10, 10, 10), 3,
+                                                               (1, 1, 1))[10:].sum()
     roi.clear()
     threshold_pen(roi, (10, 10, 10), 3, data, (50, 100), mode="lower")
     assert roi.data[10:].sum() == 0 and roi.data[:10].sum() > 0
     roi.clear()
-    assert threshold_pen(roi, (10, 10, 10), 3, data, (0, 95), mode="lower", threshold="high").changed == \
+    assert threshold_pen(roi, (10, 10, 10), 3, data, (0, 95), mode="lower",
+                         threshold="high").changed == \
         hand_ball(data.shape, (10, 10, 10), 3, (1, 1, 1)).sum()
     roi.clear()
     assert threshold_pen(roi, (10, 10, 10), 3, data, (0, 95), threshold=89.5).changed > 0

@@ -34,7 +34,8 @@ def test_tracking_stops_at_a_sharp_turn():
     field = nib.Nifti1Image(d, np.eye(4))
     (sl,) = track_streamlines(field, np.array([[5.0, 10, 2]]), max_angle_deg=45, step_mm=1)
     assert sl[-1, 0] == pytest.approx(14) and np.allclose(sl[:, 1], 10)
-    (bent,) = track_streamlines(field, np.array([[5.0, 10, 2]]), max_angle_deg=95, step_mm=1, max_steps=50)
+    (bent,) = track_streamlines(field, np.array([[5.0, 10, 2]]), max_angle_deg=95, step_mm=1,
+                                max_steps=50)
     assert bent[:, 1].max() > 20 or bent[:, 1].min() < 1  # follows the kink
 
 
@@ -51,7 +52,8 @@ def test_tensor_field_gives_direction_and_fa():
 
 def test_tracking_bad_input():
     with pytest.raises(ImagingError, match="direction or"):
-        track_streamlines(nib.Nifti1Image(np.zeros((3, 3, 3, 2), np.float32), np.eye(4)), np.zeros((1, 3)))
+        track_streamlines(nib.Nifti1Image(np.zeros((3, 3, 3, 2), np.float32), np.eye(4)),
+                          np.zeros((1, 3)))
     field, _ = x_field()
     with pytest.raises(ImagingError, match="FA shape"):
         track_streamlines(field, np.zeros((1, 3)), fa=np.zeros((2, 2, 2)))

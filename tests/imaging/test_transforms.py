@@ -84,9 +84,11 @@ def test_move_image_changes_only_the_affine():
         (lambda: compose(np.zeros((3, 3))), "4x4"),
         (lambda: compose(np.ones((4, 4))), "not affine"),
         (lambda: apply_transform([], np.eye(4)), "at least one image"),
-        (lambda: apply_transform([nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.eye(4))], grid=3),
+        (lambda: apply_transform([nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.eye(4))],
+                                 grid=3),
          "does not name"),
-        (lambda: apply_transform([nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.eye(4))], grid="moon"),
+        (lambda: apply_transform([nib.Nifti1Image(np.zeros((2, 2, 2), np.float32), np.eye(4))],
+                                 grid="moon"),
          "grid must be"),
     ],
 )

@@ -24,7 +24,8 @@ def long(table: dict[str, list], question="q", reps=None) -> pd.DataFrame:
     for reader, vals in table.items():
         for i, v in enumerate(vals):
             rows.append({"mode": "serious", "reader": reader, "psid": f"c{i}", "stage": 0,
-                         "repetition": 0 if reps is None else reps[reader], f"answer.{question}": v})
+                         "repetition": 0 if reps is None else reps[reader],
+                         f"answer.{question}": v})
     return pd.DataFrame(rows)
 
 
@@ -85,7 +86,8 @@ def test_krippendorff_allows_missing():
     # a unit with one value is not pairable and drops out: same as without it
     m1 = ag.ratings(long({"a": [1, 3, 5, 2], "b": [2, 3, 4, None]}), "q")
     m2 = ag.ratings(long({"a": [1, 3, 5], "b": [2, 3, 4]}), "q")
-    assert ag.krippendorff_alpha(m1, "interval") == pytest.approx(ag.krippendorff_alpha(m2, "interval"))
+    assert ag.krippendorff_alpha(m1,
+                                 "interval") == pytest.approx(ag.krippendorff_alpha(m2, "interval"))
 
 
 ICC_DATA = {"a": [9, 6, 8, 2], "b": [10, 7, 8, 3]}
@@ -94,7 +96,8 @@ ICC_DATA = {"a": [9, 6, 8, 2], "b": [10, 7, 8, 3]}
 def test_icc_by_hand():
     # two-way ANOVA: MSR = 18.125, MSC = 1.125, MSE = 0.125, n = 4, k = 2
     m = ag.ratings(long(ICC_DATA), "q")
-    assert ag.icc(m, "ICC2") == pytest.approx(18 / 18.75)          # (MSR-MSE)/(MSR+MSE+k(MSC-MSE)/n)
+    # (MSR-MSE)/(MSR+MSE+k(MSC-MSE)/n)
+    assert ag.icc(m, "ICC2") == pytest.approx(18 / 18.75)
     assert ag.icc(m, "ICC3") == pytest.approx(18 / 18.25)          # (MSR-MSE)/(MSR+MSE)
     assert ag.icc(m, "ICC1") == pytest.approx(17.75 / 18.5)        # MSW = 1.5/4
     x = np.array([ICC_DATA["a"], ICC_DATA["b"]], float).T           # the mean squares themselves
@@ -133,7 +136,8 @@ def test_accuracy_against_reference_reader_and_tags(archive, project):
     assert acc.loc["a", "accuracy"] == pytest.approx(0.75) and acc.loc["b", "correct"] == 2
     project.tag_study("P01#S1", ["truth_yes"])
     project.tag_study("P02#S1", ["truth_no"])
-    truth = ag.reference_from_tags(project, ["P01#S1", "P02#S1", "P03#S1"], ["truth_yes", "truth_no"])
+    truth = ag.reference_from_tags(project, ["P01#S1", "P02#S1", "P03#S1"],
+                                   ["truth_yes", "truth_no"])
     assert truth.to_dict() == {"P01#S1": "truth_yes", "P02#S1": "truth_no", "P03#S1": None}
 
 
@@ -210,7 +214,9 @@ def test_a_missing_package_names_the_feature_and_the_fix(monkeypatch):
     from nora_lab.reading import _deps
 
     monkeypatch.setitem(sys.modules, "krippendorff", None)  # import now fails
-    with pytest.raises(ImportError, match="Krippendorff's alpha needs the package 'krippendorff': pip install krippendorff"):
+    with pytest.raises(ImportError,
+                       match="Krippendorff's alpha needs the package 'krippendorff': pip install "
+                             "krippendorff"):
         _deps.need("krippendorff")
 
 

@@ -178,7 +178,8 @@ def test_stage_images_blind_and_joint(archive, project):
     Reading.create(project, "jt", cfg)
     s = Reading.open(as_user(archive, "bob"), "jt").session("training")
     it = s.current
-    assert s.case_label() == "case 1" and s.case_label(s.items[1]) == "case 1" and s.case_label(s.items[2]) == "case 2" and s.case_info() == {"date": "2024-01-01"}
+    assert s.case_label() == "case 1" and s.case_label(s.items[1]) == "case 1" and s.case_label(
+        s.items[2]) == "case 2" and s.case_info() == {"date": "2024-01-01"}
     assert [p["path"].name for p in s.images()] == ["t1.nii.gz"]
     s.submit(answer(it.psid, 0, "bob"))
     assert [p.get("role") for p in s.images()] == [None, "mask"]  # stage 2: the AI mask too

@@ -99,7 +99,8 @@ def test_reading_tool_lists_readings_with_progress(archive, project):
     tool = ReadingTool(as_user(archive, "bob"), viewer=False)
     row = tool.rows.children[0]
     assert "training 0/4" in row.children[0].value and "serious 0/16" in row.children[0].value
-    assert [b.description for b in row.children[1:]] == ["Training", "Serious", "Info"]  # no Results
+    # no Results
+    assert [b.description for b in row.children[1:]] == ["Training", "Serious", "Info"]
     w = tool.start(Reading.open(as_user(archive, "bob"), "t1"), "training")
     w.inputs["lesion"].value = "yes"
     w.submit()
@@ -116,7 +117,8 @@ def test_every_item_type_renders_and_reads_back():
     from nora_lab.reading.forms import ITEM_TYPES
     from nora_lab.widgets.reading import form_values, form_widgets
 
-    items = [{"type": t, "name": t, **({"options": ["a", "b"]} if t in ("radio", "select", "checkbox") else {})}
+    items = [{"type": t, "name": t,
+              **({"options": ["a", "b"]} if t in ("radio", "select", "checkbox") else {})}
              for t in ITEM_TYPES]
     form = Form.from_json(items)
     ws = form_widgets(form)

@@ -47,8 +47,10 @@ def files(tmp_path, volume, affine):
                                           "space origin": lps[:3, 3]})
     verts, faces = tetrahedron()
     gii = nib.gifti.GiftiImage(darrays=[
-        nib.gifti.GiftiDataArray(verts, intent="NIFTI_INTENT_POINTSET", datatype="NIFTI_TYPE_FLOAT32"),
-        nib.gifti.GiftiDataArray(faces, intent="NIFTI_INTENT_TRIANGLE", datatype="NIFTI_TYPE_INT32"),
+        nib.gifti.GiftiDataArray(verts, intent="NIFTI_INTENT_POINTSET",
+                                 datatype="NIFTI_TYPE_FLOAT32"),
+        nib.gifti.GiftiDataArray(faces, intent="NIFTI_INTENT_TRIANGLE",
+                                 datatype="NIFTI_TYPE_INT32"),
     ])
     out["gii"] = tmp_path / "tetra.surf.gii"
     nib.save(gii, out["gii"])
@@ -94,7 +96,8 @@ class FakeFrontend:
         return [(c, b) for c, b in self.messages if c["type"] == kind]
 
     def assemble(self, layer_id):
-        """Rebuild a layer's bytes exactly as the JS does: allocate at begin, copy chunks at offsets."""
+        """Rebuild a layer's bytes exactly as the JS does: allocate at begin, copy chunks at
+        offsets."""
         buf, parts = None, None
         for c, b in self.messages:
             if c.get("id") != layer_id:
@@ -180,7 +183,8 @@ def desk_project(archive, volume, affine):
     for psid in DESK_STUDIES[:4]:
         proj.add_image(t1, psid, "3_t1/t1.nii.gz")
     for psid in ("P002#S1", "P005#S1"):
-        proj.add_image(nib.Nifti1Image((volume * 2).astype(np.int16), affine), psid, "5_flair/flair.nii.gz")
+        proj.add_image(nib.Nifti1Image((volume * 2).astype(np.int16), affine), psid,
+                       "5_flair/flair.nii.gz")
     dwi = np.stack([volume, volume + 1, volume + 2], axis=-1).astype(np.int16)
     proj.add_image(nib.Nifti1Image(dwi, affine), "P003#S1", "7_dwi/dwi.nii.gz")
     proj.add_bytes(b"notes\n", "P006#S1", "notes/readme.txt")

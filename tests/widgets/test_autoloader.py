@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from nora_lab.archive.recipes import _ITEM_KEYS, _RECIPE_KEYS, ROLES
 from nora_lab.errors import ConfigError, NotFoundError
 from nora_lab.widgets import MarkerTool, ROITool, Viewer
-from nora_lab.archive.recipes import _ITEM_KEYS, _RECIPE_KEYS, ROLES
 from nora_lab.widgets.autoloader import DEFAULT, Autoloader
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "autoloader-format.md"
@@ -79,7 +79,8 @@ def test_bad_recipes_are_refused_naming_the_item_and_the_fix(recipe, words):
 def test_the_format_document_names_every_key_and_role():
     doc = DOC.read_text()
     for key in sorted(_ITEM_KEYS | _RECIPE_KEYS) + list(ROLES) + ["first", "last", "all"]:
-        assert re.search(rf'`"?{re.escape(key)}"?`', doc), f"docs/autoloader-format.md does not explain `{key}`"
+        assert re.search(rf'`"?{re.escape(key)}"?`',
+                         doc), f"docs/autoloader-format.md does not explain `{key}`"
     # every JSON example in the document is a valid recipe
     import json
 
@@ -134,7 +135,8 @@ def test_apply_loads_each_pattern_with_its_settings(desk_project):
 
 def test_optional_items_are_not_reported_missing(desk_project):
     recipe = Autoloader.from_dict({"items": [{"pattern": "3_t1/*.nii"},
-                                             {"pattern": "rois/*.nii", "role": "roi", "optional": True}]})
+                                             {"pattern": "rois/*.nii", "role": "roi",
+                                              "optional": True}]})
     assert recipe.items[1].to_dict()["optional"] is True
     report = recipe.apply(desk_project, "P001#S1", Viewer())
     assert report.missing == [] and str(report) == "P001#S1: 1 file(s) loaded"
@@ -166,7 +168,9 @@ def test_match_all_and_last(desk_project):
     assert [r for _, r, _ in report.loaded] == ["3_t1/t1.nii.gz", "5_flair/flair.nii.gz"]
     assert [s["role"] for s in viewer.layers] == ["background", "overlay"]
     last = Autoloader.from_dict({"items": [{"pattern": "*.nii", "match": "last"}]})
-    assert [r for _, r, _ in last.apply(desk_project, "P002#S1", viewer).loaded] == ["5_flair/flair.nii.gz"]
+    assert [r
+            for _, r, _ in last.apply(desk_project, "P002#S1",
+                                      viewer).loaded] == ["5_flair/flair.nii.gz"]
 
 
 def test_a_file_that_cannot_be_read_is_reported_and_the_rest_loads(desk_project):
@@ -190,7 +194,8 @@ def test_rois_and_point_sets_go_into_the_tools(desk_project, volume, affine):
     ps.add([0.0, 0.0, 20.0], "AC")
     desk_project.add_json(ps.to_file_dict(), "P001#S1", ps.relpath)
     viewer = Viewer()
-    rois, markers = ROITool(viewer, desk_project, "P001#S1"), MarkerTool(viewer, desk_project, "P001#S1")
+    rois, markers = ROITool(viewer, desk_project, "P001#S1"), MarkerTool(viewer, desk_project,
+                                                                         "P001#S1")
     report = DEFAULT.apply(desk_project, "P001#S1", viewer, roi_tool=rois, marker_tool=markers)
     assert [(r, role) for _, r, role in report.loaded] == [
         ("3_t1/t1.nii.gz", "background"), ("rois/lesion.nii.gz", "roi"),
@@ -202,7 +207,8 @@ def test_rois_and_point_sets_go_into_the_tools(desk_project, volume, affine):
     assert viewer.layers[0]["name"] == "t1.nii.gz"
     # without the tools, an roi item is shown as a mask
     plain = Viewer()
-    Autoloader.from_dict({"items": [{"pattern": "rois/*.nii", "role": "roi", "color": "green"}]}).apply(
+    Autoloader.from_dict({"items": [{"pattern": "rois/*.nii", "role": "roi",
+                                     "color": "green"}]}).apply(
         desk_project, "P001#S1", plain)
     assert layers(plain) == [("lesion.nii.gz", "mask", [0, 1, 2, 3])]
     with pytest.raises(ConfigError):

@@ -48,7 +48,8 @@ def test_templates_list_generic_jobs_and_the_registry(project):
     kinds = {(t["type"], t["job"]) for t in tool.templates}
     assert {("bash", ""), ("python", ""), ("builtin", "widget_test_touch")} <= kinds
     tpl = next(t for t in tool.templates if t["job"] == "widget_test_touch")
-    assert tpl["params"]["factor"] == {"kind": "NUMERIC", "many": False, "options": [], "default": 2.0}
+    assert tpl["params"]["factor"] == {"kind": "NUMERIC", "many": False, "options": [],
+                                       "default": 2.0}
     assert tpl["description"] == "Copy an image (a test job)."
 
 

@@ -105,10 +105,13 @@ def test_the_recipe_editor_saves_and_reports_errors(desk_project):
 def test_double_clicked_files_open_where_they_belong(desk_project, volume, affine):
     desk = desktop(desk_project, select="P002#S1")
     table = desk.table
-    table._on_frontend_msg(table, {"type": "open", "psid": "P002#S1", "relpath": "5_flair/flair.nii.gz",
+    table._on_frontend_msg(table,
+                           {"type": "open", "psid": "P002#S1", "relpath": "5_flair/flair.nii.gz",
                                    "shift": True}, [])
     assert names(desk) == [("t1.nii.gz", "background"), ("flair.nii.gz", "overlay")]
-    table._on_frontend_msg(table, {"type": "open", "psid": "P002#S1", "relpath": "5_flair/flair.nii.gz"}, [])
+    table._on_frontend_msg(table,
+                           {"type": "open", "psid": "P002#S1", "relpath": "5_flair/flair.nii.gz"},
+                           [])
     assert names(desk) == [("flair.nii.gz", "overlay"), ("flair.nii.gz", "background")]
     # ROIs and point sets saved by the tools are listed and open into the tools
     roi = desk.roi_tool.new("lesion")

@@ -29,4 +29,5 @@ def test_desktop_notebook_runs_on_the_demo_archive(tmp_path, monkeypatch):
     proj = Archive.open(home).project("demo")
     assert proj.study("1CT1#1CT1")["tags"] == ["reviewed"]            # the second study, stepped to
     assert proj.get_json("autoloader", "ct review")["items"][0]["window"] == "bone"
-    assert proj.files("rois/*", psid="1CT1#1CT1", tags=["roi"])["relpath"].tolist() == ["rois/bone.nii.gz"]
+    assert proj.files("rois/*", psid="1CT1#1CT1",
+                      tags=["roi"])["relpath"].tolist() == ["rois/bone.nii.gz"]

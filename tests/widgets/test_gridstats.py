@@ -44,7 +44,8 @@ def page(grid, action, **content):
 def test_rows_filter_and_sort(ran):
     grid = Gridstats(ran, live=False)
     assert grid.total == 3 and len(grid.rows) == 3
-    assert set(grid.rows[0]) >= {"id", "unit", "batch", "run", "state", "user", "error", "submitted"}
+    assert set(grid.rows[0]) >= {"id", "unit", "batch", "run", "state", "user", "error",
+                                 "submitted"}
     grid.filters = {**grid.filters, "state": "e"}
     assert [r["unit"] for r in grid.rows] == ["P001#S1"]
     assert "grep" in grid.rows[0]["error"] or "exit" in grid.rows[0]["error"].lower()

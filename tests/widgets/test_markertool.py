@@ -66,7 +66,8 @@ def test_points_are_shown_as_balls_and_removed_by_diffs(setup):
     tool.remove_point("AC")
     mask, aff = shown(page, tool)
     assert not mask[voxel(aff, (0.0, 0.0, 22.0))] and mask[voxel(aff, (10.0, 5.0, 31.0))]
-    assert viewer.draw_target == ""                          # the markers never become the draw target
+    # the markers never become the draw target
+    assert viewer.draw_target == ""
 
 
 def test_rename_goto_and_sets(setup):
@@ -80,7 +81,8 @@ def test_rename_goto_and_sets(setup):
     with pytest.raises(ImagingError, match="no point 5"):
         tool.goto(5)
     tool.rename("fiducials")
-    assert tool.current.name == "fiducials" and tool.current.relpath == "annotations/fiducials.ano.json"
+    assert tool.current.name == "fiducials"
+    assert tool.current.relpath == "annotations/fiducials.ano.json"
     tool.new("fiducials")
     assert [s.name for s in tool.sets] == ["fiducials", "fiducials-2"]
     with pytest.raises(ImagingError, match="already"):

@@ -11,9 +11,9 @@ import logging
 import pytest
 
 from nora_lab.archive.pacs.nodes import PacsConfig
-from nora_lab.testing.pacs import OrthancServer, ServiceError, free_port
 from nora_lab.errors import NoraError
 from nora_lab.testing import testdata
+from nora_lab.testing.pacs import OrthancServer, ServiceError, free_port
 from nora_lab.widgets.pacsquery import FORM_KEYS, PacsQuery
 
 pytestmark = pytest.mark.pacs

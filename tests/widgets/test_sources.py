@@ -82,7 +82,8 @@ def test_c_ordered_arrays_travel_transposed_without_a_copy(volume, affine):
     assert wire.flags.f_contiguous and wire.shape == volume.shape[::-1]
     hdr = nib.Nifti1Header.from_fileobj(io.BytesIO(v.header_bytes()))
     assert hdr.get_data_shape() == volume.shape[::-1]
-    assert_same_image(nib.Nifti1Image(np.asarray(wire), wire_affine), nib.Nifti1Image(volume, affine))
+    assert_same_image(nib.Nifti1Image(np.asarray(wire), wire_affine),
+                      nib.Nifti1Image(volume, affine))
     assert v.wire_bbox([(1, 2), (3, 4), (5, 6)]) == [(5, 6), (3, 4), (1, 2)]
 
 

@@ -17,9 +17,9 @@ import nibabel as nib
 import numpy as np
 import pytest
 
+from nora_lab.display import CT_WINDOW_PRESETS, colormaps
 from nora_lab.errors import ImagingError
 from nora_lab.widgets import Viewer
-from nora_lab.display import CT_WINDOW_PRESETS, colormaps
 
 from .conftest import assert_same_image
 
@@ -32,7 +32,8 @@ WIDGETS = Path(__file__).resolve().parents[2] / "nora_lab" / "widgets"
 def test_import_is_lazy_and_widgets_never_pull_in_sql():
     code = ("import sys, nora_lab.widgets as w; assert 'anywidget' not in sys.modules; "
             "w.Viewer; import nora_lab.widgets.viewer; "
-            "bad = [m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'psycopg', 'alembic')]; "
+            "bad = [m for m in sys.modules if m.split('.')[0] in ('sqlalchemy', 'psycopg', "
+            "'alembic')]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -48,8 +49,10 @@ def test_the_shipped_bundle_is_built_from_the_current_sources():
     h.update((js / "package-lock.json").read_bytes())
     head = (WIDGETS / "static" / "viewer.js").read_text()[:400]
     m = re.search(r"source-sha256: ([0-9a-f]{64})", head)
-    assert m, "static/viewer.js has no source hash banner: rebuild it with `npm run build` in nora_lab/widgets/js"
-    assert m.group(1) == h.hexdigest(), "static/viewer.js is stale: run `npm ci && npm run build` in nora_lab/widgets/js"
+    assert m, ("static/viewer.js has no source hash banner: rebuild it with `npm run build` in "
+               "nora_lab/widgets/js")
+    assert m.group(1) == h.hexdigest(), (
+        "static/viewer.js is stale: run `npm ci && npm run build` in nora_lab/widgets/js")
 
 
 def test_colormaps_come_from_niivue():
@@ -67,7 +70,8 @@ def test_every_format_opens_in_a_viewer(files):
         assert layer.kind == {"gii": "mesh", "tck": "tract", "trk": "tract"}.get(fmt, "volume")
     roles = [s["role"] for s in v.layers]
     assert roles.count("background") == 1  # the first volume; later volumes overlay it
-    assert roles.count("overlay") == 4 and roles.count("surface") == 1 and roles.count("fibers") == 2
+    assert roles.count("overlay") == 4 and roles.count("surface") == 1 and roles.count(
+        "fibers") == 2
 
 
 def test_first_volume_sets_position_window_and_value(volume, affine):
@@ -239,13 +243,16 @@ def test_meshes_and_fibers_travel_as_typed_parts(files, frontend):
     mesh = v.open(files["gii"])
     tract = v.open(files["tck"])
     blob, parts = fe.assemble(mesh.id)
-    verts = np.frombuffer(blob, np.float32, count=parts["vertices"]["nbytes"] // 4, offset=parts["vertices"]["offset"])
-    faces = np.frombuffer(blob, np.uint32, count=parts["faces"]["nbytes"] // 4, offset=parts["faces"]["offset"])
+    verts = np.frombuffer(blob, np.float32, count=parts["vertices"]["nbytes"] // 4,
+                          offset=parts["vertices"]["offset"])
+    faces = np.frombuffer(blob, np.uint32, count=parts["faces"]["nbytes"] // 4,
+                          offset=parts["faces"]["offset"])
     np.testing.assert_array_equal(verts.reshape(-1, 3), mesh.data.vertices)
     np.testing.assert_array_equal(faces.reshape(-1, 3), mesh.data.faces)
     blob, parts = fe.assemble(tract.id)
     assert parts["offsets"]["offset"] % 8 == 0
-    offsets = np.frombuffer(blob, np.uint32, count=parts["offsets"]["nbytes"] // 4, offset=parts["offsets"]["offset"])
+    offsets = np.frombuffer(blob, np.uint32, count=parts["offsets"]["nbytes"] // 4,
+                            offset=parts["offsets"]["offset"])
     np.testing.assert_array_equal(offsets, tract.data.offsets)
 
 
@@ -330,7 +337,8 @@ def test_bad_mask_updates(volume):
     with pytest.raises(ImagingError, match="no mask; call viewer.set_mask"):
         v.update_mask(((0, 1), (0, 1), (0, 1)), np.ones((1, 1, 1)))
     v.set_mask(volume > 0, name="roi")
-    with pytest.raises(ImagingError, match=r"values have shape \(2, 2, 2\), bbox needs \(1, 1, 1\)"):
+    with pytest.raises(ImagingError,
+                       match=r"values have shape \(2, 2, 2\), bbox needs \(1, 1, 1\)"):
         v.update_mask(((0, 1), (0, 1), (0, 1)), np.ones((2, 2, 2)))
     with pytest.raises(ImagingError, match="outside the mask's shape"):
         v.update_mask(((0, 99), (0, 1), (0, 1)), np.ones((99, 1, 1)))
@@ -347,7 +355,8 @@ def test_pen_strokes_arrive_in_the_draw_targets_voxel_grid(volume, affine, front
     world = [list((affine @ [4, 5, 6, 1])[:3]), [1e4, 0, 0]]
     fe.draw(phase="move", buttons=2, viewport=0, axis="axial", points=world, shift=False)
     [e] = events
-    assert e.phase == "move" and e.erase and e.axis == "axial" and e.layer == "roi" and e.layer_id == roi.id
+    assert e.phase == "move" and e.erase and e.axis == "axial"
+    assert e.layer == "roi" and e.layer_id == roi.id
     assert e.voxels[0].tolist() == [4, 5, 6] and e.inside.tolist() == [True, False]
     np.testing.assert_allclose(e.world, world)
 

@@ -31,7 +31,8 @@ def _safe_extract(zpath: Path, dest: Path) -> None:
         if total > _MAX_UNZIPPED:
             raise DicomImportError(
                 f"{zpath}: unpacks to {total / 1024**3:.1f} GiB, over the "
-                f"{_MAX_UNZIPPED / 1024**3:.0f} GiB limit; unpack it yourself and import the folder")
+                f"{_MAX_UNZIPPED / 1024**3:.0f} GiB limit; unpack it yourself and import the "
+                "folder")
         for info in zf.infolist():
             target = (dest / info.filename).resolve()
             if target != dest and dest not in target.parents:

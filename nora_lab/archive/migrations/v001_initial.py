@@ -13,7 +13,8 @@ SQLITE_TRIGRAM = [
     "CREATE TRIGGER IF NOT EXISTS files_trgm_ai AFTER INSERT ON files BEGIN "
     "INSERT INTO files_trgm(rowid, path_lc) VALUES (new.id, new.path_lc); END",
     "CREATE TRIGGER IF NOT EXISTS files_trgm_ad AFTER DELETE ON files BEGIN "
-    "INSERT INTO files_trgm(files_trgm, rowid, path_lc) VALUES ('delete', old.id, old.path_lc); END",
+    "INSERT INTO files_trgm(files_trgm, rowid, path_lc) VALUES ('delete', old.id, old.path_lc); "
+    "END",
     "CREATE TRIGGER IF NOT EXISTS files_trgm_au AFTER UPDATE OF path_lc ON files BEGIN "
     "INSERT INTO files_trgm(files_trgm, rowid, path_lc) VALUES ('delete', old.id, old.path_lc); "
     "INSERT INTO files_trgm(rowid, path_lc) VALUES (new.id, new.path_lc); END",

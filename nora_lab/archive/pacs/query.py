@@ -3,7 +3,7 @@
 >>> find_studies("PACS1", patient_name="Doe^J*", study_date="20200101-20201231")   # doctest: +SKIP
 >>> series = find_series("PACS1", patient_id="12345", modality="MR",
 ...                      series_description="*t1*")                             # doctest: +SKIP
->>> sequences(series)      # NORA's result view: each sequence and its "in studies" count  # doctest: +SKIP
+>>> sequences(series)   # each sequence and its "in studies" count  # doctest: +SKIP
 
 Conventions (NORA's query tool): names ``Last^First``; ``*`` and ``?`` wildcards; dates
 ``20200101``, ranges ``20200101-20201231`` (open: ``20200101-``), a year ``2020``, ISO

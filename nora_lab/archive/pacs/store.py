@@ -1,7 +1,7 @@
 """Push DICOM to a node (C-STORE): originals the import kept, and derived objects.
 
->>> push("PACS1", "/data/exam/")                    # files, folders, dicom.tar.gz   # doctest: +SKIP
->>> push("PACS1", to_dicom_seg(roi, source_datasets))   # a highdicom SEG (a Dataset) # doctest: +SKIP
+>>> push("PACS1", "/data/exam/")                   # files, folders, dicom.tar.gz  # doctest: +SKIP
+>>> push("PACS1", to_dicom_seg(roi, source_datasets))  # a highdicom SEG  # doctest: +SKIP
 >>> push_study("PACS1", project, "P001#S1")         # the study's kept originals    # doctest: +SKIP
 
 Files are sent raw, in the transfer syntax they are stored in (pynetdicom's chunked

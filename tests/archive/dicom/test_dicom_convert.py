@@ -37,7 +37,8 @@ def test_fmri_and_mosaic_series_match_ref(dicom_dir, tmp_path):
     refs = {}
     for j in ref.glob("*.json"):
         meta = json.loads(j.read_text())
-        refs[(meta["Manufacturer"].split()[0].upper(), meta["SeriesNumber"])] = j.with_suffix(".nii")
+        refs[(meta["Manufacturer"].split()[0].upper(),
+              meta["SeriesNumber"])] = j.with_suffix(".nii")
     series = _series(dicom_dir / "dcm_qa_nih" / "In", tmp_path)
     assert len(series) == len(refs) == 8
     for s in series:

@@ -19,7 +19,8 @@ def _nih_refs(dicom_dir):
     refs = {}
     for j in (dicom_dir / "dcm_qa_nih" / "Ref").glob("*.json"):
         meta = json.loads(j.read_text())
-        refs[(meta["Manufacturer"].split()[0].upper(), meta["SeriesNumber"])] = j.with_suffix(".nii")
+        refs[(meta["Manufacturer"].split()[0].upper(),
+              meta["SeriesNumber"])] = j.with_suffix(".nii")
     return refs
 
 

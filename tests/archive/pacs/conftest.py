@@ -1,12 +1,12 @@
 """Real peers for the PACS tests: an Orthanc PACS (a plain process, its own JSON config,
 loopback only, free ports, storage in a temp dir) and dcmtk's tools.
 
-The session's Orthanc knows two modalities: ``NORA`` (our node, on the session's
-``node_port``) and ``DCMTK`` (a dcmtk ``storescp``). It holds, read in place from
-the suite's test data (:mod:`nora_lab.testing.testdata`): the GE 3D T1 of dcm_qa_ge (130 instances), the four 2-instance
-Siemens EPI series of dcm_qa_nih and the nine transfer-syntax variants of dcm_qa_ts
-(RLE, JPEG lossless, JPEG-LS, JPEG 2000, big endian, …). A peer that cannot start fails
-the tests with the reason — never a skip.
+The session's Orthanc knows two modalities: ``NORA`` (our node, on the session's ``node_port``)
+and ``DCMTK`` (a dcmtk ``storescp``). It holds, read in place from the suite's test data
+(:mod:`nora_lab.testing.testdata`): the GE 3D T1 of dcm_qa_ge (130 instances), the four
+2-instance Siemens EPI series of dcm_qa_nih and the nine transfer-syntax variants of dcm_qa_ts
+(RLE, JPEG lossless, JPEG-LS, JPEG 2000, big endian, …). A peer that cannot start fails the
+tests with the reason — never a skip.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from nora_lab.archive.pacs.nodes import PacsConfig
-from nora_lab.testing.pacs import OrthancServer, ServiceError, dcmtk_path, free_port
 from nora_lab.testing import testdata
+from nora_lab.testing.pacs import OrthancServer, ServiceError, dcmtk_path, free_port
 
 DICOM = testdata.dicom_root()
 GE_T1 = DICOM / "dcm_qa_ge" / "In" / "05_3D_Ax_T1_MP_RAGE_R22"
