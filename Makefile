@@ -39,11 +39,11 @@ lab: demo
 	NORA_HOME=$(DEMO_HOME) $(BIN)/jupyter lab notebooks/quickstart.ipynb \
 		--ServerApp.ip=127.0.0.1 --ServerApp.port=$(LAB_PORT) $(ROOT_FLAG)
 
-## the whole suite, services included
-test: env testdata services
+## the whole suite, services included (after lint: ruff and mypy)
+test: lint testdata services
 	$(BIN)/python -m pytest
 
-test-fast: env testdata
+test-fast: lint testdata
 	$(BIN)/python -m pytest -m "not slow and not slurm and not browser"
 
 bench: env testdata services
@@ -56,8 +56,10 @@ hub: env
 hub-down:
 	bash scripts/hub/down.sh
 
+## ruff on the code, tests and benchmarks; mypy on the package ([tool.mypy] in pyproject)
 lint: env
 	$(BIN)/ruff check nora_lab tests benchmarks
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) $(DEMO_HOME) artifacts .pytest_cache

@@ -158,7 +158,7 @@ def _tags(text: str | None) -> list[str]:
 
 
 def _filters(items: Sequence[str]) -> dict[str, str] | None:
-    out = {}
+    out: dict[str, str] = {}
     for item in items:
         col, sep, text = item.partition("=")
         if not sep:
@@ -324,7 +324,8 @@ def _studies(args: argparse.Namespace, proj: Any, filters: Any) -> None:
 
 
 def _export(args: argparse.Namespace, proj: Any, filters: Any) -> None:
-    sys.stdout.write(_exportmeta(proj, *args.exportmeta, args.keys, filters))
+    pattern, jsonname = args.exportmeta
+    sys.stdout.write(_exportmeta(proj, pattern, jsonname, args.keys, filters))
 
 
 def _fsck(args: argparse.Namespace, proj: Any, filters: Any) -> int:

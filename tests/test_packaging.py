@@ -33,6 +33,21 @@ def test_ci_runs_make_test():
     assert "make test" in (TOP / ".ci" / "run").read_text()
 
 
+def test_make_test_lints_and_type_checks_first():
+    """`make test` (what CI runs) depends on `make lint`: ruff over the code, tests and
+    benchmarks with no blanket E501 exception, then mypy over the package."""
+    import re
+    import tomllib
+
+    make = (TOP / "Makefile").read_text()
+    assert re.search(r"^test: lint\b", make, re.M)
+    lint = make.split("\nlint:", 1)[1].split("\n\n", 1)[0]
+    assert "ruff check nora_lab tests benchmarks" in lint and "mypy" in lint
+    tools = tomllib.loads((TOP / "pyproject.toml").read_text())["tool"]
+    assert "E501" not in tools["ruff"]["lint"].get("ignore", [])
+    assert tools["mypy"]["files"] == ["nora_lab"] and tools["mypy"]["check_untyped_defs"]
+
+
 def test_import_is_light():
     import subprocess
     import sys

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from os import PathLike
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import sqlalchemy as sa
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["ProjectHost"]
 
 
-class ProjectHost:
+class ProjectHost(Protocol):
     """The attributes and helpers of a Project that its mixins rely on."""
 
     archive: Archive

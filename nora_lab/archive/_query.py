@@ -123,7 +123,7 @@ class Compiler:
     def file_pattern(self, pat: FilePattern) -> sa.ColumnElement:
         """Rows having a file that matches (see :meth:`_probe_or_drive`)."""
         f = t.files
-        rare = (self.conn is not None
+        rare = (self.conn is not None and self.project_pk is not None
                 and pat.estimate(self.conn, self.project_pk, self.RARE) < self.RARE)
         cond = pat.condition(f.c.path_lc, f.c.id, self.dialect, trigram=rare,
                              project=f.c.project_id == self.project_pk if rare else None)
@@ -145,6 +145,7 @@ class Compiler:
         neither flatten into a join nor hash (both would visit every matching row).
         """
         driver = study_ids if study_ids is not None else subject_ids
+        assert driver is not None, "study_ids or subject_ids"
         if rare is None:
             rare = self.conn is not None and self.conn.execute(
                 sa.select(sa.func.count()).select_from(driver.limit(self.RARE).subquery())
@@ -152,6 +153,7 @@ class Compiler:
         if rare:
             if subject_ids is not None:
                 return self._subject_col().in_(subject_ids)
+            assert study_ids is not None
             if self.level == "study":
                 return self.s.c.id.in_(study_ids)
             s2 = t.studies.alias("s5")

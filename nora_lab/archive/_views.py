@@ -171,7 +171,7 @@ class QueriesMixin(ProjectHost):
             else:
                 # studies by PSID, then the (study, path) index: the walk's order, no sort
                 q = q.order_by(*order)
-                rows = conn.execute(q if limit is None else q.limit(limit)).all()
+                rows = conn.execute(q if limit is None else q.limit(limit)).all()  # type: ignore[assignment]
             ftags = tags_by(conn, t.file_tags, "file", [r.id for r in rows])
         recs = []
         for r in rows:

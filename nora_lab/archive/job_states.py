@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import sqlalchemy as sa
 
@@ -69,6 +69,7 @@ ACTIVE = (JobState.QUEUED, JobState.RUNNING)
 #: the states a job can finish in
 FINISHED = (JobState.DONE, JobState.ERROR, JobState.KILLED)
 _CHUNK = 500
+T = TypeVar("T")
 
 
 def _now() -> datetime:
@@ -103,7 +104,7 @@ def _unit_pks(conn: sa.Connection, project: Project, level: str,
                             .where(s.c.project_id == project.pk)).all()
         known = {f"{r.subject_id}#{r.study_id}": (r.id, r.subject) for r in rows}
     else:
-        rows = conn.execute(sa.select(sub.c.id, sub.c.subject_id)
+        rows = conn.execute(sa.select(sub.c.id, sub.c.subject_id)  # type: ignore[assignment]
                             .where(sub.c.project_id == project.pk)).all()
         known = {r.subject_id: (None, r.id) for r in rows}
     missing = [u for u in units if u not in known]
@@ -142,7 +143,7 @@ def create(project: Project, run: str, name: str, level: str, units: Sequence[st
         pks = _unit_pks(conn, project, level, units)
         col = _unit_col(level)
         keys = [p[0] if level == "study" else p[1] for p in pks]
-        busy = []
+        busy: list[Any] = []
         for i in range(0, len(keys), _CHUNK):
             busy += conn.execute(sa.select(col, j.c.batch, j.c.state).where(
                 j.c.project_id == project.pk, j.c.name == name, col.in_(keys[i:i + _CHUNK]),
@@ -162,7 +163,7 @@ def create(project: Project, run: str, name: str, level: str, units: Sequence[st
                  "submitted": now, "attempts": 0, "spec": spec,
                  "log": logs[k] if logs else None}
                 for k, (st, su) in enumerate(pks)]
-        ids = []
+        ids: list[int] = []
         for i in range(0, len(rows), _CHUNK):
             ids += conn.execute(sa.insert(j).returning(j.c.id, sort_by_parameter_order=True),
                                 rows[i:i + _CHUNK]).scalars().all()
@@ -269,7 +270,7 @@ def fail_active(project: Project, reason: str, *, run: str | None = None,
     return n
 
 
-def _chunks(ids: list[int] | None) -> Iterable[list[int] | None]:
+def _chunks(ids: list[T] | None) -> Iterable[list[T] | None]:
     if ids is None:
         yield None
         return
@@ -380,8 +381,8 @@ def table(project: Project, *, run: str | None = None, name: str | None = None,
     if order_by not in _ORDER:
         raise FilterSyntaxError(f"order_by {order_by!r}: expected one of {list(_ORDER)}")
     if order_by != "id":
-        col = {"unit": unit, "batch": j.c.name, "run": j.c.batch,
-               "user": j.c.user_name}.get(order_by, getattr(j.c, order_by, None))
+        col: Any = {"unit": unit, "batch": j.c.name, "run": j.c.batch,
+                    "user": j.c.user_name}.get(order_by, getattr(j.c, order_by, None))
         q = q.order_by((col.desc() if descending else col.asc()).nulls_last())
         q = q.order_by(j.c.id.desc())
     else:
@@ -411,6 +412,7 @@ def study_states(project: Project, psids: Sequence[str]) -> dict[str, dict[str, 
     out: dict[str, dict[str, str]] = {}
     with _db.read(project.archive.engine) as conn:
         for chunk in _chunks(list(psids)):
+            assert chunk is not None
             rows = conn.execute(
                 sa.select(s.c.psid, j.c.name, j.c.state).join(s, s.c.id == j.c.study)
                 .where(s.c.project_id == project.pk, s.c.psid.in_(chunk))

@@ -182,10 +182,10 @@ class FilePattern:
             cond = path_lc.like(p, escape=_ESC)
             prefix = literal_prefix(p)
             if prefix:
-                cond = sa.and_(*([project] if project is not None else []),
+                cond = sa.and_(*([project] if project is not None else []),  # type: ignore[assignment]
                                path_lc >= prefix, path_lc < prefix + _TOP, cond)
             elif trigram and dialect == "sqlite" and len(literal_run(p)) >= 3:
-                cond = sa.and_(file_id.in_(trigram_rowids(p)), cond)
+                cond = sa.and_(file_id.in_(trigram_rowids(p)), cond)  # type: ignore[assignment]
             alts.append(cond)
         return alts[0] if len(alts) == 1 else sa.or_(*alts)
 

@@ -83,7 +83,7 @@ def job_script(cfg: Mapping[str, Any], resources: Mapping[str, Any] | None = Non
     cls = _cluster_class(cfg["backend"])
     kwargs = {k: v for k, v in cluster_kwargs(cfg, resources, log_directory=log_directory).items()
               if k not in _CLUSTER_ONLY}
-    return cls.job_cls("tcp://<scheduler>:8786", name="dask-worker", **kwargs).job_script()
+    return cls.job_cls("tcp://<scheduler>:8786", name="dask-worker", **kwargs).job_script()  # type: ignore[attr-defined]
 
 
 def _local_size(kwargs: dict[str, Any], n_units: int) -> tuple[int, int]:

@@ -81,7 +81,8 @@ def settings(**overrides: Any) -> dict[str, Any]:
         raise ConfigError(f"batch backend {backend!r}: expected one of {', '.join(BACKENDS)} "
                           f"(set it in {user_config_path()} or pass backend=…)")
     cfg["backend"] = backend
-    top, section = {}, {}
+    top: dict[str, Any] = {}
+    section: dict[str, Any] = {}
     for k, v in overrides.items():
         (top if _dash(k) in cfg and _dash(k) not in BACKENDS else section)[k] = v
     cfg = _merge(cfg, top, "batch")

@@ -142,7 +142,8 @@ def debug(batch: Batch | Mapping[str, Any] | str | Any, project: Project | str,
     from nora_lab.batch.submit import as_batch, log_folder
 
     if isinstance(batch, BatchRun):
-        batch, project, study = batch.batch, batch.project, str(project)
+        run = batch
+        batch, project, study = run.batch, run.project, str(project)
     if study is None or isinstance(project, str):
         raise BatchError("debug needs the study: debug(batch, project, study) or "
                          "debug(run, study)")
@@ -156,10 +157,11 @@ def debug(batch: Batch | Mapping[str, Any] | str | Any, project: Project | str,
     for i, (job, nm) in enumerate(zip(b.jobs, names, strict=True), 1):
         params.append(f"# job {i}: {job.label}")
         try:
-            step: ResolvedStep | None = resolve_step(project, unit, job, i, pending=pending)
-            for psid, rels in pending_outputs(step, project).items():
+            resolved = resolve_step(project, unit, job, i, pending=pending)
+            for psid, rels in pending_outputs(resolved, project).items():
                 pending.setdefault(psid, []).extend(rels)
-            params.append(variables.python_block({nm[k]: v for k, v in step.values.items()}))
+            params.append(variables.python_block({nm[k]: v for k, v in resolved.values.items()}))
+            step: ResolvedStep | None = resolved
         except NoraError as exc:
             step = None
             params.append(f"# ERROR: {exc}")
@@ -175,7 +177,7 @@ def debug(batch: Batch | Mapping[str, Any] | str | Any, project: Project | str,
         setup.append("# the archive database needs a password: set $NORA_DB before starting")
     setup += [f"os.environ.update({env!r})", f"os.makedirs({str(cwd)!r}, exist_ok=True)",
               f"os.chdir({str(cwd)!r})"]
-    setup = "\n".join(setup)
+    setup_code = "\n".join(setup)
     nb = new_notebook()
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
@@ -184,7 +186,7 @@ def debug(batch: Batch | Mapping[str, Any] | str | Any, project: Project | str,
                                   "step through the jobs one cell at a time.")]
     pcell = new_code_cell("\n".join(params))
     pcell.metadata["tags"] = ["parameters"]
-    nb.cells += [pcell, new_code_cell(setup), *cells]
+    nb.cells += [pcell, new_code_cell(setup_code), *cells]
     nb.cells.append(new_markdown_cell(
         "Outputs are not registered while debugging. To register one:\n\n"
         "```python\nfrom nora_lab.archive import Archive\n"

@@ -112,7 +112,7 @@ class Job:
         if self.name:
             return self.name
         if self.type == "builtin":
-            return self.registered_name or getattr(self.func, "__name__", "callable")
+            return self.registered_name or str(getattr(self.func, "__name__", "callable"))
         if self.type == "notebook":
             return Path(self.notebook_path or "notebook").stem
         first = (self.script or "").strip().split(None, 1)
@@ -237,7 +237,7 @@ class Job:
         args = d.get("args") or {}
         if not isinstance(args, Mapping):
             raise BatchError(f"{where}: 'args' must be an object of name: value")
-        args = {k: Arg.from_dict(v) if isinstance(v, Mapping) else v for k, v in args.items()}
+        args = {k: Arg.from_dict(v) if isinstance(v, Mapping) else v for k, v in args.items()}  # type: ignore[arg-type]
         return cls(str(d.get("type", "")), args, script=d.get("script"),
                    registered_name=d.get("job"),
                    notebook_path=d.get("notebook"), name=d.get("name"), kernel=d.get("kernel"))

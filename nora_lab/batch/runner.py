@@ -132,7 +132,8 @@ def _stamp() -> str:
     return _dt.datetime.now().isoformat(timespec="seconds")
 
 
-def _result(task: UnitTask, state: str, error: str | None = None, attempts: int = 0) -> dict:
+def _result(task: UnitTask, state: JobState, error: str | None = None,
+            attempts: int = 0) -> dict:
     return {"job_id": task.job_id, "unit": task.unit.key, "state": state, "error": error,
             "attempts": attempts}
 
@@ -162,7 +163,8 @@ def run_unit(task: UnitTask) -> dict[str, Any]:
     return _result(task, state, error, attempt)
 
 
-def _run_steps(task: UnitTask, proj: Any, fh: Any, attempt: int) -> tuple[str, str | None]:
+def _run_steps(task: UnitTask, proj: Any, fh: Any, attempt: int
+               ) -> tuple[JobState, str | None]:
     env = job_env(task)
     stem = Path(task.log).with_suffix("")
     texts: list[str] = []
@@ -210,7 +212,8 @@ def _run_steps(task: UnitTask, proj: Any, fh: Any, attempt: int) -> tuple[str, s
     return JobState.DONE, None
 
 
-def _fail(proj: Any, task: UnitTask, attempt: int, error: str, texts: list[str]) -> tuple[str, str]:
+def _fail(proj: Any, task: UnitTask, attempt: int, error: str, texts: list[str]
+          ) -> tuple[JobState, str]:
     states.finish(proj, task.job_id, JobState.ERROR, error=error, attempt=attempt,
                   command="\n".join(texts) or None)
     return JobState.ERROR, error

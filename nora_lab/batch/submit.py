@@ -144,7 +144,8 @@ def launch(batch: Batch | Mapping[str, Any] | str, project: Project, studies: An
                 owns_cluster = True
             client = Client(cluster, set_as_default=False)
             owns_client = True
-        common = {"run": run_id, "batch": b.name, "steps": steps, "db_url": _db_url(project),
+        common: dict[str, Any] = {
+                  "run": run_id, "batch": b.name, "steps": steps, "db_url": _db_url(project),
                   "root": str(project.archive.root), "user": project.archive.user,
                   "project": project.name, "home": str(nora_config.nora_home()),
                   "sys_path": [p for p in sys.path if p], "poll": float(cfg["poll-interval"]),

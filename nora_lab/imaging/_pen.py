@@ -22,7 +22,7 @@ def neighbourhood(shape: tuple[int, ...]) -> np.ndarray:
     s = SIX.copy()
     for ax, n in enumerate(shape):
         if n == 1:
-            keep = [slice(None)] * 3
+            keep: list[slice | int] = [slice(None)] * 3
             for i in (0, 2):
                 keep[ax] = i
                 s[tuple(keep)] = False

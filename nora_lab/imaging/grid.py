@@ -52,7 +52,7 @@ class Grid:
     array([2., 2., 3.])
     """
 
-    shape: tuple[int, int, int]
+    shape: tuple[int, ...]  # 3 values once built (a 2D shape gets a trailing 1)
     affine: np.ndarray
 
     def __post_init__(self) -> None:

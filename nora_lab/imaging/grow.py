@@ -84,7 +84,7 @@ def grow_mask(
         grown = False
         for ax in range(3):
             size = hi[ax] - lo[ax]
-            first = [slice(None)] * 3
+            first: list[slice | int] = [slice(None)] * 3
             first[ax] = 0
             down = lo[ax] > 0 and crop[ax].start == 0 and region[tuple(first)].any()
             first[ax] = -1

@@ -43,8 +43,9 @@ def _morph(roi: ROI, op: Callable[..., np.ndarray], iterations: int, label: str)
     if box is None:
         return Edit.make(None, None, None, label)
     m = iterations + 1
-    big = tuple(slice(max(s.start - m, 0), min(s.stop + m, n))
-                for s, n in zip(box, roi.shape, strict=True))
+    x, y, z = (slice(max(s.start - m, 0), min(s.stop + m, n))
+               for s, n in zip(box, roi.shape, strict=True))
+    big = (x, y, z)
     out = op(roi.data[big], structure=structure_of(roi), iterations=iterations)
     return roi.apply(big, out, label)
 

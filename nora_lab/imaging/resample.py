@@ -109,7 +109,7 @@ def resample_to_grid(
         if not np.issubdtype(dtype, np.floating) and np.isnan(cval):
             cval = 0
     else:
-        dtype = np.float32
+        dtype = np.dtype(np.float32)
     out = ndi.affine_transform(
         data, m[:3, :3], offset=m[:3, 3], output_shape=target.shape, order=order,
         mode="nearest", output=dtype if order == 0 else np.float32,

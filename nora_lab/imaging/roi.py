@@ -17,7 +17,7 @@ __all__ = ["ROI", "bbox_of", "union_bbox"]
 
 def bbox_of(mask: np.ndarray) -> BBox | None:
     """Tight bounding box (slices) of the True voxels of a 3D ``mask``; None if empty."""
-    plane = mask.any(axis=2)
+    plane = np.any(mask, axis=2)
     xs = np.flatnonzero(plane.any(axis=1))
     if xs.size == 0:
         return None
@@ -117,7 +117,8 @@ class ROI:
     # -- geometry ---------------------------------------------------------------------
     @property
     def shape(self) -> tuple[int, int, int]:
-        return self.grid.shape
+        x, y, z = self.grid.shape
+        return x, y, z
 
     @property
     def affine(self) -> np.ndarray:

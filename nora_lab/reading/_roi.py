@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,7 +65,7 @@ def roi_agreement(project, results: pd.DataFrame, item: str, *,  # noqa: ANN001
         masks = {}
         for reader, rel in zip(g["reader"], g[col], strict=True):
             if isinstance(rel, str) and rel:
-                img = nib.load(project.study_dir(psid) / rel)
+                img: Any = nib.load(project.study_dir(psid) / rel)
                 masks[reader] = (np.asarray(img.dataobj) != 0, img.affine)
         for (r1, (m1, aff)), (r2, (m2, _)) in itertools.combinations(sorted(masks.items()), 2):
             rows.append({"psid": psid, "stage": int(stage), "repetition": int(rep),

@@ -113,7 +113,7 @@ def simulate_reader(archive: Archive, user: str, mode: str = "serious", *, error
         said = truth if rng.random() > error_rate + (0.1 if item.stage == 0 else 0) else not truth
         roi = None
         if said and truth:  # outline the lesion, off by up to a voxel without the AI mask
-            seg = nib.load(project.study_dir(item.psid) / "ai/seg.nii.gz")
+            seg: Any = nib.load(project.study_dir(item.psid) / "ai/seg.nii.gz")
             shift = 0 if item.stage == 1 else int(rng.integers(-1, 2))
             roi = ROI(np.roll(np.asarray(seg.dataobj), shift, axis=0), seg.affine, "lesion_roi")
         session.submit({"lesion": "yes" if said else "no",

@@ -63,7 +63,8 @@ class Item:
     def values(self) -> list[Any]:
         """The allowed values of a choice or Likert item."""
         if self.type == "likert":
-            return list(range(int(self.min), int(self.max) + 1))
+            lo, hi = int(self.min or 1), int(self.max or 5)  # set when parsed (1..5 by default)
+            return list(range(lo, hi + 1))
         return [v for v, _ in self.options]
 
     @property
@@ -126,8 +127,9 @@ def _item(raw: Any, i: int) -> Item:
     if lo is not None and hi is not None and float(lo) >= float(hi):
         raise ConfigError(f"{where}: min {lo} must be below max {hi}")
     labels = tuple(str(x) for x in raw.get("labels", ()))
-    if typ == "likert" and labels and len(labels) != int(hi) - int(lo) + 1:
-        raise ConfigError(f"{where}: {len(labels)} labels for the {int(hi) - int(lo) + 1} "
+    if typ == "likert" and labels and len(labels) != int(hi or 5) - int(lo or 1) + 1:
+        points = int(hi or 5) - int(lo or 1) + 1
+        raise ConfigError(f"{where}: {len(labels)} labels for the {points} "
                           f"points {lo}..{hi}")
     return Item(type=typ, name=name, label=str(raw.get("label", name)), options=tuple(opts),
                 required=bool(raw.get("required", False)), useastag=bool(raw.get("useastag")),
@@ -238,6 +240,7 @@ def _clean_value(it: Item, v: Any) -> Any:
         raise ConfigError(f"{bad} within {it.min}..{it.max}")
     if it.type == "likert":
         if num != int(num):
-            raise ConfigError(f"{bad} an integer point of the scale {int(it.min)}..{int(it.max)}")
+            raise ConfigError(
+                f"{bad} an integer point of the scale {it.values[0]}..{it.values[-1]}")
         return int(num)
     return int(num) if num == int(num) and isinstance(v, int) else num

@@ -58,8 +58,9 @@ def _widget(pn, item: Item):  # noqa: ANN001, ANN202
                                            options=dict(zip(labels, item.values, strict=True)),
                                            value=None, css_classes=css)
     if item.type == "slider":
-        return pn.widgets.FloatSlider(label=name, start=item.min, end=item.max,
-                                      step=item.step or (item.max - item.min) / 100,
+        lo, hi = float(item.min or 0.0), float(item.max if item.max is not None else 100.0)
+        return pn.widgets.FloatSlider(label=name, start=lo, end=hi,
+                                      step=item.step or (hi - lo) / 100,
                                       value=item.blank,
                                       css_classes=css)
     if item.type in ("text", "number"):
@@ -76,9 +77,12 @@ def _slices_png(images: list[dict[str, Any]]) -> bytes:
 
     if not images:
         return b""
-    base = np.asarray(nib.load(str(images[0]["path"])).dataobj, dtype=float)
-    masks = [np.asarray(nib.load(str(im["path"])).dataobj) != 0 for im in images[1:]
-             if im.get("role") == "mask"]
+    def voxels(path: Any) -> np.ndarray:
+        img: Any = nib.load(str(path))
+        return np.asarray(img.dataobj)
+
+    base = voxels(images[0]["path"]).astype(np.float64)
+    masks = [voxels(im["path"]) != 0 for im in images[1:] if im.get("role") == "mask"]
     fig = figure.Figure(figsize=(7.5, 2.6))
     axes = fig.subplots(1, 3)
     c = [s // 2 for s in base.shape[:3]]

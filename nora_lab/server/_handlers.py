@@ -75,7 +75,8 @@ class _Nora:
 
     def refuse_url_token(self) -> None:
         if "token" in self.request.query_arguments:  # type: ignore[attr-defined]
-            self.current_user = self._jupyter_current_user = None  # type: ignore[attr-defined]
+            self.current_user = None
+            setattr(self, "_jupyter_current_user", None)  # noqa: B010 - Jupyter's cache
             raise self.fail(400, _URL_TOKEN)
 
     async def authenticate(self, prepare: Any) -> None:
@@ -84,7 +85,7 @@ class _Nora:
         try:
             await prepare()
         except web.HTTPError as exc:
-            if exc.status_code == 403 and self.current_user is None:  # type: ignore[attr-defined]
+            if exc.status_code == 403 and self.current_user is None:
                 raise self.fail(403, "authentication required: send your Jupyter or hub API "
                                 "token as 'Authorization: token <token>'") from None
             raise
@@ -212,7 +213,8 @@ class ImportHandler(_Nora, APIHandler):
                     raise self.fail(400, f"{key}={value!r}: use letters, digits and . _ + = @ , -")
                 options[key] = value
         limit = self.nora.import_max_bytes
-        self.request.connection.set_max_body_size(limit + _FRAMING + _DRAIN)
+        connection: Any = self.request.connection  # an HTTP1Connection while a request runs
+        connection.set_max_body_size(limit + _FRAMING + _DRAIN)
         length = int(self.request.headers.get("Content-Length") or 0)
         if length > limit + _FRAMING:
             expects = self.request.headers.get("Expect", "").lower() == "100-continue"

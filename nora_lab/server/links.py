@@ -182,7 +182,7 @@ def link_notebook(project: str, *, share: str | None = None,
     import nbformat.v4 as nbf
 
     args = f"share={share!r}" if share is not None else repr(state)
-    what = f"shared link `{share}`" if share is not None else f"study `{state['psid']}`"
+    what = f"shared link `{share}`" if share is not None else f"study `{(state or {})['psid']}`"
     if state and state.get("preset"):
         what += f" with preset `{state['preset']}`"
     code = ("from nora_lab.archive import Archive\n"

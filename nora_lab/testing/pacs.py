@@ -142,9 +142,10 @@ class OrthancServer:
                 self.proc.kill()
                 self.proc.wait()
         self.proc = None
-        if getattr(self, "_log", None) is not None:
-            self._log.close()
-            self._log = None
+        log = getattr(self, "_log", None)
+        if log is not None:
+            log.close()
+            del self._log
 
     def kill(self) -> None:
         """SIGKILL the process (a PACS that dies mid-transfer)."""

@@ -66,7 +66,8 @@ def make_series(src: Path, dest: Path, n: int = 6) -> list[Path]:
         root = "1.2.826.0.1.3680043.10.1137"  # a UID root for test objects
         ds.StudyInstanceUID = f"{root}.1.{k // 2}"
         ds.SeriesInstanceUID = f"{root}.2.{k}"
-        ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = f"{root}.3.{k}"
+        ds.SOPInstanceUID = f"{root}.3.{k}"
+        ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
         folder = dest / f"series{k}"
         folder.mkdir(parents=True, exist_ok=True)
         ds.save_as(folder / "1.dcm")

@@ -57,7 +57,7 @@ def new_spec(
     opacity: float | None, window: Any, outline: bool, color: Any, visible: bool,
 ) -> dict:
     """The ``layers`` entry (JSON) describing a new layer; validates its display properties."""
-    spec = {
+    spec: dict[str, Any] = {
         "id": f"L{next(_ids)}", "name": data.name, "kind": data.kind, "role": role,
         "viewports": vps, "version": 1, "nbytes": data.nbytes, "visible": bool(visible),
         "opacity": float(1.0 if opacity is None else opacity), "outline": bool(outline),
@@ -65,7 +65,7 @@ def new_spec(
     }
     if not 0.0 <= spec["opacity"] <= 1.0:
         raise ImagingError(f"opacity for {data.name} must be within 0..1, got {opacity!r}")
-    if data.kind == "volume":
+    if isinstance(data, VolumeData):
         spec.update(shape=list(data.shape), dtype=str(data.data.dtype),
                     affine=data.affine.ravel().tolist())
         if role == "mask":
@@ -80,6 +80,18 @@ def new_spec(
     elif color is not None:
         spec["color"] = color_rgb(color, data.name)
     return spec
+
+
+def _spec_property(name: str) -> property:
+    """A property of :class:`Layer` reading and setting one display property of its spec."""
+
+    def get(self: Layer) -> Any:
+        return self._spec()[name]
+
+    def set_(self: Layer, value: Any) -> None:
+        self._viewer._set_props(self.id, **{name: value})
+
+    return property(get, set_)
 
 
 class Layer:
@@ -106,22 +118,18 @@ class Layer:
         """The layer's arrays as held by the kernel (what was sent)."""
         return self._viewer._data[self.id]
 
-    def _prop(name: str):  # noqa: N805 - small property factory
-        def get(self):
-            return self._spec()[name]
+    @property
+    def volume(self) -> VolumeData:
+        """The voxels of a volume layer (:class:`ImagingError` for a mesh or tracts)."""
+        return self._viewer._volume(self.id)
 
-        def set_(self, value):
-            self._viewer._set_props(self.id, **{name: value})
 
-        return property(get, set_)
-
-    colormap = _prop("colormap")
-    opacity = _prop("opacity")
-    visible = _prop("visible")
-    outline = _prop("outline")
-    color = _prop("color")
-    window = _prop("window")
-    del _prop
+    colormap = _spec_property("colormap")
+    opacity = _spec_property("opacity")
+    visible = _spec_property("visible")
+    outline = _spec_property("outline")
+    color = _spec_property("color")
+    window = _spec_property("window")
 
     def close(self) -> None:
         """Remove the layer from the viewer."""

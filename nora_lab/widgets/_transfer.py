@@ -35,8 +35,7 @@ _ALIGN = 8
 
 def bytes_view(a: np.ndarray) -> np.ndarray:
     """A flat uint8 view of a C- or F-contiguous array, in its memory order."""
-    order = "F" if (a.flags.f_contiguous and not a.flags.c_contiguous) else "C"
-    flat = a.reshape(-1, order=order)
+    flat = a.reshape(-1, order="F" if (a.flags.f_contiguous and not a.flags.c_contiguous) else "C")
     if not np.shares_memory(flat, a) and a.size > 1:  # pragma: no cover - guarded by callers
         raise AssertionError("array is not contiguous")
     return flat.view(np.uint8)
@@ -71,7 +70,7 @@ def payload_messages(
         for start in range(0, flat.size, chunk_bytes):
             piece = flat[start : start + chunk_bytes]
             yield ({"type": "chunk", "id": layer_id, "version": version,
-                    "offset": spec["offset"] + start}, [memoryview(piece)])
+                    "offset": spec["offset"] + start}, [memoryview(piece)])  # type: ignore[arg-type]
     yield {"type": "end", "id": layer_id, "version": version, "seq": seq}, []
 
 

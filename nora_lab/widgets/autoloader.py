@@ -135,7 +135,7 @@ def open_source(path: Path, frame: int = 0) -> Any:
 
     name = path.name.lower()
     if name.endswith((".nii", ".nii.gz", ".mgz", ".mgh", ".img", ".hdr")):
-        img = nib.load(path)
+        img: Any = nib.load(path)
         if len(img.shape) == 4 and img.shape[3] > 1:
             if frame >= img.shape[3]:
                 raise ImagingError(

@@ -173,7 +173,7 @@ class BatchTool(anywidget.AnyWidget):
     def _templates() -> list[dict[str, Any]]:
         from nora_lab.batch import registered_jobs
 
-        out = [{"type": "bash", "job": "", "label": "BASH (generic)",
+        out: list[dict[str, Any]] = [{"type": "bash", "job": "", "label": "BASH (generic)",
                 "description": "a bash script; $f1 $o1 $p1 $s1 $n1 become its arguments"},
                {"type": "python", "job": "", "label": "Python (generic)",
                 "description": "a Python script; $f1 $o1 $p1 $s1 $n1 become its arguments"},

@@ -183,7 +183,7 @@ class MarkerTool(W.VBox):
     def add_point(self, world: Any, name: str | None = None) -> im.Point:
         """Append a point (world mm) to the current set (a set is made if there is none)."""
         ps = self.current if self.current is not None else self.new()
-        p = ps.add(np.asarray(world, dtype=float), name)
+        p = ps.add([float(v) for v in np.asarray(world, dtype=float)], name)
         self._mark([p.coords], +1)
         self._update(f"added {p.name} at ({', '.join(f'{v:.1f}' for v in p.coords)})")
         return p
@@ -274,7 +274,7 @@ class MarkerTool(W.VBox):
 
     def _rebuild(self, bg_id: str) -> None:
         """Draw every point of every set anew on the background's grid."""
-        data = self.viewer.layer(bg_id).data
+        data = self.viewer.layer(bg_id).volume
         self._grid = (data.shape, data.affine, bg_id)
         self._count = np.zeros(data.shape, np.uint16)
         for ps in self._sets.values():
@@ -327,7 +327,7 @@ class MarkerTool(W.VBox):
             return
         for xyz in points:
             box = self._add_ball(np.asarray(xyz, float), sign)
-            if box is not None:
+            if box is not None and self._count is not None:
                 self.viewer.update_mask(box, self._count[box] > 0, layer=self._layer)
 
     # ------------------------------------------------------------ the form

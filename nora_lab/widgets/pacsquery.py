@@ -59,6 +59,10 @@ def _records(df: pd.DataFrame, columns: list[str]) -> list[dict[str, Any]]:
             for row in df[cols].itertuples(index=False)]
 
 
+#: the pull's progress the page shows (study and series counts, the current study, images)
+_PROGRESS: dict[str, Any] = {"done": 0, "total": 0, "running": False}
+
+
 class PacsQuery(anywidget.AnyWidget):
     """Search a PACS node, browse the results per patient, study and series, pull.
 
@@ -108,7 +112,7 @@ class PacsQuery(anywidget.AnyWidget):
     highlight_patient = t.Unicode("").tag(sync=True)
     selected_studies = t.List(t.Unicode()).tag(sync=True)
     selected_series = t.List(t.Unicode()).tag(sync=True)
-    progress = t.Dict({"done": 0, "total": 0, "running": False}).tag(sync=True)
+    progress = t.Dict(_PROGRESS).tag(sync=True)
     pulled = t.List(t.Dict()).tag(sync=True)
     show_identity = t.Bool(False).tag(sync=True)
     can_see_identity = t.Bool(False).tag(sync=True)
@@ -313,9 +317,9 @@ class PacsQuery(anywidget.AnyWidget):
         if self.check_project:
             self._series = self._mark_archived(self._series)
             self._show_results()
-        self.status = (f"pulled {len(groups)} stud(ies), {n_series} series"
-                       + (f"; {len(bad)} series not complete: {bad['reason'].iloc[0]}" if len(
-                           bad) else ""))
+        incomplete = (f"; {len(bad)} series not complete: {bad['reason'].iloc[0]}"
+                      if len(bad) else "")
+        self.status = f"pulled {len(groups)} stud(ies), {n_series} series{incomplete}"
         # last: the page waits on it
         self.progress = {**self.progress, "running": False, "current": ""}
         return out

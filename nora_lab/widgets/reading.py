@@ -62,8 +62,8 @@ def _widget(item: Item) -> W.Widget:
         w = W.ToggleButtons(options=list(zip(labels, item.values, strict=True)), value=None,
                             style={"button_width": "auto"})
     elif item.type == "slider":
-        w = W.FloatSlider(min=item.min, max=item.max, step=item.step or (item.max - item.min) / 100,
-                          value=item.blank)
+        lo, hi = float(item.min or 0.0), float(item.max if item.max is not None else 100.0)
+        w = W.FloatSlider(min=lo, max=hi, step=item.step or (hi - lo) / 100, value=item.blank)
     elif item.type in ("text", "number"):
         w = W.Text(placeholder="number" if item.type == "number" else "")
     else:  # roi / points: drawn in the viewer
@@ -216,6 +216,7 @@ class ReadingWidget(W.VBox):
         from nora_lab.imaging import ROI, PointSet
 
         v = self.viewer
+        assert v is not None  # called only with a viewer
         v.clear()
         images = self.session.images()
         for im in images:
@@ -242,6 +243,7 @@ class ReadingWidget(W.VBox):
             return
         world = {"sagittal": 0, "coronal": 1, "axial": 2}.get(ev.axis)
         axis = None if world is None else int(np.argmax(np.abs(roi.affine[world, :3])))
+        assert self.viewer is not None  # its own draw events
         boxes = []
         for vox in ev.voxels[ev.inside]:
             edit = brush(roi, tuple(int(v) for v in vox), self.pen_radius_mm, axis=axis,

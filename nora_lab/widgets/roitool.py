@@ -29,7 +29,7 @@ import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import ipywidgets as W
 import numpy as np
@@ -457,7 +457,7 @@ class ROITool(W.VBox):
         rois = [r for r in rois if r.count]
         if not rois:
             raise ImagingError("no ROI has voxels yet: draw into one before asking for statistics")
-        contrasts = {}
+        contrasts: dict[str, Any] = {}
         for spec in self.viewer.layers:
             if spec["kind"] == "volume" and spec["role"] in ("background", "overlay"):
                 contrasts.setdefault(spec["name"], self._volume(spec["id"]))
@@ -533,7 +533,8 @@ class ROITool(W.VBox):
         inside = np.all((ijk >= 0) & (ijk < np.asarray(roi.shape)), axis=1)
         axis = None if self.dims.value == "3-D" else self._voxel_axis(roi, stroke.axis)
         for c in ijk[inside]:
-            edit = self._pen_edit(stroke.label, roi, tuple(int(v) for v in c), axis, stroke.erase)
+            centre = (int(c[0]), int(c[1]), int(c[2]))
+            edit = self._pen_edit(stroke.label, roi, centre, axis, stroke.erase)
             self._paint_edit(e, stroke, edit)
 
     def _pen_edit(self, pen: str, roi: im.ROI, c: tuple[int, int, int], axis: int | None,
@@ -543,9 +544,9 @@ class ROITool(W.VBox):
             return im.brush(roi, c, r, axis=axis, erase=erase, preview=True)
         contrast, window = self._contrast(roi)
         if pen.startswith("threshold-"):
-            mode = "higher" if "higher" in pen else "lower"
+            mode: Literal["higher", "lower"] = "higher" if "higher" in pen else "lower"
             return im.threshold_pen(roi, c, r, contrast, window, mode=mode,
-                                    threshold=self._threshold(),
+                                    threshold=self._threshold(),  # type: ignore[arg-type]
                                     connected=pen.endswith("rgrow"), axis=axis, erase=erase,
                                     preview=True)
         if pen.startswith("magic"):
@@ -655,8 +656,8 @@ class ROITool(W.VBox):
 
     def _volume(self, layer_id: str) -> tuple[np.ndarray, np.ndarray]:
         """A viewer volume as (array of display values, affine) – scaled only if it must be."""
-        data = self.viewer.layer(layer_id).data
-        arr = data.data
+        data = self.viewer.layer(layer_id).volume
+        arr: np.ndarray = data.data
         if data.slope != 1.0 or data.inter != 0.0:
             arr = arr.astype(np.float32) * np.float32(data.slope) + np.float32(data.inter)
         return arr, data.affine
@@ -700,8 +701,9 @@ class ROITool(W.VBox):
                                    layout=W.Layout(width="34px"))
         e.visible = W.ToggleButton(value=True, description="👁", tooltip="visible",
                                    layout=W.Layout(width="34px"))
-        e.current.observe(lambda c, n=name: c.new and self._guard(lambda: self.make_current(n)),
-                          "value")
+        e.current.observe(
+            lambda c, n=name: self._guard(lambda: self.make_current(n)) if c.new else None,
+            "value")
         e.visible.observe(lambda c, n=name: self._guard(lambda: self.set_visible(n, c.new)),
                           "value")
         buttons = []

@@ -153,7 +153,7 @@ class Viewer(anywidget.AnyWidget):
 
     # ------------------------------------------------------------ opening layers
 
-    def open(  # type: ignore[override]
+    def open(
         self,
         source: Any = _COMM,
         viewport: int | Sequence[int] | str = 0,
@@ -241,7 +241,7 @@ class Viewer(anywidget.AnyWidget):
         voxels once; small edits should use :meth:`update_mask`.
         """
         data = load(mask, affine=affine, name=name)
-        if data.kind != "volume":
+        if not isinstance(data, VolumeData):
             raise ImagingError(f"mask {name!r} must be a volume, got a {data.kind}")
         data = volume_from_array(data.data != 0, data.affine, name, data.origin)
         vps = viewports(viewport)
@@ -273,7 +273,7 @@ class Viewer(anywidget.AnyWidget):
             Mask layer (handle, id or name); default: ``draw_target``.
         """
         spec = self._mask_spec(layer)
-        data = self._data[spec["id"]]
+        data = self._volume(spec["id"])
         box = self._bbox(bbox, data.shape, spec["name"])
         vals = np.asarray(values)
         want = tuple(b - a for a, b in box)
@@ -286,11 +286,11 @@ class Viewer(anywidget.AnyWidget):
         self._bump()
         if self._frontend_ready:
             # x fastest in wire order: Fortran order of the patch, or C order if sent transposed
-            order = "C" if data.transposed else "F"
-            buf = np.asarray(data.data[sl], dtype=np.uint8).ravel(order=order)
+            buf = np.asarray(data.data[sl], dtype=np.uint8).ravel(
+                order="C" if data.transposed else "F")
             self.send({"type": "mask_diff", "id": spec["id"], "version": spec["version"],
                        "bbox": [v for ab in data.wire_bbox(box) for v in ab], "seq": self.seq},
-                      [memoryview(buf)])
+                      [memoryview(buf)])  # type: ignore[arg-type]
             self.bytes_sent += buf.nbytes
 
     def close_layer(self, layer: Layer | str) -> None:
@@ -430,7 +430,7 @@ class Viewer(anywidget.AnyWidget):
         bg = self._background(0)
         if bg is None:
             return ""
-        lo, hi = self._data[bg["id"]].world_bounds()
+        lo, hi = self._volume(bg["id"]).world_bounds()
         zs = [lo[2] + (hi[2] - lo[2]) * (i + 0.5) / 12 for i in range(12)]
         rows = [" ".join(f"{z:.1f}" for z in zs[r * 4 : r * 4 + 4]) for r in range(3)]
         return "A " + " ; A ".join(rows)
@@ -469,7 +469,8 @@ class Viewer(anywidget.AnyWidget):
 
     @t.validate("window")
     def _valid_window(self, proposal: t.Bunch) -> tuple[float, float]:
-        return tuple(check_window(proposal.value, "the viewer"))
+        level, width = check_window(proposal.value, "the viewer")
+        return level, width
 
     @t.validate("active_viewport")
     def _valid_active(self, proposal: t.Bunch) -> int:
@@ -510,12 +511,19 @@ class Viewer(anywidget.AnyWidget):
         bg = self._active_background()
         val = None
         if bg is not None and bg["id"] in self._data:
-            v = self._data[bg["id"]].value_at(self.position)
+            v = self._volume(bg["id"]).value_at(self.position)
             val = v if math.isfinite(v) else None
         if val != self.value:
             self.set_trait("value", val)
 
     # ------------------------------------------------------------ internals: transfer
+
+    def _volume(self, layer_id: str) -> VolumeData:
+        """The voxels of a volume layer (masks, backgrounds, overlays)."""
+        data = self._data[layer_id]
+        if not isinstance(data, VolumeData):
+            raise ImagingError(f"layer {layer_id} is a {data.kind}, not a volume")
+        return data
 
     def _send_layer(self, layer_id: str) -> None:
         if not self._frontend_ready or layer_id not in self._data:
@@ -560,7 +568,7 @@ class Viewer(anywidget.AnyWidget):
             target = self._background(int(msg.get("viewport", self.active_viewport)))
         if target is None or target["id"] not in self._data:
             return
-        data = self._data[target["id"]]
+        data = self._volume(target["id"])
         world = np.asarray(msg.get("points") or [], dtype=np.float64).reshape(-1, 3)
         homog = np.c_[world, np.ones(len(world))]
         ijk = np.rint(np.linalg.solve(data.affine, homog.T).T[:, :3]).astype(np.int64)

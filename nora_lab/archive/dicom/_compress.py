@@ -50,7 +50,7 @@ try:  # optional accelerated engine
 
     ENGINE = "zlib-ng"
 except ImportError:  # pragma: no cover - exercised where zlib-ng is not installed
-    _engine = zlib  # type: ignore[assignment]
+    _engine = zlib  # type: ignore[misc]
     ENGINE = "zlib"
 
 __all__ = ["gzip_file", "crc32", "ENGINE", "BLOCK"]

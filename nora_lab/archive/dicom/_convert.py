@@ -38,6 +38,7 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from nora_lab.archive.dicom._scan import Instance
 from nora_lab.errors import DicomImportError
@@ -194,8 +195,8 @@ def check_nifti(path: Path) -> tuple[str | None, tuple[int, ...]]:
     import numpy as np
 
     try:
-        img = nib.load(path)
-        hdr = img.header
+        img: Any = nib.load(path)
+        hdr: Any = img.header
         shape = tuple(int(d) for d in img.shape)
         with open(path, "rb") as fh:
             raw = type(hdr).from_fileobj(fh, check=False)

@@ -49,7 +49,7 @@ _KEYWORDS = (
     "SamplesPerPixel", "PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence",
     "SpecificCharacterSet",
 )
-_TAGS: dict[str, int] = {k: tag_for_keyword(k) for k in _KEYWORDS}
+_TAGS: dict[str, int] = {k: int(tag_for_keyword(k) or 0) for k in _KEYWORDS}
 WANTED = list(_TAGS.values())
 WANTED_SET = frozenset(WANTED)
 _CODECS = {"": "latin-1", "ISO_IR 6": "latin-1", "ISO_IR 100": "latin-1",
@@ -131,7 +131,7 @@ class Fields(_Values):
     def raw(self, keyword: str) -> Any:
         tag = _TAGS.get(keyword)
         if tag is None:
-            tag = _TAGS[keyword] = tag_for_keyword(keyword)
+            tag = _TAGS[keyword] = int(tag_for_keyword(keyword) or 0)
         return self.ds.get_item(tag)
 
     def s(self, keyword: str) -> str:

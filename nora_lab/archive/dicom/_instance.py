@@ -237,7 +237,7 @@ def _read_pydicom(path: str, source: str | None) -> Instance | Skipped:
                 return fp.read()
 
             h = Fields(ds)
-            problem = pixel_problem(fp.read(12), pos, implicit, little, size,
+            problem = pixel_problem(fp.read(12), pos, bool(implicit), bool(little), size,
                                     expected_pixel_bytes(h), tail)
     except Exception as exc:  # noqa: BLE001 - any parser failure is a reason to report
         return Skipped(path, f"corrupt DICOM: {type(exc).__name__}: {exc}")

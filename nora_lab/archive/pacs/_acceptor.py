@@ -180,10 +180,10 @@ class _Session:
             log.info("rejected an association from %s: %s", a.calling, why)
             return False
         result, ac_roles = negotiate_as_acceptor(
-            rq.presentation_context_definition_list, self.acc.contexts, roles or None)
+            rq.presentation_context_definition_list, self.acc.contexts, roles or None)  # type: ignore[arg-type]
         for cx in result:
             if cx.result == 0x00:
-                a.contexts[int(cx.context_id)] = (str(cx.abstract_syntax),
+                a.contexts[int(cx.context_id)] = (str(cx.abstract_syntax),  # type: ignore[arg-type]
                                                   str(cx.transfer_syntax[0]))
         ac = A_ASSOCIATE()
         ac.application_context_name = UID("1.2.840.10008.3.1.1.1")
@@ -197,7 +197,7 @@ class _Session:
         iv = ImplementationVersionNameNotification()
         iv.implementation_version_name = IMPL_VERSION
         ac.user_information = [ml, ic, iv, *ac_roles]
-        out = A_ASSOCIATE_AC()
+        out = A_ASSOCIATE_AC()  # type: ignore[assignment]
         out.from_primitive(ac)
         self.sock.sendall(out.encode())
         return True
@@ -440,12 +440,12 @@ def storage_contexts(answer_find: bool = True) -> list[Any]:
     Verification and (``answer_find``) Patient/Study Root C-FIND."""
     from pynetdicom import ALL_TRANSFER_SYNTAXES, AllStoragePresentationContexts
     from pynetdicom.presentation import build_context
-    from pynetdicom.sop_class import (
+    from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # names made at import
         PatientRootQueryRetrieveInformationModelFind,
         StudyRootQueryRetrieveInformationModelFind,
     )
 
-    out = [build_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+    out = [build_context(cx.abstract_syntax, ALL_TRANSFER_SYNTAXES)  # type: ignore[arg-type]
            for cx in AllStoragePresentationContexts]
     out.append(build_context(VERIFICATION, ALL_TRANSFER_SYNTAXES))
     if answer_find:

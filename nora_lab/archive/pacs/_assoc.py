@@ -82,7 +82,7 @@ def association(node: PacsNode, config: PacsConfig, contexts: Sequence[Any], *,
             if assoc.is_rejected:
                 rsd = (assoc.acceptor.primitive.result, assoc.acceptor.primitive.diagnostic) \
                     if assoc.acceptor.primitive is not None else (0, 0)
-                why = _REJECT.get(rsd, f"result {rsd[0]}, diagnostic {rsd[1]}")
+                why = _REJECT.get(rsd, f"result {rsd[0]}, diagnostic {rsd[1]}")  # type: ignore[arg-type]
                 raise PacsError(f"PACS node {where} rejected the association: {why} "
                                 f"(we called as {config.calling_aet(node)!r}; is it "
                                 "registered there with our host?)")

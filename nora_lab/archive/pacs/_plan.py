@@ -10,7 +10,9 @@ from typing import Any
 import pandas as pd
 import sqlalchemy as sa
 from pydicom.dataset import Dataset
-from pynetdicom.sop_class import StudyRootQueryRetrieveInformationModelFind
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # names made at import
+    StudyRootQueryRetrieveInformationModelFind,
+)
 
 from nora_lab.archive.pacs._assoc import association, status_text
 from nora_lab.archive.pacs.incoming import Incoming

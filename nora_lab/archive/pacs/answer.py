@@ -116,7 +116,7 @@ def _studies(project: Any, with_sops: bool) -> list[_Study]:
     for r in series:
         by_pk[r.study].append(r)
     out = []
-    for r in rows:
+    for r in rows:  # type: ignore[assignment]
         if r.id not in by_pk:
             continue  # not imported from DICOM
         meta = r.meta or {}

@@ -34,6 +34,7 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -213,7 +214,7 @@ class Incoming:
                                            "SeriesInstanceUID", "instances",
                                            "last_arrival", "held"])
 
-    def ready(self, quiet_period: float, busy: set[tuple[str, str]] = frozenset(),
+    def ready(self, quiet_period: float, busy: AbstractSet[tuple[str, str]] = frozenset(),
               now: float | None = None) -> list[tuple[str, str, list[PendingSeries]]]:
         """Studies to import now: ``(project, study_uid, series not held)``.
 

@@ -26,7 +26,7 @@ from typing import Any
 import pandas as pd
 from pydicom.dataset import Dataset
 from pynetdicom import build_role, evt
-from pynetdicom.sop_class import (
+from pynetdicom.sop_class import (  # type: ignore[attr-defined]  # names made at import
     StudyRootQueryRetrieveInformationModelGet,
     StudyRootQueryRetrieveInformationModelMove,
 )

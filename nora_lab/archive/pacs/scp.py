@@ -294,9 +294,8 @@ class DicomNode:
             log.error("cannot store %s from %s: %s", sop_uid, assoc.calling, exc)
             return OUT_OF_RESOURCES
         self.received += 1
-        where = (project, study, series)
         for cb in list(self.on_receive):
-            cb(where)
+            cb((project, study, series))
         return 0x0000
 
     def find(self, assoc: Association, sop_class: str, query: Any

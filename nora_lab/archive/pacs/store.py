@@ -92,7 +92,7 @@ def _identify(src: _Source) -> None:
                 ds.file_meta = meta or FileMetaDataset()
                 ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
         else:
-            meta = read_file_meta_info(src.path)
+            meta = read_file_meta_info(src.path)  # type: ignore[arg-type]
             src.sop = str(meta.MediaStorageSOPInstanceUID)
             src.sop_class = str(meta.MediaStorageSOPClassUID)
             src.ts = str(meta.TransferSyntaxUID)
