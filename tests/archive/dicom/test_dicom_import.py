@@ -304,3 +304,16 @@ def test_two_studies_overridden_into_one_keep_their_series_apart(project, dicom_
     report = import_dicom(project, src, patients_id="P1", studies_id="S1", progress=False)
     assert report.count("converted") == 2, str(report)
     assert sorted(s.series_folder for s in report.series) == ["3_EPI_PE=AP", "3_EPI_PE=AP_2"]
+
+
+def test_a_project_without_a_role_may_not_import(tmp_path):
+    """The rights check fails closed: an object that says nothing of its role (a stand-in
+    project, a wrapper that lost the attribute) is refused, and nothing is written."""
+
+    class NoRole:
+        name = "p"
+        root = tmp_path / "p"
+
+    with pytest.raises(PermissionDenied, match="needs the editor role"):
+        import_dicom(NoRole(), tmp_path)
+    assert not (tmp_path / "p").exists()
