@@ -13,35 +13,31 @@ from batchstudies import make_studies, wait_until
 from nora_lab.batch import Batch, Job, dry_run, launch
 
 
-def _cancel_a_running_worker(run, slurm) -> tuple[str, str]:
-    """scancel the Slurm job of a worker running a study; (the study, the Slurm job id)."""
-    wait_until(lambda: (run.states()["state"] == "r").sum() >= 1, 180, "a study running")
-    victim = run.states().query("state == 'r'").iloc[0]
-    slurm_job = victim.worker.split("slurm:")[1]
-    assert any(line.split()[0] == slurm_job for line in slurm.squeue())
-    subprocess.run(["scancel", slurm_job], check=True, env={**slurm.env, "PATH": "/usr/bin:/bin"})
-    return victim.unit, slurm_job
-
-
-def _finish(run) -> None:
+def _nap_with_a_worker_cancelled(project, slurm, tmp_path, *, attempts: int):
+    """Run a sleeping batch on Slurm and scancel the worker of a running study; returns
+    (the run, ended; the cancelled study; its Slurm job id)."""
+    b = Batch("sleepy", [Job.bash("sleep 4; echo done > $o1", name="nap", o1="derived/nap.txt")])
+    run = launch(b, project, max_attempts=attempts, **slurm.options(tmp_path, maximum_jobs=2))
     try:
+        wait_until(lambda: (run.states()["state"] == "r").sum() >= 1, 180, "a study running")
+        victim = run.states().query("state == 'r'").iloc[0]
+        slurm_job = victim.worker.split("slurm:")[1]
+        assert any(line.split()[0] == slurm_job for line in slurm.squeue())
+        subprocess.run(["scancel", slurm_job], check=True,
+                       env={**slurm.env, "PATH": "/usr/bin:/bin"})
         run.wait(timeout=300, progress=False)
     finally:
         if not run.done:
             run.kill()
             run.wait(timeout=120, progress=False)
+    return run, victim.unit, slurm_job
 
 
 @pytest.mark.slurm
 def test_scancel_of_a_worker_mid_batch_retries_its_study(project, slurm, tmp_path):
     """Attempts to spare (3): the study of a cancelled worker is done on another one."""
     psids = make_studies(project, 8)
-    b = Batch("sleepy", [Job.bash("sleep 3; echo done > $o1", name="nap", o1="derived/nap.txt")])
-    run = launch(b, project, max_attempts=3, **slurm.options(tmp_path, maximum_jobs=2))
-    try:
-        victim, slurm_job = _cancel_a_running_worker(run, slurm)
-    finally:
-        _finish(run)
+    run, victim, slurm_job = _nap_with_a_worker_cancelled(project, slurm, tmp_path, attempts=3)
     st = run.states().set_index("unit")
     assert (st["state"] == "d").all(), st[["state", "error", "attempts"]]
     assert st.loc[victim, "attempts"] >= 2 and f"slurm:{slurm_job}" not in st.loc[victim, "worker"]
@@ -55,12 +51,7 @@ def test_scancel_of_a_worker_mid_batch_retries_its_study(project, slurm, tmp_pat
 def test_a_study_whose_only_attempt_is_lost_is_an_error_that_says_so(project, slurm, tmp_path):
     """No attempt to spare (1): the cancelled worker's study ends in error, naming why."""
     make_studies(project, 2)
-    b = Batch("sleepy", [Job.bash("sleep 5; echo done > $o1", name="nap", o1="derived/nap.txt")])
-    run = launch(b, project, max_attempts=1, **slurm.options(tmp_path, maximum_jobs=2))
-    try:
-        victim, _ = _cancel_a_running_worker(run, slurm)
-    finally:
-        _finish(run)
+    run, victim, _ = _nap_with_a_worker_cancelled(project, slurm, tmp_path, attempts=1)
     v = run.states().set_index("unit").loc[victim]
     assert v.state == "e" and v.attempts == 1, v
     assert "lost" in v.error or "SIGTERM" in v.error or "worker" in v.error, v.error
