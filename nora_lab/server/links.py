@@ -2,12 +2,12 @@
 
 * A **URL call** ``nora/open?project=P&call={"pid":"P001","sid":"S1","preset":"t1"}``
   opens a study (``sid`` left out: the subject's first study). ``preset`` names an
-  autoloader preset; it is stored with the link and handed to the functions in
-  :data:`preset_loaders` (the autoloader registers there). Only ``pid, sid, psid,
+  autoloader preset; it is stored with the link and handed, in the kernel, to the
+  functions in :data:`nora_lab.widgets.links.preset_loaders`. Only ``pid, sid, psid,
   preset, selmode, user`` are accepted; a ``token`` in a URL is refused — log in to the
   hub instead.
 * A **shared link** ``nora/open?project=P&share=<id>`` opens a viewer state saved by
-  :func:`share` as ``project.put_json("share", id, state)``; calling :func:`share` with
+  :func:`nora_lab.widgets.share` as ``project.put_json("share", id, state)``; sharing with
   the same ``name`` overwrites it (NORA's "share again").
 
 Opening either writes a notebook ``nora-links/<…>.ipynb`` into the user's lab and

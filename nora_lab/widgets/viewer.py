@@ -53,7 +53,7 @@ import numpy as np
 import traitlets as t
 from ipywidgets import CallbackDispatcher
 
-from nora_lab import display as _presets
+from nora_lab import display
 from nora_lab.errors import ImagingError
 
 from ._events import ClickEvent, DrawEvent, KeyEvent
@@ -118,7 +118,7 @@ class Viewer(anywidget.AnyWidget):
                        default_value=(0.0, 0.0, 0.0)).tag(sync=True)
     value = t.Float(None, allow_none=True, read_only=True).tag(sync=True)
     window = t.Tuple(t.Float(), t.Float(), default_value=(0.5, 1.0)).tag(sync=True)
-    window_presets = t.Dict(_presets.CT_WINDOW_PRESETS).tag(sync=True)
+    window_presets = t.Dict(display.CT_WINDOW_PRESETS).tag(sync=True)
     active_viewport = t.Int(0).tag(sync=True)
     drawing = t.Bool(False).tag(sync=True)
     radiological = t.Bool(False).tag(sync=True)
@@ -146,7 +146,7 @@ class Viewer(anywidget.AnyWidget):
             kwargs["view_layout"] = kwargs.pop("layout")
         super().__init__(**kwargs)
         if "slice_types" not in kwargs:
-            self.slice_types = list(_presets.LAYOUT_VIEWPORTS[self.view_layout])
+            self.slice_types = list(display.LAYOUT_VIEWPORTS[self.view_layout])
         self.on_msg(self._on_frontend_msg)
         for i, src in enumerate(sources):
             self.open(src, viewport=0, role="background" if i == 0 else "overlay")
@@ -317,9 +317,9 @@ class Viewer(anywidget.AnyWidget):
     def apply_window_preset(self, key: str) -> tuple[float, float]:
         """Apply a CT window preset by key (``"1"``…``"6"``, ``"0"`` = auto) or name."""
         try:
-            key, preset = _presets.preset_for(key)
+            key, preset = display.preset_for(key)
         except KeyError:
-            names = [f"{k}={p['name']}" for k, p in _presets.CT_WINDOW_PRESETS.items()]
+            names = [f"{k}={p['name']}" for k, p in display.CT_WINDOW_PRESETS.items()]
             raise ImagingError(f"unknown window preset {key!r}; use one of {names}") from None
         if preset["level"] is None:
             bg = self._active_background()
@@ -454,16 +454,16 @@ class Viewer(anywidget.AnyWidget):
 
     @t.validate("view_layout")
     def _valid_layout(self, proposal: t.Bunch) -> str:
-        if proposal.value not in _presets.LAYOUTS:
-            raise ImagingError(f"unknown layout {proposal.value!r}; use one of {_presets.LAYOUTS}")
+        if proposal.value not in display.LAYOUTS:
+            raise ImagingError(f"unknown layout {proposal.value!r}; use one of {display.LAYOUTS}")
         return proposal.value
 
     @t.validate("slice_types")
     def _valid_slice_types(self, proposal: t.Bunch) -> list[str]:
-        bad = [s for s in proposal.value if s not in _presets.SLICE_TYPES]
-        if bad or len(proposal.value) > _presets.MAX_VIEWPORTS:
+        bad = [s for s in proposal.value if s not in display.SLICE_TYPES]
+        if bad or len(proposal.value) > display.MAX_VIEWPORTS:
             raise ImagingError(
-                f"slice_types must be up to {_presets.MAX_VIEWPORTS} of {_presets.SLICE_TYPES}, "
+                f"slice_types must be up to {display.MAX_VIEWPORTS} of {display.SLICE_TYPES}, "
                 f"got {proposal.value!r}")
         return list(proposal.value)
 
@@ -474,18 +474,18 @@ class Viewer(anywidget.AnyWidget):
 
     @t.validate("active_viewport")
     def _valid_active(self, proposal: t.Bunch) -> int:
-        if not 0 <= proposal.value < _presets.MAX_VIEWPORTS:
+        if not 0 <= proposal.value < display.MAX_VIEWPORTS:
             raise ImagingError(
-                f"active_viewport must be 0..{_presets.MAX_VIEWPORTS - 1}, got {proposal.value}")
+                f"active_viewport must be 0..{display.MAX_VIEWPORTS - 1}, got {proposal.value}")
         return proposal.value
 
     @t.observe("view_layout")
     def _layout_changed(self, change: t.Bunch) -> None:
         with self.hold_sync():
-            self.slice_types = list(_presets.LAYOUT_VIEWPORTS[change.new])
+            self.slice_types = list(display.LAYOUT_VIEWPORTS[change.new])
             if change.new == "mosaic" and not self.mosaic:
                 self.mosaic = self._default_mosaic()
-            n = len(_presets.LAYOUT_VIEWPORTS[change.new])
+            n = len(display.LAYOUT_VIEWPORTS[change.new])
             if self.active_viewport >= n:
                 self.active_viewport = 0
 
