@@ -9,7 +9,8 @@
 
 The notebook widget is :class:`nora_lab.widgets.reading.ReadingWidget`; the standalone
 app is :func:`serve` (``panel serve``). Names load lazily, so importing this package
-(as the archive's migrations do) stays cheap.
+stays cheap. The results table belongs to the archive's schema
+(``nora_lab.archive._reading_results``); this package reads and writes its rows.
 """
 
 from __future__ import annotations
