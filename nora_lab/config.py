@@ -10,7 +10,6 @@ switches the database to a server; ``$NORA_ROOT`` the storage root.
 
 from __future__ import annotations
 
-import getpass
 import os
 from pathlib import Path
 from typing import Any
@@ -52,8 +51,14 @@ def load_config(home: Path | None = None) -> dict[str, Any]:
 
 
 def current_user() -> str:
-    """The user the archive is opened as: ``$JUPYTERHUB_USER``, else the OS user."""
-    return os.environ.get("JUPYTERHUB_USER") or getpass.getuser()
+    """The OS account this process runs as (from the kernel, never from an environment
+    variable: ``$USER``, ``$LOGNAME`` and ``$JUPYTERHUB_USER`` are anyone's to set)."""
+    import pwd
+
+    try:
+        return pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:  # a uid without a passwd entry (some containers)
+        return f"uid{os.geteuid()}"
 
 
 def default_db_url(home: Path | None = None) -> str:

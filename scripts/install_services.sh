@@ -14,6 +14,7 @@ for pkg in \
     slurmctld slurmd slurm-client munge  `# a real single-node Slurm for the batch tests` \
     orthanc dcmtk   `# a real PACS and dcmtk's tools as DICOM peers` \
     octave          `# GNU Octave: the free runtime of MATLAB batch jobs` \
+    acl             `# setfacl: the file system mirrors each project's rights` \
     ; do
   have_pkg "$pkg" || need+=("$pkg")
 done

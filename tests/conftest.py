@@ -66,3 +66,31 @@ def dicom_dir() -> Path:
     """The DICOM test datasets by name (``dicom_dir / "dcm_qa_ts" / "In"``): verified
     copies from ``$NORA_TESTDATA``, the user's cache or ``../shared/data``, read in place."""
     return testdata.dicom_root()
+
+
+@pytest.fixture
+def login(url, archive, request):
+    """``login(name)``: the archive as ``name`` with ``name``'s own credential.
+
+    On PostgreSQL, the login role ``name`` with a password of its own (the archive's
+    admin adds the user first): what a lab user's notebook or ``nora`` command holds, so
+    PostgreSQL's checks are the ones that apply. On SQLite (single-user), a name inside
+    the archive.
+    """
+    from nora_lab.archive import Archive
+
+    opened = []
+
+    def open_as(name: str):
+        if archive.dialect == "postgresql":
+            archive.add_user(name)
+            arc = Archive.open(request.getfixturevalue("pg_server").login_url(url, name),
+                               root=archive.root)
+        else:
+            arc = archive.as_user(name)
+        opened.append(arc)
+        return arc
+
+    yield open_as
+    for arc in opened:
+        arc.close()

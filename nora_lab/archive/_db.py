@@ -26,8 +26,12 @@ from nora_lab.errors import ArchiveError, ConfigError, NotFoundError
 SQLITE_BUSY_TIMEOUT_S = 60
 
 
-def make_engine(url: str) -> sa.Engine:
-    """Create an engine for ``url`` (``sqlite:///…`` or ``postgresql://…``)."""
+def make_engine(url: str, *, role: str | None = None) -> sa.Engine:
+    """Create an engine for ``url`` (``sqlite:///…`` or ``postgresql://…``).
+
+    ``role`` (PostgreSQL): every connection runs ``SET ROLE role`` first, which PostgreSQL
+    refuses unless the login role is a member of it (:mod:`._pg`).
+    """
     try:
         u = sa.make_url(url)
     except sa.exc.ArgumentError as exc:
@@ -46,7 +50,13 @@ def make_engine(url: str) -> sa.Engine:
     if u.get_backend_name() == "postgresql":
         if u.drivername == "postgresql":
             u = u.set(drivername="postgresql+psycopg")
-        return sa.create_engine(u, pool_pre_ping=True)
+        engine = sa.create_engine(u, pool_pre_ping=True)
+        if role is not None:
+            from nora_lab.archive import _pg
+
+            sa.event.listen(engine, "connect",
+                            lambda dbapi_conn, _record: _pg.set_role(dbapi_conn, role))
+        return engine
     raise ConfigError(
         f"database URL {url!r}: backend {u.get_backend_name()!r} is not supported "
         "(use sqlite:/// or postgresql://)"

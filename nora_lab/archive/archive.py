@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 import sqlalchemy as sa
 
 from nora_lab import config
-from nora_lab.archive import _db
+from nora_lab.archive import _db, _pg, fsrights
 from nora_lab.archive import _schema as t
 from nora_lab.archive._ids import RESERVED_PREFIX
 from nora_lab.archive.project import ROLES, Project
@@ -91,6 +91,41 @@ def _time_limit(conn: sa.Connection, timeout: float) -> Iterator[None]:
         raw.set_progress_handler(None, 0)
 
 
+def _sqlite_owner(engine: sa.Engine) -> str:
+    """The OS account of a single-user archive; refuse another (root aside)."""
+    me = config.current_user()
+    db = engine.url.database
+    if not db or db == ":memory:" or not os.path.exists(db):
+        return me
+    uid = os.stat(db).st_uid
+    if uid != os.geteuid() and os.geteuid() != 0:
+        import pwd
+
+        try:
+            owner = pwd.getpwuid(uid).pw_name
+        except KeyError:
+            owner = f"uid {uid}"
+        raise PermissionDenied(
+            f"{db} belongs to {owner}: an embedded (SQLite) archive is single-user, and you "
+            f"are {me}. To share an archive between users, use PostgreSQL (docs/deploy.md)")
+    return me
+
+
+def _stored_root(conn: sa.Connection, root_path: Path | None) -> str:
+    stored = conn.execute(sa.select(t.settings.c.value).where(
+        t.settings.c.key == "root")).scalar()
+    if stored is None:
+        stored = str((root_path or config.default_root()).resolve())
+        _db.insert_ignore(conn, t.settings, [{"key": "root", "value": stored}])
+    return stored
+
+
+def _root(root_path: Path | None, stored: str) -> Path:
+    root = Path(root_path or stored).resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
 class Archive:
     """A nora_lab archive, opened as one user.
 
@@ -110,6 +145,20 @@ class Archive:
              user: str | None = None) -> Archive:
         """Open (and on first use create) an archive.
 
+        Who you are comes from the operating system and the database, never from an
+        environment variable:
+
+        * **PostgreSQL** (a lab's shared archive): you are the role your connection logged
+          in as (PostgreSQL authenticates it: peer authentication, your own ``~/.pgpass``,
+          GSSAPI). ``user=`` runs ``SET ROLE``, which PostgreSQL allows only to members of
+          that role (the archive's administrator role, which creates the users); row-level
+          security then decides what the role sees and changes.
+        * **SQLite** (embedded, single-user): the archive belongs to the OS account that
+          owns its file; another account (root aside) is refused. You are that account,
+          an administrator of it. ``user=`` names other users *inside* a single-user
+          archive (for trying rights out); it is no security boundary: whoever can write
+          the file can change anything in it.
+
         Parameters
         ----------
         location
@@ -120,9 +169,8 @@ class Archive:
             The storage root. Default: the one recorded when the archive was created,
             else ``$NORA_ROOT`` or ``$NORA_HOME/data``.
         user
-            Open as this user. Default ``$JUPYTERHUB_USER``, else the OS user. A user
-            seen for the first time is registered; the first user of a new archive is
-            its administrator.
+            Act as this user (see above). A user seen for the first time is registered;
+            the first user of a new archive is its administrator.
 
         Returns
         -------
@@ -132,6 +180,8 @@ class Archive:
         ------
         ConfigError
             For a URL of an unsupported database.
+        PermissionDenied
+            PostgreSQL refused ``user=``; or the SQLite file belongs to another OS account.
         ArchiveError
             If the database cannot be reached or is newer than this nora_lab.
         """
@@ -141,20 +191,46 @@ class Archive:
             _db.ensure_schema(engine)
         except sa.exc.OperationalError as exc:
             raise ArchiveError(f"cannot open the archive database {engine.url!r}: {exc.orig}") from exc
-        user = user or config.current_user()
+        if engine.dialect.name == "postgresql":
+            return cls._open_postgres(engine, url, root_path, user)
+        owner = _sqlite_owner(engine)
+        user = user or owner
         with _db.write(engine) as conn:
-            stored_root = conn.execute(sa.select(t.settings.c.value).where(
-                t.settings.c.key == "root")).scalar()
-            if stored_root is None:
-                stored_root = str((root_path or config.default_root()).resolve())
-                _db.insert_ignore(conn, t.settings, [{"key": "root", "value": stored_root}])
+            stored_root = _stored_root(conn, root_path)
             any_user = conn.execute(sa.select(t.users.c.id).limit(1)).first() is not None
             _db.insert_ignore(conn, t.users, [{"name": user, "is_admin": not any_user}])
+            if user == owner:  # the owner of a single-user archive administers it
+                conn.execute(sa.update(t.users).where(t.users.c.name == user)
+                             .values(is_admin=True))
             row = conn.execute(sa.select(t.users.c.id, t.users.c.is_admin)
                                .where(t.users.c.name == user)).one()
-        root_final = Path(root_path or stored_root).resolve()
-        root_final.mkdir(parents=True, exist_ok=True)
-        return cls(engine, root_final, user, row.id, bool(row.is_admin))
+        return cls(engine, _root(root_path, stored_root), user, row.id, bool(row.is_admin))
+
+    @classmethod
+    def _open_postgres(cls, engine: sa.Engine, url: str, root_path: Path | None,
+                       user: str | None) -> Archive:
+        with _db.write(engine) as conn:
+            session = _pg.me(conn)
+            stored_root = _stored_root(conn, root_path)
+            first = conn.execute(sa.select(t.users.c.id).limit(1)).first() is None
+            if user is not None and user != session and _pg.is_admin(conn):
+                _pg.ensure_login_role(conn, user, admin=first)  # the admin enrols users
+        if user is not None and user != session:
+            engine.dispose()
+            engine = _db.make_engine(url, role=user)
+        try:
+            with _db.write(engine) as conn:
+                name = _pg.me(conn)
+                _pg.register(conn)
+                admin = _pg.is_admin(conn)
+                if admin:
+                    conn.execute(sa.update(t.users).where(t.users.c.name == name)
+                                 .values(is_admin=True))
+                pk = conn.execute(sa.select(t.users.c.id).where(t.users.c.name == name)).scalar()
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine, _root(root_path, stored_root), name, pk, admin)
 
     def close(self) -> None:
         """Release the database connections."""
@@ -174,7 +250,16 @@ class Archive:
         return self.engine.dialect.name
 
     def as_user(self, user: str) -> Archive:
-        """The same archive opened as another user (an administrator's tool and tests')."""
+        """The same archive opened as another user (an administrator's tool and tests').
+
+        On PostgreSQL this is ``SET ROLE user``: PostgreSQL refuses it unless this
+        archive's login role is a member of ``user`` (see :meth:`open`).
+        """
+        if user == self.user:
+            return self
+        if self.dialect == "postgresql":
+            return Archive.open(self.engine.url.render_as_string(hide_password=False),
+                                root=self.root, user=user)
         with _db.write(self.engine) as conn:
             _db.insert_ignore(conn, t.users, [{"name": user, "is_admin": False}])
             row = conn.execute(sa.select(t.users.c.id, t.users.c.is_admin)
@@ -206,6 +291,8 @@ class Archive:
         if not name or any(c.isspace() for c in name):
             raise ConfigError(f"user name {name!r}: expected a login name without spaces")
         with _db.write(self.engine) as conn:
+            if self.dialect == "postgresql":  # the database role, enrolled in this archive
+                _pg.ensure_login_role(conn, name, admin=admin)
             _db.insert_ignore(conn, t.users, [{"name": name, "is_admin": admin}])
             if admin:
                 conn.execute(sa.update(t.users).where(t.users.c.name == name).values(is_admin=True))
@@ -237,6 +324,18 @@ class Archive:
                 _db.upsert(conn, t.rights, {"project_id": proj.pk, "user_id": upk,
                                             "role": role, "identity": identity},
                            ["project_id", "user_id"])
+        if fsrights.can_sync() and fsrights.is_synced(proj.root, project):
+            self.fs_sync(project)  # the file system follows (root: the admin tool)
+
+    def fs_sync(self, project: str) -> dict:
+        """Make the project folder's Unix groups and ACLs match its rights (as root; see
+        :mod:`nora_lab.archive.fsrights`). Project admins only."""
+        proj = self.project(project)
+        if proj.role != "admin":
+            raise PermissionDenied(f"file-system rights of project {project!r} need its "
+                                   f"admin role; {self.user!r} is {proj.role}")
+        rights = {u: r for u, r in self.rights(project)[["user", "role"]].itertuples(index=False)}
+        return fsrights.sync(proj.root, project, rights)
 
     def rights(self, project: str) -> pd.DataFrame:
         """Who has which role on ``project`` (its readers may ask)."""
@@ -315,10 +414,7 @@ class Archive:
                     if not exist_ok:
                         raise AlreadyExistsError(f"project {name!r} exists (use exist_ok=True)")
                 else:
-                    pk = conn.execute(sa.insert(t.projects).values(name=name, naming=naming)
-                                      .returning(t.projects.c.id)).scalar_one()
-                    conn.execute(sa.insert(t.rights).values(
-                        project_id=pk, user_id=self._user_pk, role="admin", identity=True))
+                    self._insert_project(conn, name, naming)
                     # the folder first: a project that cannot exist on disk gets no row
                     made = not folder.exists()
                     try:
@@ -326,13 +422,25 @@ class Archive:
                     except OSError as exc:
                         raise ArchiveError(f"cannot create project {name!r}: its folder "
                                            f"{folder}: {exc.strerror}") from None
-        except BaseException:
+        except BaseException as exc:
             if made:
                 with contextlib.suppress(OSError):
                     folder.rmdir()
+            if isinstance(exc, sa.exc.IntegrityError):  # there, but not visible to this user
+                raise AlreadyExistsError(f"project {name!r} exists") from None
             raise
         folder.mkdir(parents=True, exist_ok=True)
         return self.project(name)
+
+    def _insert_project(self, conn: sa.Connection, name: str, naming: str) -> None:
+        """The project's row and its creator's admin right."""
+        if self.dialect == "postgresql":  # a function: users may not insert directly
+            conn.execute(sa.text("SELECT nora_create_project(:n, :m)"), {"n": name, "m": naming})
+            return
+        pk = conn.execute(sa.insert(t.projects).values(name=name, naming=naming)
+                          .returning(t.projects.c.id)).scalar_one()
+        conn.execute(sa.insert(t.rights).values(project_id=pk, user_id=self._user_pk,
+                                                role="admin", identity=True))
 
     def delete_project(self, name: str) -> None:
         """Delete a project, its rows and its folder (project admins only)."""
@@ -355,11 +463,13 @@ class Archive:
     def sql(self, statement: str, *, timeout: float = SQL_TIMEOUT_S) -> pd.DataFrame:
         """Run an SQL statement and return its rows.
 
-        Administrators run it on the archive database itself. Every other user runs it
-        read-only on a snapshot holding only the projects they can read (same table
-        names; real identities only where they have that right), so SQL can neither
-        change the archive nor reveal another project, nor create files (``ATTACH``,
-        ``VACUUM INTO`` are refused).
+        On PostgreSQL it runs under the user's own role, read-only unless they are an
+        administrator: row-level security shows only the projects (and identities) they
+        have a right on, and PostgreSQL refuses what the role may not do. On SQLite
+        administrators run it on the archive itself; every other user read-only on a
+        snapshot holding only the projects they can read, so SQL can neither change the
+        archive nor reveal another project, nor create files (``ATTACH``, ``VACUUM INTO``
+        are refused).
 
         Parameters
         ----------
@@ -376,6 +486,8 @@ class Archive:
         """
         import pandas as pd
 
+        if self.dialect == "postgresql":
+            return self._sql_postgres(statement, timeout)
         if self.is_admin:
             try:
                 with _db.write(self.engine) as conn:
@@ -399,6 +511,28 @@ class Archive:
                                f"{_sql_message(exc, timeout)}") from None
         finally:
             snap.close()
+
+    def _sql_postgres(self, statement: str, timeout: float) -> pd.DataFrame:
+        """The statement under this user's own role: row-level security decides what it
+        sees; a non-administrator's transaction is read-only."""
+        import pandas as pd
+
+        try:
+            with _db.write(self.engine) as conn:
+                borrowed = conn.exec_driver_sql("SELECT session_user <> current_user").scalar()
+                if borrowed and not self.is_admin:  # RESET ROLE would give the SQL our login
+                    raise PermissionDenied(
+                        f"SQL as {self.user!r} runs only under {self.user!r}'s own login; "
+                        "connect with your own credentials")
+                if not self.is_admin:
+                    conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+                with _time_limit(conn, timeout):
+                    res = conn.exec_driver_sql(statement)
+                    if res.returns_rows:
+                        return pd.DataFrame(res.fetchall(), columns=list(res.keys()))
+                    return pd.DataFrame({"rowcount": [res.rowcount]})
+        except sa.exc.DBAPIError as exc:
+            raise ArchiveError(f"SQL failed: {_sql_message(exc.orig, timeout)}") from None
 
     def _snapshot(self) -> sqlite3.Connection:
         import pandas as pd

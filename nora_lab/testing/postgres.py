@@ -1,9 +1,13 @@
-"""A throw-away PostgreSQL server (Debian's ``postgresql`` package) on a free port."""
+"""A throw-away PostgreSQL server (Debian's ``postgresql`` package) on a free port,
+set up as a lab's: peer authentication over the local socket, passwords (SCRAM) over TCP,
+no ``trust``; databases owned by an administrator role that is no superuser, and one
+login role per lab user (made by the archive when its administrator adds a user)."""
 
 from __future__ import annotations
 
 import glob
 import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -11,8 +15,12 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
-__all__ = ["PostgresServer", "ServiceError", "free_port", "find_pg_bin"]
+__all__ = ["PostgresServer", "ServiceError", "free_port", "find_pg_bin", "ADMIN_ROLE"]
+
+#: The archives' administrator role (owner of each test database; CREATEROLE, no superuser)
+ADMIN_ROLE = "nora_admin"
 
 
 class ServiceError(RuntimeError):
@@ -63,6 +71,8 @@ class PostgresServer:
         self.bin = find_pg_bin()
         self._as_postgres = os.geteuid() == 0
         self.pid: int | None = None
+        self._super_pw = secrets.token_urlsafe(16)
+        self._admin_pw = secrets.token_urlsafe(16)
 
     def _run(self, *args: str) -> subprocess.CompletedProcess:
         cmd = list(args)
@@ -78,8 +88,15 @@ class PostgresServer:
             shutil.chown(self.sock, "postgres")
             self.base.chmod(0o755)
         if not (self.data / "PG_VERSION").exists():
+            pwfile = self.base / "superuser.pw"
+            pwfile.write_text(self._super_pw + "\n")
+            if self._as_postgres:
+                shutil.chown(pwfile, "postgres")
+            # as a lab's server: peer over the local socket, a password over TCP, no trust
             r = self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres",
-                          "--auth=trust", "--encoding=UTF8", "--locale=C.UTF-8")
+                          "--auth-local=peer", "--auth-host=scram-sha-256",
+                          f"--pwfile={pwfile}", "--encoding=UTF8", "--locale=C.UTF-8")
+            pwfile.unlink()
             if r.returncode:
                 raise ServiceError(f"initdb failed in {self.data}:\n{r.stdout}\n{r.stderr}")
         opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.sock} "
@@ -96,23 +113,59 @@ class PostgresServer:
         while time.monotonic() < deadline:
             with socket.socket() as s:
                 if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    self._make_admin_role()
                     return self
             time.sleep(0.1)
         raise ServiceError(f"PostgreSQL (pid {self.pid}) does not accept connections on {self.port}")
 
-    @property
-    def url(self) -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-
-    def create_database(self, name: str | None = None) -> str:
-        """Create an empty database; return its SQLAlchemy URL."""
+    def _superuser(self, dbname: str = "postgres") -> Any:
         import psycopg
 
+        return psycopg.connect(host="127.0.0.1", port=self.port, user="postgres",
+                               password=self._super_pw, dbname=dbname, autocommit=True)
+
+    def _make_admin_role(self) -> None:
+        """The archives' administrator role: owns what it creates, may create the users'
+        roles, is no superuser."""
+        with self._superuser() as conn:
+            if not conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s",
+                                (ADMIN_ROLE,)).fetchone():
+                conn.execute(f"CREATE ROLE {ADMIN_ROLE} LOGIN CREATEROLE PASSWORD "
+                             f"'{self._admin_pw}'")
+
+    @property
+    def url(self) -> str:
+        """The administrator role's URL for the maintenance database (no superuser)."""
+        return f"postgresql://{ADMIN_ROLE}:{self._admin_pw}@127.0.0.1:{self.port}/postgres"
+
+    def create_database(self, name: str | None = None) -> str:
+        """Create an empty database owned by the administrator role; return its URL
+        (connecting as that role, with its password)."""
         name = name or f"t_{uuid.uuid4().hex[:12]}"
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres",
-                             autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}" TEMPLATE template0')
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
+        with self._superuser() as conn:
+            conn.execute(f'CREATE DATABASE "{name}" OWNER {ADMIN_ROLE} TEMPLATE template0')
+        with self._superuser(name) as conn:  # the schema belongs to the administrator
+            conn.execute(f"ALTER SCHEMA public OWNER TO {ADMIN_ROLE}")
+        return f"postgresql://{ADMIN_ROLE}:{self._admin_pw}@127.0.0.1:{self.port}/{name}"
+
+    def login_url(self, url: str, role: str) -> str:
+        """A URL logging in as ``role`` itself (a lab user's own credential): the role
+        gets a fresh password, set by the administrator role."""
+        import psycopg
+        import sqlalchemy as sa
+
+        u = sa.make_url(url)
+        password = secrets.token_urlsafe(16)
+        with psycopg.connect(host=u.host, port=u.port, user=u.username, password=u.password,
+                             dbname=u.database, autocommit=True) as conn:
+            conn.execute(f'ALTER ROLE "{role}" LOGIN PASSWORD \'{password}\'')
+        return u.set(username=role, password=password).render_as_string(hide_password=False)
+
+    @property
+    def socket_dir(self) -> Path:
+        """Where the local socket is: ``postgresql:///db?host=<socket_dir>`` logs in by
+        peer authentication as the OS user running the client."""
+        return self.sock
 
     def stop(self) -> None:
         if self.pid is None:

@@ -111,15 +111,18 @@ def test_an_archive_at_schema_3_is_upgraded_and_keeps_its_subjects(url, tmp_path
     arc = Archive.open(url, root=tmp_path / "data", user="alice")
     p = arc.create_project("old")
     p.add_subject("Test_Regression")
-    with _db.write(arc.engine) as conn:  # back to version 3
+    owner = _db.make_engine(url)  # the schema's owner (on PostgreSQL, not alice)
+    with _db.write(owner) as conn:  # back to version 3
         for _table, index in (("subjects", "ux_subjects_source"),
                              ("identities", "ux_identities_real_id")):
             conn.exec_driver_sql(f"DROP INDEX {index}")
         conn.exec_driver_sql("UPDATE subjects SET source_id = NULL")
         conn.exec_driver_sql("ALTER TABLE subjects DROP COLUMN source_id")
-        conn.exec_driver_sql("ALTER TABLE identities DROP COLUMN project_id")
+        cascade = " CASCADE" if conn.dialect.name == "postgresql" else ""  # its policies
+        conn.exec_driver_sql("ALTER TABLE identities DROP COLUMN project_id" + cascade)
         conn.exec_driver_sql("ALTER TABLE dicom_instances DROP COLUMN pixels")
         conn.exec_driver_sql("UPDATE nora_settings SET value = '3' WHERE key = 'schema_version'")
+    owner.dispose()
     arc.close()
     arc = Archive.open(url, root=tmp_path / "data", user="alice")
     with _db.read(arc.engine) as conn:
@@ -269,14 +272,14 @@ def test_sql_of_an_admin_has_a_time_limit_and_a_one_line_error(archive):
     assert archive.sql("SELECT 1 AS one")["one"].tolist() == [1]  # the archive still answers
 
 
-def test_sql_of_a_reader_has_a_time_limit_and_creates_no_files(archive, proj, tmp_path):
+def test_sql_of_a_reader_has_a_time_limit_and_creates_no_files(archive, proj, tmp_path, login):
     archive.add_user("bob")
     archive.grant("p", "bob", "reader")
-    bob = archive.as_user("bob")
+    bob = login("bob")
     with pytest.raises(ArchiveError, match="stopped after 1 s"):
         bob.sql(LOOP, timeout=1)
     for stmt in (f"ATTACH DATABASE '{tmp_path / 'x.db'}' AS x",
                  f"VACUUM INTO '{tmp_path / 'y.db'}'"):
-        with pytest.raises(ArchiveError, match="refused"):
+        with pytest.raises(ArchiveError, match="refused|syntax error"):  # not PostgreSQL's
             bob.sql(stmt)
     assert not (tmp_path / "x.db").exists() and not (tmp_path / "y.db").exists()

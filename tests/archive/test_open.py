@@ -3,6 +3,7 @@
 import pytest
 import sqlalchemy as sa
 
+from nora_lab import config
 from nora_lab.archive import Archive, _db
 from nora_lab.archive import _schema as t
 from nora_lab.errors import ArchiveError, ConfigError
@@ -14,9 +15,9 @@ def test_nora_home_is_the_default(tmp_path, monkeypatch):
     monkeypatch.setenv("NORA_HOME", str(tmp_path / "home"))
     monkeypatch.delenv("NORA_DB", raising=False)
     monkeypatch.delenv("NORA_ROOT", raising=False)
-    monkeypatch.setenv("JUPYTERHUB_USER", "hubuser")
+    monkeypatch.setenv("JUPYTERHUB_USER", "hubuser")  # anyone's to set: never an identity
     arc = Archive.open()
-    assert arc.user == "hubuser" and arc.is_admin
+    assert arc.user == config.current_user() != "hubuser" and arc.is_admin
     assert (tmp_path / "home" / "archive.sqlite").exists()
     assert arc.root == tmp_path / "home" / "data"
 
@@ -54,11 +55,13 @@ def test_an_older_archive_is_upgraded_when_opened(archive, url):
     p = archive.create_project("old")
     p.add_study(p.add_subject("P1"), "S1")
     later = [tbl for tbl in t.metadata.sorted_tables if tbl not in BASE_TABLES]
-    with _db.write(archive.engine) as conn:
+    owner = _db.make_engine(url)  # the schema's owner (on PostgreSQL, not alice)
+    with _db.write(owner) as conn:
         for tbl in reversed(later):
             tbl.drop(conn)
         conn.execute(sa.update(t.settings).where(t.settings.c.key == "schema_version")
                      .values(value="1"))
+    owner.dispose()
     archive.close()
     arc = Archive.open(url, user="alice")
     with arc.engine.connect() as conn:

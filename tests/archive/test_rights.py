@@ -19,8 +19,8 @@ def test_creator_of_a_new_archive_is_its_admin(arc):
     assert arc.is_admin and arc.project("secret").role == "admin"
 
 
-def test_user_without_right_cannot_see_the_project(arc):
-    bob = arc.as_user("bob")
+def test_user_without_right_cannot_see_the_project(arc, login):
+    bob = login("bob")
     assert bob.projects().empty
     with pytest.raises(NotFoundError, match="no project 'secret' visible to user 'bob'"):
         bob.project("secret")
@@ -28,9 +28,9 @@ def test_user_without_right_cannot_see_the_project(arc):
     assert bob.sql("SELECT name FROM projects").empty
 
 
-def test_reader_reads_but_cannot_write(arc):
+def test_reader_reads_but_cannot_write(arc, login):
     arc.grant("secret", "bob", "reader")
-    p = arc.as_user("bob").project("secret")
+    p = login("bob").project("secret")
     assert len(p.studies()) == 1
     with pytest.raises(PermissionDenied, match="editor"):
         p.add_bytes(b"x", p.studies()["psid"][0], "a.nii")
@@ -38,34 +38,34 @@ def test_reader_reads_but_cannot_write(arc):
         p.tag_study(p.studies()["psid"][0], ["x"])
 
 
-def test_editor_writes_but_cannot_change_rights(arc):
+def test_editor_writes_but_cannot_change_rights(arc, login):
     arc.grant("secret", "bob", "editor")
-    bob = arc.as_user("bob")
+    bob = login("bob")
     p = bob.project("secret")
     p.add_bytes(b"x", p.studies()["psid"][0], "a.nii")
     with pytest.raises(PermissionDenied, match="admin"):
         bob.grant("secret", "carol", "reader")
 
 
-def test_pseudonyms_hide_real_identity_from_users_without_the_right(arc):
+def test_pseudonyms_hide_real_identity_from_users_without_the_right(arc, login):
     p = arc.project("secret")
     sid = p.subjects()["subject"][0]
     assert sid != "REAL-123" and "REAL" not in str(p.study_dir(f"{sid}#S1"))
     assert p.add_subject("REAL-123") == sid  # same real id -> same pseudonym
     assert p.identity(sid)["name"] == "Doe^Jane"
     arc.grant("secret", "bob", "reader")
-    bp = arc.as_user("bob").project("secret")
+    bp = login("bob").project("secret")
     assert "name" not in bp.subjects().columns
     with pytest.raises(PermissionDenied, match="identities"):
         bp.identity(sid)
-    assert arc.as_user("bob").sql("SELECT * FROM identities").empty
+    assert login("bob").sql("SELECT * FROM identities").empty
     arc.grant("secret", "bob", "reader", identity=True)
-    assert arc.as_user("bob").project("secret").identity(sid)["id"] == "REAL-123"
+    assert login("bob").project("secret").identity(sid)["id"] == "REAL-123"
 
 
-def test_non_admin_sql_is_read_only(arc):
+def test_non_admin_sql_is_read_only(arc, login):
     arc.grant("secret", "bob", "editor")
-    bob = arc.as_user("bob")
+    bob = login("bob")
     assert len(bob.sql("SELECT * FROM studies")) == 1
     from nora_lab.errors import ArchiveError
 
@@ -74,6 +74,6 @@ def test_non_admin_sql_is_read_only(arc):
     assert len(arc.project("secret").studies()) == 1
 
 
-def test_non_admin_cannot_add_users(arc):
+def test_non_admin_cannot_add_users(arc, login):
     with pytest.raises(PermissionDenied, match="administrator"):
-        arc.as_user("bob").add_user("mallory")
+        login("bob").add_user("mallory")

@@ -81,7 +81,6 @@ def test_launch_autoexec_from_the_cli(auto, archive, url, tmp_path, monkeypatch,
     _mode(tmp_path, "inline")
     psids = make_studies(auto, 2)
     monkeypatch.setenv("NORA_DB", url)
-    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
     assert main(["-p", "demo", "--launch_autoexec", *psids]) == 0
     assert "2 done" in capsys.readouterr().out
     assert main(["--launch_autoexec", psids[0]]) == 1

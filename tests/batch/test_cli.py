@@ -14,10 +14,10 @@ from nora_lab.cli import main
 
 @pytest.fixture
 def nora(url, tmp_path, monkeypatch, capsys):
-    """Run `nora ARGS...` as alice on the current backend; returns (rc, out, err)."""
+    """Run `nora ARGS...` on the current backend (as the OS user on SQLite, as the
+    archive's administrator role on PostgreSQL); returns (rc, out, err)."""
     monkeypatch.setenv("NORA_DB", url)
     monkeypatch.setenv("NORA_ROOT", str(tmp_path / "data"))
-    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
     (tmp_path / "nora_home" / "batch.yaml").write_text("batch:\n  local:\n    n-workers: 1\n")
 
     def run(*argv):
@@ -33,7 +33,7 @@ def demo(nora):
     from nora_lab.archive import Archive
 
     assert nora("--createproject", "demo")[0] == 0
-    p = Archive.open(user="alice").project("demo")
+    p = Archive.open().project("demo")
     make_studies(p, 3, failing=(2,))
     return p
 

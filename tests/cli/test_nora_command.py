@@ -9,15 +9,29 @@ from nora_lab.cli import main
 
 
 @pytest.fixture
-def nora(url, tmp_path, monkeypatch, capsys):
-    """Run `nora ARGS...` as alice on the current backend; returns (rc, out, err)."""
-    monkeypatch.setenv("NORA_DB", url)
-    monkeypatch.setenv("NORA_ROOT", str(tmp_path / "data"))
-    monkeypatch.setenv("JUPYTERHUB_USER", "alice")
-    monkeypatch.delenv("NORA_PSID", raising=False)
+def nora(url, tmp_path, monkeypatch, capsys, request):
+    """Run `nora ARGS...` as the archive's administrator; returns (rc, out, err).
 
-    def run(*argv, user="alice"):
-        monkeypatch.setenv("JUPYTERHUB_USER", user)
+    On SQLite that is the OS account (single-user archive); on PostgreSQL the login role
+    alice, with her own password in ``$NORA_DB`` (as in her ``~/.pgpass``).
+    ``user=`` (PostgreSQL only) runs it with another login role's credential.
+    """
+    from nora_lab.archive import Archive
+
+    monkeypatch.setenv("NORA_ROOT", str(tmp_path / "data"))
+    monkeypatch.delenv("NORA_PSID", raising=False)
+    pg = request.getfixturevalue("pg_server") if url.startswith("postgresql") else None
+    if pg is not None:
+        admin = Archive.open(url, root=tmp_path / "data", user="alice")  # the first user
+        admin.close()
+
+    def run(*argv, user=None):
+        if user is not None and pg is None:
+            raise AssertionError("an SQLite archive is single-user: no other user to be")
+        if user == "nora_admin":  # the archive's administrator role (creates the users)
+            monkeypatch.setenv("NORA_DB", url)
+        else:
+            monkeypatch.setenv("NORA_DB", pg.login_url(url, user or "alice") if pg else url)
         rc = main(list(argv))
         out, err = capsys.readouterr()
         return rc, out, err
@@ -30,7 +44,7 @@ def demo(nora, tmp_path):
     assert nora("--createproject", "demo")[0] == 0
     from nora_lab.archive import Archive
 
-    p = Archive.open(user="alice").project("demo")
+    p = Archive.open().project("demo")
     for sub in ("P1", "P2"):
         psid = p.add_study(p.add_subject(sub), "S1")
         p.add_bytes(b"x", psid, "t1_trio/s001.nii")
@@ -105,12 +119,15 @@ def test_exportmeta_with_key_wildcards(nora, demo):
     assert lines[1:] == ["P1#S1,3.5", "P2#S1,4.0"]
 
 
+@pytest.mark.parametrize("backend", [pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_rights_through_the_cli(nora, demo):
+    """A lab user's own credential (PostgreSQL): the database decides what bob sees."""
+    assert nora("--adduser", "bob")[0] == 1  # alice administers, but creates no roles
+    assert nora("--adduser", "bob", user="nora_admin")[0] == 0
     rc, _, err = nora("-p", "demo", "-s", "*", user="bob")
     assert rc == 1 and "no project 'demo' visible to user 'bob'" in err
     rc, out, _ = nora("-q", "SELECT * FROM files", user="bob")
     assert rc == 0 and json.loads(out) == []
-    assert nora("--adduser", "bob")[0] == 0
     assert nora("-p", "demo", "--grant", "bob", "reader")[0] == 0
     rc, out, _ = nora("-p", "demo", "-s", "*", "-j", user="bob")
     assert rc == 0 and len(json.loads(out)) == 4

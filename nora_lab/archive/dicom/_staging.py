@@ -33,7 +33,7 @@ _ORPHAN_LOCK_S = 3600.0
 def _try_lock(path: Path) -> int | None:
     """An fd holding an exclusive lock on ``path``, or None if another process holds it."""
     try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)  # the project's ACL decides
     except OSError:
         return None
     try:
@@ -106,7 +106,8 @@ class Staging:
     @contextlib.contextmanager
     def commit_lock(self) -> Iterator[None]:
         """The project-wide lock under which an import moves files in and writes rows."""
-        fd = os.open(self.base / "commit.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        # any editor of the project opens it, whoever made it (the project's ACL decides)
+        fd = os.open(self.base / "commit.lock", os.O_RDWR | os.O_CREAT, 0o666)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
             yield

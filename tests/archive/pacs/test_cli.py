@@ -25,7 +25,7 @@ LAYER = "nora_lab.archive.pacs.cli"
 def env(archive, url, cfg, tmp_path):
     cfg.save()
     return {"NORA_PACS": str(cfg.path), "NORA_DB": url, "NORA_ROOT": str(archive.root),
-            "JUPYTERHUB_USER": "alice", "NORA_HOME": str(tmp_path / "home")}
+            "NORA_HOME": str(tmp_path / "home")}
 
 
 @pytest.fixture
