@@ -212,7 +212,9 @@ class Archive:
         with _db.write(engine) as conn:
             session = _pg.me(conn)
             stored_root = _stored_root(conn, root_path)
-            first = conn.execute(sa.select(t.users.c.id).limit(1)).first() is None
+            # the first user other than the administrator role itself administers
+            first = conn.execute(sa.select(t.users.c.id).where(t.users.c.name != session)
+                                 .limit(1)).first() is None
             if user is not None and user != session and _pg.is_admin(conn):
                 _pg.ensure_login_role(conn, user, admin=first)  # the admin enrols users
         if user is not None and user != session:
