@@ -79,22 +79,25 @@ if ! alive "$PGD/data/postmaster.pid"; then
 fi
 psql -h 127.0.0.1 -p "$NORA_HUB_PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='nora'" | grep -q 1 \
   || psql -h 127.0.0.1 -p "$NORA_HUB_PG_PORT" -U postgres -qc 'CREATE DATABASE nora' >/dev/null
-fact NORA_DB "postgresql://postgres@127.0.0.1:$NORA_HUB_PG_PORT/nora"
+ADMIN_DB="postgresql://postgres@127.0.0.1:$NORA_HUB_PG_PORT/nora"
+fact NORA_ADMIN_DB "$ADMIN_DB"
+# the labs' URL names no user: each lab connects as its own OS account's database role
+fact NORA_DB "postgresql://127.0.0.1:$NORA_HUB_PG_PORT/nora"
 say "PostgreSQL up (port $NORA_HUB_PG_PORT)"
 
 # 4. the archive: storage root shared by the group nora-lab; its administrator first ----
 getent group nora-lab >/dev/null || groupadd nora-lab
 chgrp nora-lab "$BASE/archive"; chmod 2775 "$BASE/archive"
 fact NORA_ROOT "$BASE/archive"
-JUPYTERHUB_USER=$ADMIN NORA_HOME=$BASE/state/admin-home "$VENV_SRC/bin/python" -c '
+NORA_DB=$ADMIN_DB NORA_HOME=$BASE/state/admin-home "$VENV_SRC/bin/python" -c '
 import sys
 from nora_lab.archive import Archive
-arc = Archive.open()
+arc = Archive.open(user=sys.argv[1])  # the database session acts as the administrator
 if not arc.is_admin:
     sys.exit(f"the archive at $NORA_DB already has another administrator; {arc.user!r} is not one")
-for u in sys.argv[1:]:
+for u in sys.argv[2:]:
     arc.add_user(u)
-' $USERS || die "the archive could not be initialised"
+' "$ADMIN" $USERS || die "the archive could not be initialised"
 
 # 5. demo users (created here only if missing; marked so that down.sh may remove them) ---
 touch "$BASE/state/passwords"; chmod 600 "$BASE/state/passwords"

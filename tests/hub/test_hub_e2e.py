@@ -42,7 +42,7 @@ print("setup as", arc.user)
 def labs(lab):
     """Both labs running; what the spawns answered on the way."""
     hub = lab.hub
-    with Archive.open(lab.facts["NORA_DB"], user="nora-admin") as arc:
+    with Archive.open(lab.facts["NORA_ADMIN_DB"], user="nora-admin") as arc:
         assert arc.is_admin, "up.sh must make NORA_HUB_ARCHIVE_ADMIN the archive's admin"
         arc.create_project("bob-study", exist_ok=True)
         arc.grant("bob-study", BOB, "editor")
@@ -196,7 +196,7 @@ def test_alice_rest_import_lands_in_her_project_written_by_her(labs, lab, tmp_pa
         return state if state["state"] in ("done", "failed") else None
     state = wait_until(finished, 240, "alice's REST import")
     assert state["state"] == "done", state["message"]
-    with Archive.open(lab.facts["NORA_DB"], user="nora-admin") as arc:
+    with Archive.open(lab.facts["NORA_ADMIN_DB"], user="nora-admin") as arc:
         files = arc.project("alice-study").files()
     imported = [p for p in files["path"] if "1CT1" in p and p.endswith(".nii.gz")]
     assert imported, json.dumps(state)[:2000]
