@@ -28,6 +28,9 @@ class NoraServer(LoggingConfigurable):
                       "$NORA_HOME, as Archive.open()").tag(config=True)
     storage_root = Unicode("", help="Storage root; empty: the archive's, or $NORA_ROOT"
                            ).tag(config=True)
+    user = Unicode("", help="The archive user of a lab not run by JupyterHub, set by whoever "
+                   "starts the server (never read from the environment); empty: the OS "
+                   "account").tag(config=True)
     import_dir = Unicode(help="Where REST import jobs keep their uploads and states "
                          "(default $NORA_HOME/imports)").tag(config=True)
     import_max_bytes = Integer(help="Largest upload accepted, in bytes "

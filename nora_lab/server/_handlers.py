@@ -50,7 +50,7 @@ class _Nora:
         provider = self.identity_provider  # type: ignore[attr-defined]
         if type(provider).__module__.startswith("jupyterhub"):
             return self.current_user.username  # type: ignore[attr-defined]
-        return nora_config.current_user()
+        return self.nora.user or nora_config.current_user()
 
     def fail(self, status: int, message: str) -> web.HTTPError:
         return web.HTTPError(status, message)  # shown as is: never formatted with args

@@ -75,7 +75,7 @@ class JupyterServer:
             [sys.executable, "-m", "jupyter_server", "--no-browser", "--allow-root",
              "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={self.port}",
              "--ServerApp.port_retries=0", f"--IdentityProvider.token={self.token}",
-             f"--ServerApp.root_dir={self.root_dir}"],
+             f"--ServerApp.root_dir={self.root_dir}", f"--NoraServer.user={self.user}"],
             env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         return self
 
