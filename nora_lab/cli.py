@@ -29,7 +29,7 @@ usage: nora [--parameter] [value]
 
   -p/--project NAME refers all following commands to this project.
   The archive is $NORA_HOME (default ~/.nora_lab) or the database in $NORA_DB,
-  opened as $JUPYTERHUB_USER or the OS user.
+  opened as you: your PostgreSQL login role, or the OS account that owns the SQLite file.
 """
 
 EPILOG = """\

@@ -13,7 +13,7 @@ import shutil
 import sqlite3
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -75,6 +75,12 @@ def _sql_message(exc: BaseException, timeout: float) -> str:
     return text
 
 
+def _past(timeout: float) -> Callable[[], int]:
+    """An SQLite progress handler that stops the statement once ``timeout`` s have passed."""
+    deadline = time.monotonic() + timeout
+    return lambda: int(time.monotonic() > deadline)
+
+
 @contextlib.contextmanager
 def _time_limit(conn: sa.Connection, timeout: float) -> Iterator[None]:
     """Stop a statement after ``timeout`` seconds on either backend."""
@@ -83,8 +89,7 @@ def _time_limit(conn: sa.Connection, timeout: float) -> Iterator[None]:
         yield
         return
     raw = conn.connection.driver_connection
-    deadline = time.monotonic() + timeout
-    raw.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+    raw.set_progress_handler(_past(timeout), 10_000)
     try:
         yield
     finally:
@@ -488,22 +493,11 @@ class Archive:
         """
         import pandas as pd
 
-        if self.dialect == "postgresql":
-            return self._sql_postgres(statement, timeout)
-        if self.is_admin:
-            try:
-                with _db.write(self.engine) as conn:
-                    with _time_limit(conn, timeout):
-                        res = conn.exec_driver_sql(statement)
-                        if res.returns_rows:
-                            return pd.DataFrame(res.fetchall(), columns=list(res.keys()))
-                        return pd.DataFrame({"rowcount": [res.rowcount]})
-            except sa.exc.DBAPIError as exc:
-                raise ArchiveError(f"SQL failed: {_sql_message(exc.orig, timeout)}") from None
+        if self.dialect == "postgresql" or self.is_admin:
+            return self._sql_direct(statement, timeout)
         snap = self._snapshot()
         snap.set_authorizer(_no_files)
-        deadline = time.monotonic() + timeout
-        snap.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
+        snap.set_progress_handler(_past(timeout), 10_000)
         try:
             cur = snap.execute(statement)
             cols = [d[0] for d in cur.description] if cur.description else []
@@ -514,19 +508,20 @@ class Archive:
         finally:
             snap.close()
 
-    def _sql_postgres(self, statement: str, timeout: float) -> pd.DataFrame:
-        """The statement under this user's own role: row-level security decides what it
-        sees; a non-administrator's transaction is read-only."""
+    def _sql_direct(self, statement: str, timeout: float) -> pd.DataFrame:
+        """The statement on the archive database itself: an SQLite administrator's, or
+        any PostgreSQL user's under their own role (row-level security decides what it
+        sees; a non-administrator's transaction is read-only)."""
         import pandas as pd
 
         try:
             with _db.write(self.engine) as conn:
-                borrowed = conn.exec_driver_sql("SELECT session_user <> current_user").scalar()
-                if borrowed and not self.is_admin:  # RESET ROLE would give the SQL our login
-                    raise PermissionDenied(
-                        f"SQL as {self.user!r} runs only under {self.user!r}'s own login; "
-                        "connect with your own credentials")
-                if not self.is_admin:
+                if self.dialect == "postgresql" and not self.is_admin:
+                    if conn.exec_driver_sql("SELECT session_user <> current_user").scalar():
+                        # a borrowed role: RESET ROLE would give the SQL our login
+                        raise PermissionDenied(
+                            f"SQL as {self.user!r} runs only under {self.user!r}'s own "
+                            "login; connect with your own credentials")
                     conn.exec_driver_sql("SET TRANSACTION READ ONLY")
                 with _time_limit(conn, timeout):
                     res = conn.exec_driver_sql(statement)

@@ -129,7 +129,6 @@ def sync(folder: Path, project: str, rights: dict[str, str]) -> dict[str, Any]:
     os.chmod(folder, 0o2770)
     acl = f"g:{read_g}:rX,g:{write_g}:rwX,o::---,m::rwx"
     _run("setfacl", "-R", "-m", acl, str(folder))
-    for sub in [folder, *(p for p in folder.rglob("*") if p.is_dir() and not p.is_symlink())]:
-        _run("setfacl", "-d", "-m", f"u::rwx,{acl}", str(sub))
+    _run("setfacl", "-R", "-d", "-m", f"u::rwx,{acl}", str(folder))  # folders only
     return {"groups": (read_g, write_g), "readers": sorted(want[read_g]),
             "editors": sorted(want[write_g]), "skipped": skipped}

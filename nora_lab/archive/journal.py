@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from nora_lab.archive._ids import RESERVED_PREFIX
+from nora_lab.archive.layout import sha256
 
 __all__ = ["FileTransaction", "recover", "pending", "JOURNAL_DIR", "BACKUP_PREFIX"]
 
@@ -236,7 +237,7 @@ def recover(root: Path, committed: Callable[[dict[str, Any]], bool]) -> list[str
                     backup = root / op["backup"] if op.get("backup") else None
                     if op["kind"] == "put" and (backup is None or backup.exists()):
                         # the new file, if it got its name: only when the content is ours
-                        if dest.is_file() and op.get("sha256") and _sha(dest) == op["sha256"]:
+                        if dest.is_file() and op.get("sha256") and sha256(dest) == op["sha256"]:
                             dest.unlink()
                     if backup is not None and backup.exists():
                         if dest.exists():
@@ -247,9 +248,3 @@ def recover(root: Path, committed: Callable[[dict[str, Any]], bool]) -> list[str
             done.append(f"{what}: an interrupted write of {len(ops)} file change(s) "
                         f"(process {entry.get('pid', '?')})")
     return done
-
-
-def _sha(path: Path) -> str:
-    from nora_lab.archive.layout import sha256
-
-    return sha256(path)

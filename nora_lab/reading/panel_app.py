@@ -9,7 +9,7 @@ or from Python: ``nora_lab.reading.serve(archive, "demo", "lesions", port=5006)`
 The reader is ``--user``, else the login Panel reports (``pn.state.user``: behind an
 OAuth provider, or ``serve(..., basic_auth="logins.json", cookie_secret=...)`` /
 ``panel serve --basic-auth logins.json --cookie-secret ...`` for a small lab), else
-``$JUPYTERHUB_USER`` / the OS user. A user without a right on the
+the OS account. A user without a right on the
 project gets the archive's "no project" error page, not the reading.
 
 The app shows the same session as the notebook widget: instructions and links,

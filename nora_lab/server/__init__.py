@@ -20,9 +20,9 @@ base URL:
 
 Every request is authenticated by Jupyter (under JupyterHub: the hub's OAuth cookie or an
 ``Authorization: token …`` header); a ``?token=`` in the URL is refused on these routes.
-The archive is opened as the authenticated hub user (else ``$JUPYTERHUB_USER`` / the OS
-user), so the archive's rights decide: a user without a right on a project is answered
-403 and nothing is written.
+The archive is opened as the authenticated hub user (else ``c.NoraServer.user`` / the OS
+account; never an environment variable), so the archive's rights decide: a user without a
+right on a project is answered 403 and nothing is written.
 
 The extension is enabled by ``jupyter-config/jupyter_server_config.d/nora_lab.json``,
 installed into ``<prefix>/etc/jupyter``. Settings (``c.NoraServer.…`` in a Jupyter config,

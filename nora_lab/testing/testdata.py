@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import fcntl
+import functools
 import hashlib
 import http.client
 import json
@@ -85,7 +86,7 @@ class Dataset:
     description: str
     files: dict[str, tuple[int, str]]
 
-    @property
+    @functools.cached_property
     def digest(self) -> str:
         """A sha256 over the manifest entry: a stamp made for another entry never counts."""
         text = json.dumps([self.repo, self.commit, sorted(self.files.items())])
@@ -99,8 +100,9 @@ class Dataset:
         return f"{self.name} ({self.repo} @ {self.commit[:12]})"
 
 
+@functools.cache
 def datasets(manifest: Path = MANIFEST) -> dict[str, Dataset]:
-    """Every dataset of the manifest, by name."""
+    """Every dataset of the manifest, by name (read once per process)."""
     raw = json.loads(Path(manifest).read_text())
     return {name: Dataset(name=name, repo=d["repo"], commit=d["commit"], folder=d["folder"],
                           license=d["license"], description=d["description"],
@@ -419,6 +421,7 @@ def rehash(tree: Path, manifest: Path = MANIFEST) -> None:
     text = re.sub(r"\[\s+([^\[\]{}]*?)\s+\]",
                   lambda m: "[" + ", ".join(x.strip() for x in m.group(1).split(",")) + "]", text)
     Path(manifest).write_text(text + "\n")
+    datasets.cache_clear()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -27,7 +27,7 @@ from nora_lab.archive.dicom._tables import dicom_instances as di
 from nora_lab.errors import NotFoundError
 
 __all__ = ["Known", "known_instances", "has_instances", "known_series", "StudyTarget",
-           "resolve_study", "series_folders", "record_instances", "sweep_tmp"]
+           "resolve_study", "series_folders", "record_new_instances", "sweep_tmp"]
 
 _CHUNK = 500
 
@@ -55,15 +55,22 @@ def _known(r: Any) -> Known:
                  r.series_number, r.source, r.pixels)
 
 
+def _known_in(conn: sa.Connection, project: Any, column: sa.Column, values: Iterable[str]
+              ) -> Iterator[tuple[str, Known]]:
+    """(sop_uid, Known) of the project's recorded instances whose ``column`` is in ``values``,
+    read in ``conn``'s transaction."""
+    wanted = list(dict.fromkeys(values))
+    for i in range(0, len(wanted), _CHUNK):
+        for r in conn.execute(_KNOWN.where(di.c.project_id == project.pk,
+                                           column.in_(wanted[i:i + _CHUNK]))):
+            yield r.sop_uid, _known(r)
+
+
 def _known_rows(project: Any, column: sa.Column, values: Iterable[str]
                 ) -> Iterator[tuple[str, Known]]:
-    """(sop_uid, Known) of the project's recorded instances whose ``column`` is in ``values``."""
-    wanted = list(dict.fromkeys(values))
+    """:func:`_known_in`, in a read transaction of its own."""
     with _db.read(project.archive.engine) as conn:
-        for i in range(0, len(wanted), _CHUNK):
-            for r in conn.execute(_KNOWN.where(di.c.project_id == project.pk,
-                                               column.in_(wanted[i:i + _CHUNK]))):
-                yield r.sop_uid, _known(r)
+        yield from _known_in(conn, project, column, values)
 
 
 def known_instances(project: Any, sop_uids: Iterable[str]) -> dict[str, Known]:
@@ -212,13 +219,7 @@ class ImportedMeanwhile(Exception):
 
 def recorded_in(conn: sa.Connection, project: Any, sop_uids: Iterable[str]) -> dict[str, Known]:
     """The instances among ``sop_uids`` recorded now, read in the caller's transaction."""
-    wanted = list(dict.fromkeys(sop_uids))
-    out = {}
-    for i in range(0, len(wanted), _CHUNK):
-        for r in conn.execute(_KNOWN.where(di.c.project_id == project.pk,
-                                           di.c.sop_uid.in_(wanted[i:i + _CHUNK]))):
-            out[r.sop_uid] = _known(r)
-    return out
+    return dict(_known_in(conn, project, di.c.sop_uid, sop_uids))
 
 
 def record_new_instances(conn: sa.Connection, project: Any, study_pk: int, series: Series,
@@ -270,32 +271,6 @@ def drop_if_empty(project: Any, psid: str) -> bool:
             with contextlib.suppress(OSError):
                 os.rmdir(sub_dir)
     return True
-
-
-def record_instances(project: Any, psid: str, series: Series, folder: str,
-                     instances: Iterable[Any] | None = None, *,
-                     conn: sa.Connection | None = None, study_pk: int | None = None) -> None:
-    """Remember the series' SOP instances (re-recording is a no-op).
-
-    In its own transaction, or in the caller's (``conn``, with the study's ``study_pk``),
-    e.g. the one that adds the series' files.
-    """
-    if conn is None:
-        with _db.write(project.archive.engine) as own:
-            return record_instances(project, psid, series, folder, instances, conn=own)
-    if study_pk is None:
-        sid, _, stid = psid.partition("#")
-        study_pk = conn.execute(
-            sa.select(t.studies.c.id).join(t.subjects, t.subjects.c.id == t.studies.c.subject)
-            .where(t.studies.c.project_id == project.pk, t.subjects.c.subject_id == sid,
-                   t.studies.c.study_id == stid)).scalar_one()
-    rows = [{"project_id": project.pk, "sop_uid": i.sop_uid, "study": study_pk,
-             "study_uid": i.study_uid, "series_uid": i.series_uid,
-             "series_number": i.series_number, "series_folder": folder,
-             "source": i.source[:2000]} for i in (instances or series.instances)]
-    for k in range(0, len(rows), _CHUNK):
-        _db.insert_ignore(conn, di, rows[k:k + _CHUNK])
-    return None
 
 
 def sweep_tmp(folder: Path) -> list[str]:
