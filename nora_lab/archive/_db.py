@@ -16,6 +16,7 @@ import importlib
 import pkgutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
@@ -115,18 +116,28 @@ def read(engine: sa.Engine) -> Iterator[sa.Connection]:
 
 def upsert(conn: sa.Connection, table: sa.Table, row: dict, keys: list[str]) -> None:
     """INSERT a row, or UPDATE the row with the same ``keys`` (atomic on both backends)."""
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    stmt = dialect.insert(table).values(**row)
+    stmt = _insert(conn, table).values(**row)
     conn.execute(stmt.on_conflict_do_update(
         index_elements=keys, set_={k: v for k, v in row.items() if k not in keys}))
+
+
+def _insert(conn: sa.Connection, table: sa.Table) -> Any:
+    return (postgresql if conn.dialect.name == "postgresql" else sqlite).insert(table)
 
 
 def insert_ignore(conn: sa.Connection, table: sa.Table, rows: list[dict]) -> None:
     """INSERT rows, silently skipping those that violate a unique constraint."""
     if not rows:
         return
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+    conn.execute(_insert(conn, table).on_conflict_do_nothing(), rows)
+
+
+def insert_ignore_from(conn: sa.Connection, table: sa.Table, columns: list[str],
+                       rows: sa.Select) -> None:
+    """INSERT … SELECT, skipping rows that violate a unique constraint. The rows are read
+    in the statement's own snapshot, so a row deleted meanwhile is simply not there (and
+    row-level security judges what is)."""
+    conn.execute(_insert(conn, table).from_select(columns, rows).on_conflict_do_nothing())
 
 
 # --- schema versions -------------------------------------------------------------------

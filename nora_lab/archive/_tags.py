@@ -40,7 +40,10 @@ class TagsMixin(ProjectHost):
         tags = clean_tags(tags)
         with _db.write(self._engine) as conn:
             ids = self._file_ids(conn, targets)
-            _db.insert_ignore(conn, t.file_tags, [{"file": i, "tag": g} for i in ids for g in tags])
+            f = t.files
+            for g in tags:  # from the files as they are now: one deleted meanwhile gets none
+                rows = sa.select(f.c.id, sa.literal(g)).where(f.c.id.in_(ids))
+                _db.insert_ignore_from(conn, t.file_tags, ["file", "tag"], rows)
 
     def untag_files(self, targets: Iterable[str | int | os.PathLike], tags: Iterable[str]) -> None:
         """Remove tags from files."""
