@@ -15,9 +15,10 @@ The pieces:
   options form: partition, cores, memory, walltime). The job script is
   :data:`BATCH_SCRIPT` below.
 * **Every lab opens the same archive** — ``$NORA_DB`` (PostgreSQL) and ``$NORA_ROOT``
-  (shared storage) are handed to each lab — as ``$JUPYTERHUB_USER``, so the archive's
-  rights hold. The URL must not carry a password (the hub refuses to start): use
-  PostgreSQL's peer/cert authentication or a ``~/.pgpass`` / ``$PGPASSFILE``.
+  (shared storage) are handed to each lab, which opens it as the user's own database
+  role (PostgreSQL authenticates it; row-level security decides). The URL must not
+  carry a password (the hub refuses to start): use PostgreSQL's peer/cert
+  authentication or the user's own ``~/.pgpass`` (docs/deploy.md, "Threat model").
 * **Batches** started in a notebook go to Slurm through dask-jobqueue as that user
   (``SLURM_CONF`` is passed on when set).
 * nora_lab's **server extension** (links, REST import) is enabled in every lab by the

@@ -59,7 +59,7 @@ def facts(base: Path) -> dict[str, str]:
     for line in (base / "hub.env").read_text().splitlines():
         key, sep, value = line.partition("=")
         if sep:
-            out[key] = value
+            out[key] = value.strip("'")  # up.sh quotes each value
     return out
 
 

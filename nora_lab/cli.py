@@ -99,10 +99,15 @@ def build_parser() -> argparse.ArgumentParser:
     m.add_argument("--studies", action="store_true", help="lists the studies (with --filter)")
     m.add_argument("--adduser", metavar="USER", help="registers a user (archive admins)")
     m.add_argument("--admin", action="store_true", help="with --adduser: an archive admin")
+    m.add_argument("--pgpass", metavar="HOST[:PORT]",
+                   help="with --adduser (as root, PostgreSQL): a fresh password for the user's "
+                        "role, written into their own ~/.pgpass, for labs on other nodes")
     m.add_argument("--grant", nargs=2, metavar=("USER", "ROLE"),
                    help="gives USER the ROLE reader|editor|admin|none on the project")
     m.add_argument("--identity", action="store_true",
                    help="with --grant: may see real identities of a pseudonymized project")
+    m.add_argument("--fs-sync", dest="fs_sync", action="store_true",
+                   help="with -p (as root): the project folder's groups and ACLs follow its rights")
     m.add_argument("--fsck", action="store_true",
                    help="integrity check: rows without files, files without rows, checksums")
     m.add_argument("--repair", action="store_true", help="with --fsck: fix what can be fixed")
@@ -225,6 +230,18 @@ def _exportmeta(proj, pattern: str, jsonname: str, keys: str | None, filters) ->
 
 def _adduser(args: argparse.Namespace, arc: Any) -> None:
     arc.add_user(args.adduser, admin=args.admin)
+    if args.pgpass:
+        host, _, port = args.pgpass.partition(":")
+        if not host or (port and not port.isdigit()):
+            raise _Usage(f"--pgpass {args.pgpass!r}: expected HOST or HOST:PORT")
+        print(arc.issue_pgpass(args.adduser, host, int(port or 5432)))
+
+
+def _fs_sync(args: argparse.Namespace, arc: Any) -> None:
+    if not args.project:
+        raise _Usage("--fs-sync needs a project: -p NAME --fs-sync")
+    done = arc.fs_sync(args.project)
+    print(", ".join(f"{k}: {v}" for k, v in done.items()))
 
 
 def _createproject(args: argparse.Namespace, arc: Any) -> None:
@@ -339,7 +356,7 @@ def _fsck(args: argparse.Namespace, proj: Any, filters: Any) -> int:
 #: Archive commands, by their flag's attribute, in the order they run.
 ARCHIVE_COMMANDS: tuple[tuple[str, Callable[[argparse.Namespace, Any], None]], ...] = (
     ("adduser", _adduser), ("createproject", _createproject), ("projects", _projects),
-    ("sql", _sql), ("grant", _grant),
+    ("sql", _sql), ("grant", _grant), ("fs_sync", _fs_sync),
 )
 #: Commands on the project of ``-p``, in the order they run (after the layers' commands).
 PROJECT_COMMANDS: tuple[tuple[str, Callable[..., int | None]], ...] = (

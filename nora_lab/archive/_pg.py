@@ -26,7 +26,7 @@ import sqlalchemy as sa
 from nora_lab.errors import ConfigError, PermissionDenied
 
 __all__ = ["group_roles", "me", "set_role", "ensure_login_role", "is_admin", "register",
-           "quote"]
+           "quote", "new_password"]
 
 _ROLE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.@-]{0,62}$")
 
@@ -94,6 +94,31 @@ def ensure_login_role(conn: sa.Connection, name: str, *, admin: bool = False) ->
             f"cannot create or enrol the database role {name!r}: "
             f"{str(exc.orig).strip().splitlines()[0]} (adding users needs the archive's "
             "administrator role)") from None
+
+
+def new_password(conn: sa.Connection, name: str) -> str:
+    """Give the login role ``name`` a fresh random password (SCRAM) and return it.
+
+    Like :func:`ensure_login_role`, this uses the session's CREATEROLE (the archive's
+    administrator role); PostgreSQL refuses anyone else.
+    """
+    import secrets
+
+    password = secrets.token_urlsafe(24)
+    acting = me(conn)
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql("SET LOCAL ROLE NONE")
+            conn.exec_driver_sql("SET LOCAL password_encryption = 'scram-sha-256'")
+            # the password is a literal (ALTER ROLE takes no parameters); it is url-safe
+            conn.exec_driver_sql(f"ALTER ROLE {quote(name)} LOGIN PASSWORD '{password}'")
+            conn.exec_driver_sql(f"SET LOCAL ROLE {quote(acting)}")
+    except sa.exc.DBAPIError as exc:
+        raise PermissionDenied(
+            f"cannot set a password for the database role {name!r}: "
+            f"{str(exc.orig).strip().splitlines()[0]} (this needs the archive's "
+            "administrator role)") from None
+    return password
 
 
 def is_admin(conn: sa.Connection) -> bool:

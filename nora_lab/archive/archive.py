@@ -304,6 +304,39 @@ class Archive:
             if admin:
                 conn.execute(sa.update(t.users).where(t.users.c.name == name).values(is_admin=True))
 
+    def issue_pgpass(self, user: str, host: str, port: int = 5432) -> Path:
+        """Give ``user``'s database role a fresh password and write it into their own
+        ``~/.pgpass`` (archive administrators, as root; PostgreSQL only).
+
+        This is the credential for labs and jobs on other nodes than the database, which
+        connect over TCP (``postgresql://host:port/db``, no user, no password in the URL).
+        On the database's host, peer authentication over the socket needs none.
+
+        Parameters
+        ----------
+        user
+            The lab user: an OS account and a user of this archive.
+        host, port
+            The server as the user's processes will reach it.
+
+        Returns
+        -------
+        Path
+            The user's ``.pgpass``.
+        """
+        from nora_lab.archive import pgpass
+
+        self._require_admin(f"issuing a password for {user!r}")
+        if self.dialect != "postgresql":
+            raise ConfigError("a ~/.pgpass is for a PostgreSQL archive; an SQLite archive "
+                              "belongs to the account that owns its file")
+        with _db.write(self.engine) as conn:
+            if conn.execute(sa.select(t.users.c.id).where(t.users.c.name == user)).first() is None:
+                raise NotFoundError(f"no user {user!r} (add it first: nora --adduser {user})")
+            database = conn.exec_driver_sql("SELECT current_database()").scalar_one()
+            password = _pg.new_password(conn, user)
+        return pgpass.write_entry(user, host, port, database, user, password)
+
     def grant(self, project: str, user: str, role: str, *, identity: bool = False) -> None:
         """Give ``user`` a role on ``project`` (project admins only).
 

@@ -89,7 +89,7 @@ def on_study_imported(project: Project, psid: str) -> None:
 def _spawn_drainer(project: Project, folder: Path) -> subprocess.Popen:
     env = dict(os.environ)
     env.update(NORA_DB=project.archive.engine.url.render_as_string(hide_password=False),
-               NORA_ROOT=str(project.archive.root), JUPYTERHUB_USER=project.archive.user)
+               NORA_ROOT=str(project.archive.root), NORA_USER=project.archive.user)
     from nora_lab import config as nora_config
 
     env["NORA_HOME"] = str(nora_config.nora_home())

@@ -51,7 +51,7 @@ def _names(batch: Batch) -> list[dict[str, str]]:
 
 def _env(project: Project, batch: Batch, unit: Unit) -> dict[str, str]:
     url = project.archive.engine.url
-    env = {"NORA_ROOT": str(project.archive.root), "JUPYTERHUB_USER": project.archive.user,
+    env = {"NORA_ROOT": str(project.archive.root), "NORA_USER": project.archive.user,
            "NORA_PROJECT": project.name, "NORA_BATCH": batch.name,
            "NORA_HOME": str(nora_config.nora_home()), "NORA_SUBJECT": unit.subject}
     if url.password is None:

@@ -113,7 +113,7 @@ def job_env(task: UnitTask) -> dict[str, str]:
     """The environment of a unit's jobs: the `nora` command opens the same archive as the
     same user, and ``$NORA_PSID`` is the study (so ``nora -a $o1 --addtag x`` works)."""
     env = dict(os.environ)
-    env.update(NORA_DB=task.db_url, NORA_ROOT=task.root, JUPYTERHUB_USER=task.user,
+    env.update(NORA_DB=task.db_url, NORA_ROOT=task.root, NORA_USER=task.user,
                NORA_PROJECT=task.project, NORA_BATCH=task.batch, NORA_RUN=task.run,
                NORA_JOB_ID=str(task.job_id), NORA_SUBJECT=task.unit.subject)
     if task.home:

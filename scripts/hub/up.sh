@@ -42,7 +42,8 @@ chmod 700 "$BASE/state"
 touch "$BASE/hub.env"
 # facts of an earlier run (ports, pids) are kept: the services it started are reused
 set -a; source "$BASE/hub.env"; set +a
-fact() { sed -i "/^$1=/d" "$BASE/hub.env"; echo "$1=$2" >> "$BASE/hub.env"; export "$1=$2"; }
+# single-quoted: a value may hold '&' or '?' (a socket URL); no value holds a quote
+fact() { sed -i "/^$1=/d" "$BASE/hub.env"; echo "$1='$2'" >> "$BASE/hub.env"; export "$1=$2"; }
 
 # 1. packages ----------------------------------------------------------------------------
 command -v initdb >/dev/null || ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 \
@@ -64,26 +65,52 @@ fact SLURM_CONF "$SLURM_BASE/etc/slurm.conf"
 say "Slurm up ($(sinfo -h -o %P | tr '\n' ' '))"
 
 # 3. PostgreSQL: the shared archive's database ---------------------------------------------
+# As a lab's server (docs/deploy.md, "Threat model"): no `trust` anywhere. Over the local
+# socket, peer authentication: each OS account is the role of its own name, and root (the
+# trusted nora administrator) may also log in as the administrator role nora_admin, which
+# owns the database and its schema and may create roles but is no superuser. Over TCP, a
+# password (SCRAM): a user on another node needs one in their own ~/.pgpass
+# (`nora --adduser NAME --pgpass HOST:PORT`, run by root). The postgres superuser logs in
+# only as the postgres OS account over the socket; no lab process connects as it.
 PGBIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1)
 [[ -n $PGBIN ]] || PGBIN=$(dirname "$(command -v initdb)")
 PGD=$BASE/pg
-mkdir -p "$PGD/sock"; chown postgres "$PGD" "$PGD/sock"; chmod 755 "$PGD"
+PGADMIN=nora_admin
+mkdir -p "$PGD/sock"; chown postgres "$PGD" "$PGD/sock"; chmod 755 "$PGD" "$PGD/sock"
 if [[ -z ${NORA_HUB_PG_PORT:-} ]]; then fact NORA_HUB_PG_PORT "$(free_port)"; fi
+if [[ ! -s $PGD/data/PG_VERSION ]]; then
+  pw=$(mktemp -p "$PGD"); chown postgres "$pw"; chmod 600 "$pw"
+  python3 -c 'import secrets; print(secrets.token_urlsafe(24))' > "$pw"  # then forgotten
+  runuser -u postgres -- "$PGBIN/initdb" -D "$PGD/data" -U postgres --pwfile="$pw" \
+      --auth-local=peer --auth-host=scram-sha-256 --encoding=UTF8 --locale=C.UTF-8 \
+      > "$PGD/initdb.log" 2>&1 || { rm -f "$pw"; cat "$PGD/initdb.log" >&2; die "initdb failed"; }
+  rm -f "$pw"
+  # peer over the socket through one map: everyone as themselves, root also as nora_admin
+  sed -i -E 's/^(local[[:space:]]+all[[:space:]]+all[[:space:]]+peer)[[:space:]]*$/\1 map=nora/' \
+      "$PGD/data/pg_hba.conf"
+  grep -Eq '^local[[:space:]]+all[[:space:]]+all[[:space:]]+peer map=nora' "$PGD/data/pg_hba.conf" \
+    || die "could not set peer authentication with the map 'nora' in $PGD/data/pg_hba.conf"
+  printf 'nora root %s\nnora /^(.*)$ \\1\n' "$PGADMIN" >> "$PGD/data/pg_ident.conf"
+fi
 if ! alive "$PGD/data/postmaster.pid"; then
-  [[ -s $PGD/data/PG_VERSION ]] || runuser -u postgres -- "$PGBIN/initdb" -D "$PGD/data" -U postgres \
-      --auth=trust --encoding=UTF8 --locale=C.UTF-8 > "$PGD/initdb.log" 2>&1 \
-    || { cat "$PGD/initdb.log" >&2; die "initdb failed"; }
   runuser -u postgres -- "$PGBIN/pg_ctl" -D "$PGD/data" -l "$PGD/postgres.log" -w -t 60 \
       -o "-c listen_addresses=127.0.0.1 -p $NORA_HUB_PG_PORT -k $PGD/sock -c max_connections=200" start >/dev/null \
     || { tail -20 "$PGD/postgres.log" >&2; die "PostgreSQL did not start"; }
 fi
-psql -h 127.0.0.1 -p "$NORA_HUB_PG_PORT" -U postgres -tAc "SELECT 1 FROM pg_database WHERE datname='nora'" | grep -q 1 \
-  || psql -h 127.0.0.1 -p "$NORA_HUB_PG_PORT" -U postgres -qc 'CREATE DATABASE nora' >/dev/null
-ADMIN_DB="postgresql://postgres@127.0.0.1:$NORA_HUB_PG_PORT/nora"
+su_psql() { runuser -u postgres -- psql -h "$PGD/sock" -p "$NORA_HUB_PG_PORT" -U postgres -v ON_ERROR_STOP=1 -qtA "$@"; }
+su_psql -c "SELECT 1 FROM pg_roles WHERE rolname='$PGADMIN'" | grep -q 1 \
+  || su_psql -c "CREATE ROLE $PGADMIN LOGIN CREATEROLE NOSUPERUSER" >/dev/null
+if ! su_psql -c "SELECT 1 FROM pg_database WHERE datname='nora'" | grep -q 1; then
+  su_psql -c "CREATE DATABASE nora OWNER $PGADMIN TEMPLATE template0" >/dev/null
+  su_psql -d nora -c "ALTER SCHEMA public OWNER TO $PGADMIN" >/dev/null
+fi
+# root (the administrator's tool) logs in as nora_admin by peer; no password anywhere
+ADMIN_DB="postgresql://$PGADMIN@/nora?host=$PGD/sock&port=$NORA_HUB_PG_PORT"
 fact NORA_ADMIN_DB "$ADMIN_DB"
-# the labs' URL names no user: each lab connects as its own OS account's database role
-fact NORA_DB "postgresql://127.0.0.1:$NORA_HUB_PG_PORT/nora"
-say "PostgreSQL up (port $NORA_HUB_PG_PORT)"
+# the labs' URL names no user: each lab logs in as its own OS account's role, by peer
+fact NORA_DB "postgresql:///nora?host=$PGD/sock&port=$NORA_HUB_PG_PORT"
+fact NORA_DB_TCP "postgresql://127.0.0.1:$NORA_HUB_PG_PORT/nora"
+say "PostgreSQL up (port $NORA_HUB_PG_PORT; peer over $PGD/sock, SCRAM over TCP)"
 
 # 4. the archive: storage root shared by the group nora-lab; its administrator first ----
 getent group nora-lab >/dev/null || groupadd nora-lab

@@ -144,3 +144,67 @@ def test_a_reader_reads_but_cannot_change_and_a_stranger_sees_nothing(shared, pg
     assert q.returncode == 0 and json.loads(q.stdout) == [], q.stderr
     sel = _as("nl-mal", shared, pg_server, shared["nora"], "-p", "fsr", "-s", "*")
     assert sel.returncode == 1 and "nl-mal" in sel.stderr  # who they are, whatever the env
+
+
+def test_a_user_on_another_node_logs_in_over_tcp_with_the_password_in_their_own_pgpass(
+        shared, pg_server):
+    """``nora --adduser U --pgpass HOST:PORT`` (root) gives U's role a fresh password in
+    U's own ``~/.pgpass`` (0600): U then logs in over TCP with a URL that names no user and
+    carries no password; another user, without it, is refused by PostgreSQL."""
+    home = shared["base"] / "home-rita"
+    home.mkdir()
+    shutil.chown(home, "nl-rita")
+    home.chmod(0o700)
+    subprocess.run(["usermod", "-d", str(home), "nl-rita"], check=True)
+    admin_url = shared["admin"].engine.url.render_as_string(hide_password=False)
+    issued = subprocess.run(
+        [shared["nora"], "--adduser", "nl-rita", "--pgpass", f"127.0.0.1:{pg_server.port}"],
+        env={**os.environ, "NORA_DB": admin_url}, capture_output=True, text=True)
+    assert issued.returncode == 0, issued.stderr
+    pgpass = home / ".pgpass"
+    assert issued.stdout.strip() == str(pgpass)
+    st = pgpass.stat()
+    assert oct(st.st_mode & 0o777) == "0o600" and st.st_uid == int(
+        subprocess.check_output(["id", "-u", "nl-rita"]))
+    tcp = f"postgresql://127.0.0.1:{pg_server.port}/{shared['db']}"
+    who = ("from nora_lab.archive import Archive; a = Archive.open(); "
+           "print(a.user, sorted(a.projects()['name']))")
+
+    def as_user(user, *cmd):
+        return subprocess.run(["runuser", "-u", user, "--", "env", f"NORA_DB={tcp}",
+                               f"NORA_ROOT={shared['root']}", f"HOME={home}",
+                               f"PATH={os.environ['PATH']}", *cmd],
+                              capture_output=True, text=True, timeout=120)
+
+    python = str(Path(shared["nora"]).with_name("python"))
+    rita = as_user("nl-rita", python, "-c", who)
+    assert rita.returncode == 0, rita.stderr
+    assert rita.stdout.split() == ["nl-rita", "['fsr']"]
+    stolen = as_user("nl-mal", "cat", str(pgpass))
+    assert stolen.returncode != 0 and "Permission denied" in stolen.stderr
+    mal = as_user("nl-mal", shared["nora"], "--projects")
+    assert mal.returncode == 1 and ("password authentication failed" in mal.stderr
+                                    or "no password supplied" in mal.stderr), mal.stderr
+    # a second issue replaces the line (the old password no longer works), keeps the others
+    pgpass.write_text(pgpass.read_text() + "otherhost:5432:db:nl-rita:keep\n")
+    again = subprocess.run(
+        [shared["nora"], "--adduser", "nl-rita", "--pgpass", f"127.0.0.1:{pg_server.port}"],
+        env={**os.environ, "NORA_DB": admin_url}, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    lines = pgpass.read_text().splitlines()
+    assert len(lines) == 2 and "otherhost:5432:db:nl-rita:keep" in lines
+    assert as_user("nl-rita", python, "-c", who).returncode == 0
+
+
+def test_fs_sync_on_the_command_line_needs_root_and_a_project(shared, pg_server):
+    admin_url = shared["admin"].engine.url.render_as_string(hide_password=False)
+    env = {**os.environ, "NORA_DB": admin_url}
+    done = subprocess.run([shared["nora"], "-p", "fsr", "--fs-sync"], env=env,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "editors: ['nl-alice', 'nl-bob']" in done.stdout
+    bare = subprocess.run([shared["nora"], "--fs-sync"], env=env, capture_output=True, text=True)
+    assert bare.returncode == 2 and "--fs-sync needs a project" in bare.stderr
+    # a lab user (not root) is told to ask root, in one line
+    mal = _as("nl-mal", shared, pg_server, shared["nora"], "-p", "fsr", "--fs-sync")
+    assert mal.returncode == 1 and len(mal.stderr.strip().splitlines()) == 1, mal.stderr

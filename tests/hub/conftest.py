@@ -34,7 +34,7 @@ def _facts(path: Path) -> dict:
     for line in path.read_text().splitlines():
         key, sep, value = line.partition("=")
         if sep:
-            out[key.strip()] = value.strip()
+            out[key.strip()] = value.strip().strip("'")  # up.sh quotes each value
     return out
 
 

@@ -201,3 +201,35 @@ def test_alice_rest_import_lands_in_her_project_written_by_her(labs, lab, tmp_pa
     imported = [p for p in files["path"] if "1CT1" in p and p.endswith(".nii.gz")]
     assert imported, json.dumps(state)[:2000]
     assert os.stat(imported[0]).st_uid == pwd.getpwnam(ALICE).pw_uid
+
+
+def test_no_lab_is_trusted_by_postgresql_nor_logs_in_as_another_role(labs, lab):
+    """up.sh's server as a site's: no ``trust`` line; alice's lab is alice's role by peer,
+    and may neither log in as the administrator role or the superuser (peer over the
+    socket, no password over TCP) nor become bob."""
+    hba = (lab.base / "pg" / "data" / "pg_hba.conf").read_text()
+    rules = [line.split() for line in hba.splitlines() if line.strip() and line[0] != "#"]
+    assert rules and not [r for r in rules if "trust" in r]
+    out = labs["alice"].execute(f"""
+import psycopg
+sock, port = {str(lab.base / "pg" / "sock")!r}, {lab.facts["NORA_HUB_PG_PORT"]!r}
+with psycopg.connect(host=sock, port=port, dbname="nora") as c:
+    print("peer:", c.execute("SELECT current_user, rolsuper FROM pg_roles "
+                             "WHERE rolname = current_user").fetchone())
+    try:
+        c.execute('SET ROLE "{BOB}"')
+        print("set role bob!")
+    except psycopg.Error as exc:
+        print("set role refused:", type(exc).__name__)
+for host, user in ((sock, "nora_admin"), (sock, "postgres"), ("127.0.0.1", "nora_admin"),
+                   ("127.0.0.1", "postgres"), ("127.0.0.1", {ALICE!r})):
+    try:
+        psycopg.connect(host=host, port=port, dbname="nora", user=user, connect_timeout=5)
+        print("logged in as", user, "via", host)
+    except psycopg.OperationalError as exc:
+        print("refused", user, "via", "socket" if host == sock else "tcp")
+""")
+    assert f"peer: ('{ALICE}', False)" in out
+    assert "set role refused: InsufficientPrivilege" in out
+    assert "logged in as" not in out, out
+    assert out.count("refused ") == 5, out
