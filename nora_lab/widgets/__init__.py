@@ -11,7 +11,8 @@ from nora_lab._lazy import lazy_names
 
 __all__ = ["Viewer", "StudyTable", "Autoloader", "ROITool", "MarkerTool", "Desktop", "desktop",
            "BatchTool", "Gridstats", "job_state_badges", "PacsQuery",
-           "ReadingWidget", "ReadingTool", "ReadingEditor", "FormPreview", "open_link", "share"]
+           "ReadingWidget", "ReadingTool", "ReadingEditor", "FormPreview", "open_link", "share",
+           "NavigationTool"]
 
 _LAZY = {
     "Viewer": "nora_lab.widgets.viewer",
@@ -31,6 +32,7 @@ _LAZY = {
     "FormPreview": "nora_lab.widgets.reading",
     "open_link": "nora_lab.widgets.links",
     "share": "nora_lab.widgets.links",
+    "NavigationTool": "nora_lab.widgets.navtool",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,6 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from nora_lab.widgets.gridstats import Gridstats, job_state_badges
     from nora_lab.widgets.links import open_link, share
     from nora_lab.widgets.markertool import MarkerTool
+    from nora_lab.widgets.navtool import NavigationTool
     from nora_lab.widgets.pacsquery import PacsQuery
     from nora_lab.widgets.reading import FormPreview, ReadingEditor, ReadingTool, ReadingWidget
     from nora_lab.widgets.roitool import ROITool
