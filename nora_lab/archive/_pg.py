@@ -19,7 +19,10 @@ Each archive database has two group roles, named after the database:
 
 from __future__ import annotations
 
+import contextlib
 import re
+import secrets
+from collections.abc import Iterator
 
 import sqlalchemy as sa
 
@@ -66,6 +69,24 @@ def set_role(dbapi_conn: object, role: str) -> None:
             "as; connect with your own credentials") from None
 
 
+@contextlib.contextmanager
+def _as_login_role(conn: sa.Connection, what: str) -> Iterator[None]:
+    """Run the block with the session's login role's own privileges (CREATEROLE: the
+    archive's administrator role), even when the session acts as another role through
+    ``SET ROLE``; only for this block's savepoint. A refusal becomes :class:`PermissionDenied`
+    saying ``what`` could not be done."""
+    acting = me(conn)
+    try:
+        with conn.begin_nested():
+            conn.exec_driver_sql("SET LOCAL ROLE NONE")
+            yield
+            conn.exec_driver_sql(f"SET LOCAL ROLE {quote(acting)}")
+    except sa.exc.DBAPIError as exc:
+        raise PermissionDenied(
+            f"cannot {what}: {str(exc.orig).strip().splitlines()[0]} (this needs the "
+            "archive's administrator role)") from None
+
+
 def ensure_login_role(conn: sa.Connection, name: str, *, admin: bool = False) -> None:
     """Create the login role ``name`` if missing, make it a lab user of this archive (and
     an administrator with ``admin``), and let the session act as it (``SET ROLE``).
@@ -75,25 +96,14 @@ def ensure_login_role(conn: sa.Connection, name: str, *, admin: bool = False) ->
     users, admins = group_roles(conn)
     exists = conn.exec_driver_sql("SELECT 1 FROM pg_roles WHERE rolname = %(n)s",
                                   {"n": name}).first()
-    acting = me(conn)
-    try:
-        with conn.begin_nested():
-            # an administrator acting through the administrator's session (SET ROLE) uses
-            # that session's CREATEROLE for this, and only for this transaction
-            conn.exec_driver_sql("SET LOCAL ROLE NONE")
-            if not exists:
-                conn.exec_driver_sql(f"CREATE ROLE {quote(name)} LOGIN")
-            conn.exec_driver_sql(f"GRANT {quote(users)} TO {quote(name)}")
-            if admin:
-                conn.exec_driver_sql(f"GRANT {quote(admins)} TO {quote(name)}")
-            if me(conn) != name:
-                conn.exec_driver_sql(f"GRANT {quote(name)} TO CURRENT_USER")
-            conn.exec_driver_sql(f"SET LOCAL ROLE {quote(acting)}")
-    except sa.exc.DBAPIError as exc:
-        raise PermissionDenied(
-            f"cannot create or enrol the database role {name!r}: "
-            f"{str(exc.orig).strip().splitlines()[0]} (adding users needs the archive's "
-            "administrator role)") from None
+    with _as_login_role(conn, f"create or enrol the database role {name!r}"):
+        if not exists:
+            conn.exec_driver_sql(f"CREATE ROLE {quote(name)} LOGIN")
+        conn.exec_driver_sql(f"GRANT {quote(users)} TO {quote(name)}")
+        if admin:
+            conn.exec_driver_sql(f"GRANT {quote(admins)} TO {quote(name)}")
+        if me(conn) != name:
+            conn.exec_driver_sql(f"GRANT {quote(name)} TO CURRENT_USER")
 
 
 def new_password(conn: sa.Connection, name: str) -> str:
@@ -102,22 +112,11 @@ def new_password(conn: sa.Connection, name: str) -> str:
     Like :func:`ensure_login_role`, this uses the session's CREATEROLE (the archive's
     administrator role); PostgreSQL refuses anyone else.
     """
-    import secrets
-
     password = secrets.token_urlsafe(24)
-    acting = me(conn)
-    try:
-        with conn.begin_nested():
-            conn.exec_driver_sql("SET LOCAL ROLE NONE")
-            conn.exec_driver_sql("SET LOCAL password_encryption = 'scram-sha-256'")
-            # the password is a literal (ALTER ROLE takes no parameters); it is url-safe
-            conn.exec_driver_sql(f"ALTER ROLE {quote(name)} LOGIN PASSWORD '{password}'")
-            conn.exec_driver_sql(f"SET LOCAL ROLE {quote(acting)}")
-    except sa.exc.DBAPIError as exc:
-        raise PermissionDenied(
-            f"cannot set a password for the database role {name!r}: "
-            f"{str(exc.orig).strip().splitlines()[0]} (this needs the archive's "
-            "administrator role)") from None
+    with _as_login_role(conn, f"set a password for the database role {name!r}"):
+        conn.exec_driver_sql("SET LOCAL password_encryption = 'scram-sha-256'")
+        # a literal (ALTER ROLE takes no parameters); token_urlsafe has no quote
+        conn.exec_driver_sql(f"ALTER ROLE {quote(name)} LOGIN PASSWORD '{password}'")
     return password
 
 
