@@ -127,7 +127,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 #: Other layers' command-line modules. Each defines ``add_arguments(parser)`` and
 #: ``run(args, archive) -> bool`` (True when it did something). Keep them light to import.
-LAYER_CLIS = ("nora_lab.archive.dicom.cli", "nora_lab.archive.pacs.cli", "nora_lab.batch.cli")
+LAYER_CLIS = ("nora_lab.archive.dicom.cli", "nora_lab.archive.pacs.cli", "nora_lab.batch.cli",
+              "nora_lab.archive.exchange_cli")
 
 
 def _layer_modules() -> list:

@@ -15,7 +15,9 @@ The tree::
     │   └── IntegrityError     rows and files disagree (see ``nora --fsck``)
     ├── FilterSyntaxError      a filter-bar string or file pattern cannot be parsed
     ├── DicomImportError       a DICOM or file import could not be done
-    │   └── UploadRejected     an upload refused before anything was written (HTTP status)
+    │   ├── UploadRejected     an upload refused before anything was written (HTTP status)
+    │   └── ForeignDataError   a folder tree, BIDS dataset, Slicer scene or DICOM SEG that
+    │                          cannot be taken in or written out (names the file)
     ├── ImagingError           shape/affine mismatch, empty ROI, missing reference, ...
     ├── BatchError             a job or batch is malformed or failed
     │   ├── ProcessingError    a built-in processing job could not process its input
@@ -50,6 +52,7 @@ __all__ = [
     "BatchError",
     "ProcessingError",
     "UploadRejected",
+    "ForeignDataError",
     "JobLost",
     "BatchTimeout",
     "PacsError",
@@ -107,6 +110,11 @@ class UploadRejected(DicomImportError):
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ForeignDataError(DicomImportError):
+    """A folder tree, BIDS dataset, Slicer scene or DICOM SEG cannot be taken in (or a
+    BIDS dataset written out); the message names the file and the problem."""
 
 
 class ImagingError(NoraError, ValueError):
