@@ -1,0 +1,12 @@
+"""notebooks/data_in_out.ipynb runs top to bottom (each section asserts what it shows)."""
+
+import pytest
+
+from nora_lab.testing.notebooks import run_notebook
+
+
+@pytest.mark.notebook
+def test_data_in_out_notebook_runs(tmp_path, monkeypatch):
+    monkeypatch.setenv("NORA_HOME", str(tmp_path))
+    text = run_notebook("data_in_out.ipynb", timeout=240)
+    assert "{'already registered': 6, 'skip': 1}" in text          # adopt: a re-run adds nothing
