@@ -12,7 +12,7 @@ from nora_lab._lazy import lazy_names
 __all__ = ["Viewer", "StudyTable", "Autoloader", "ROITool", "MarkerTool", "Desktop", "desktop",
            "BatchTool", "Gridstats", "job_state_badges", "PacsQuery",
            "ReadingWidget", "ReadingTool", "ReadingEditor", "FormPreview", "open_link", "share",
-           "NavigationTool"]
+           "NavigationTool", "FiberTool"]
 
 _LAZY = {
     "Viewer": "nora_lab.widgets.viewer",
@@ -33,12 +33,14 @@ _LAZY = {
     "open_link": "nora_lab.widgets.links",
     "share": "nora_lab.widgets.links",
     "NavigationTool": "nora_lab.widgets.navtool",
+    "FiberTool": "nora_lab.widgets.fibertool",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
     from nora_lab.widgets.autoloader import Autoloader
     from nora_lab.widgets.batchtool import BatchTool
     from nora_lab.widgets.desk import Desktop, desktop
+    from nora_lab.widgets.fibertool import FiberTool
     from nora_lab.widgets.gridstats import Gridstats, job_state_badges
     from nora_lab.widgets.links import open_link, share
     from nora_lab.widgets.markertool import MarkerTool
