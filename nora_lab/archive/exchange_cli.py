@@ -92,7 +92,7 @@ def _bids_import(args: argparse.Namespace, proj: Any) -> str:
 def _mrb_import(args: argparse.Namespace, proj: Any) -> str:
     from nora_lab.archive.slicer import import_mrb
 
-    return str(import_mrb(proj, args.study, args.mrb_import))
+    return import_mrb(proj, args.study, args.mrb_import).to_string(index=False)
 
 
 def _seg_nrrd_export(args: argparse.Namespace, proj: Any) -> str:
