@@ -104,7 +104,7 @@ def _seg_nrrd_export(args: argparse.Namespace, proj: Any) -> str:
 def _seg_import(args: argparse.Namespace, proj: Any) -> str:
     from nora_lab.archive.seg_import import import_seg
 
-    return str(import_seg(proj, args.study, args.seg_import))
+    return import_seg(proj, args.study, args.seg_import).to_string(index=False)
 
 
 _COMMANDS = {"adopt": _adopt, "bids_export": _bids_export, "bids_import": _bids_import,

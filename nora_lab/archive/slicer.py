@@ -22,10 +22,8 @@ member, and leaves the study as it was. Importing the same scene again changes n
 
 from __future__ import annotations
 
-import gzip
 import json
 import os
-import re
 import tempfile
 import urllib.parse
 import xml.etree.ElementTree as ET
@@ -38,6 +36,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from nora_lab.archive._files import NewFile
+from nora_lab.archive._roifiles import roi_file, unique_name
 from nora_lab.archive.layout import atomic_target
 from nora_lab.errors import ForeignDataError, NotFoundError
 
@@ -189,18 +188,7 @@ def _volume(path: Path, member: str) -> NewFile:
     return NewFile(f"slicer/{PurePosixPath(member).name}", src=path, tags=["slicer"])
 
 
-def _unique(name: str, used: set[str]) -> str:
-    base = re.sub(r"[^\w.+=@,-]+", "_", name).strip("._") or "roi"
-    out, n = base, 1
-    while out in used:
-        n += 1
-        out = f"{base}_{n}"
-    used.add(out)
-    return out
-
-
 def _segments(path: Path, used: set[str]) -> list[tuple[NewFile, str, str]]:
-    import nibabel as nib
     import slicerio
 
     seg = slicerio.read_segmentation(str(path))
@@ -209,21 +197,12 @@ def _segments(path: Path, used: set[str]) -> list[tuple[NewFile, str, str]]:
     for n, segment in enumerate(seg["segments"]):
         mask = np.asarray(slicerio.segment_mask(seg, segment["id"]), dtype=np.uint8)
         name = str(segment.get("name") or segment["id"])
-        fname = _unique(name, used)
-        img = nib.Nifti1Image(mask, affine)
-        img.header.set_xyzt_units("mm")
-        meta: dict[str, Any] = {"name": name, "color": _hex(segment.get("color"), n),
+        meta: dict[str, Any] = {"color": _hex(segment.get("color"), n),
                                 "segment_id": segment["id"], "source": "3D Slicer"}
         if segment.get("terminology"):
             meta["terminology"] = segment["terminology"]
-        out.append((NewFile(f"rois/{fname}.nii.gz", data=_gz(img), meta=meta,
-                            tags=["roi"]), "roi", name))
+        out.append((roi_file(mask, affine, name, used, meta=meta), "roi", name))
     return out
-
-
-def _gz(img: Any) -> bytes:
-    """The image as .nii.gz bytes, the same bytes every time (no time stamp)."""
-    return gzip.compress(img.to_bytes(), mtime=0)
 
 
 def _hex(color: Any, n: int) -> str:
@@ -253,7 +232,7 @@ def _markups(path: Path, member: str, name: str, used: set[str]) -> tuple[NewFil
         sets.append({"type": "pointset", "name": name, "state": None, "points": points})
     if not sets:
         raise ForeignDataError(f"{member}: no markups in it")
-    fname = _unique(name, used)
+    fname = unique_name(name, used, "points")
     data = json.dumps({"annotations": sets}, indent=1, sort_keys=True).encode()
     return NewFile(f"annotations/{fname}.ano.json", data=data, tags=["pointset"]), \
         "pointset", name
