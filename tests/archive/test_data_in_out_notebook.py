@@ -10,3 +10,7 @@ def test_data_in_out_notebook_runs(tmp_path, monkeypatch):
     monkeypatch.setenv("NORA_HOME", str(tmp_path))
     text = run_notebook("data_in_out.ipynb", timeout=240)
     assert "{'already registered': 6, 'skip': 1}" in text          # adopt: a re-run adds nothing
+    assert "0 error(s)" in text and "sub-demo01\tcontrol" in text     # BIDS: validated
+    assert "('right lung', '#16c547')" in text                      # Slicer: named, coloured
+    assert "['left lung', 'right lung']" in text                    # .seg.nrrd out
+    assert "lesion core" in text                                    # DICOM SEG in
