@@ -365,7 +365,7 @@ class FiberTool(W.VBox):
 
     def _on_msg(self, _widget: Any, content: dict, _buffers: list) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
-        if kind == "ready":
+        if kind in ("ready", "tools_ready"):  # a page (re)loaded, a view rendered
             self._tell_page()
         elif kind == "fiber_sphere" and self._all is not None:
             centre = [float(v) for v in content.get("centre") or ()]

@@ -461,7 +461,7 @@ class NavigationTool(W.VBox):
 
     def _on_msg(self, _widget: Any, content: dict, _buffers: list) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
-        if kind == "ready":
+        if kind in ("ready", "tools_ready"):  # a page (re)loaded, a view rendered
             self._tell_page()
         elif kind == "nav_drag" and self.active:
             self._guard(lambda: self._dragged(content))
