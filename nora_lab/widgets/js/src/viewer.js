@@ -9,6 +9,7 @@
 // `ack` (= model seq) and `frame` back to Python and data-ack / data-frame
 // on its root element, so headless tests can wait deterministically.
 import { Niivue, NVImage, NVMesh, SLICE_TYPE, DRAG_MODE, SHOW_RENDER } from '@niivue/niivue'
+import { TOOLS } from './tools.js'
 
 const SLICE = {
   axial: SLICE_TYPE.AXIAL,
@@ -264,6 +265,7 @@ class Viewport {
       nv.onLocationChange = (loc) => this.view.onLocation(this.index, loc)
       nv.addEventListener('mouseUp', () => this.view.onMouseUp(this.index))
       this.canvas.addEventListener('dblclick', () => setTimeout(() => this.view.onMouseUp(this.index), 0))
+      this.view.tools.attach(this) // tool modules see canvas events first
       this.view.bindPen(this)
       new ResizeObserver(() => nv.resizeListener()).observe(this.div)
       this.nv = nv
@@ -310,6 +312,7 @@ class View {
     this.again = false
     this.saveTimer = null
     this.stroke = null
+    this.tools = new ToolHooks(this)
   }
 
   schedule () {
@@ -518,6 +521,7 @@ class View {
   }
 
   onKey (e) {
+    if (this.tools.key(e)) return
     // Keys Python acts on (the ROI tool's undo/redo, the desk's study stepping) go to the
     // kernel as {type: 'key'}; the page does nothing else with them.
     const k = e.key.length === 1 ? e.key.toLowerCase() : e.key
@@ -645,6 +649,95 @@ class View {
   }
 }
 
+// ------------------------------------------------------------------ tool modules (tools.js)
+
+const MOUSE_EVENTS = ['mousedown', 'mousemove', 'mouseup', 'click', 'dblclick', 'wheel', 'contextmenu']
+
+// What a tool module's install(ctx) gets (the contract is documented in tools.js).
+class ToolHooks {
+  constructor (view) {
+    this.view = view
+    this.mouse = new Map(MOUSE_EVENTS.map((t) => [t, []]))
+    this.keys = []
+    this.viewportFns = []
+    this.uninstall = []
+  }
+
+  info (vp) {
+    return { index: vp.index, nv: vp.nv, canvas: vp.canvas }
+  }
+
+  context () {
+    const view = this.view
+    const model = view.model
+    return {
+      model,
+      root: view.root,
+      viewports: () => view.viewports.filter((vp) => vp.nv && vp.div.style.display !== 'none').map((vp) => this.info(vp)),
+      onViewport: (fn) => {
+        this.viewportFns.push(fn)
+        for (const vp of view.viewports) if (vp.nv) fn(this.info(vp))
+      },
+      onMouse: (type, fn) => {
+        if (!this.mouse.has(type)) throw new Error(`onMouse: unknown event type ${type}; use one of ${MOUSE_EVENTS}`)
+        this.mouse.get(type).push(fn)
+      },
+      onKey: (fn) => { this.keys.push(fn) },
+      onMessage: (fn) => {
+        const h = (msg, buffers) => fn(msg, buffers || [])
+        model.on('msg:custom', h)
+        this.uninstall.push(() => model.off('msg:custom', h))
+      },
+      send: (msg, buffers) => model.send(msg, undefined, buffers),
+      redraw: () => view.schedule()
+    }
+  }
+
+  install () {
+    for (const tool of TOOLS) {
+      try {
+        const undo = tool.install(this.context())
+        if (typeof undo === 'function') this.uninstall.push(undo)
+      } catch (e) {
+        this.view.store.fail(e)
+      }
+    }
+  }
+
+  // a viewport's Niivue exists: tools get it, and see its canvas's mouse events before Niivue
+  attach (vp) {
+    for (const [type, fns] of this.mouse) {
+      vp.canvas.addEventListener(type, (e) => {
+        for (const fn of fns) {
+          if (fn(e, this.info(vp))) {
+            e.preventDefault()
+            e.stopImmediatePropagation()
+            return
+          }
+        }
+      }, { capture: true, passive: false })
+    }
+    for (const fn of this.viewportFns) fn(this.info(vp))
+  }
+
+  key (e) {
+    for (const fn of this.keys) {
+      if (fn(e)) {
+        e.preventDefault()
+        e.stopPropagation()
+        return true
+      }
+    }
+    return false
+  }
+
+  remove () {
+    for (const undo of this.uninstall.splice(0)) {
+      try { undo() } catch (e) { console.error('[nora viewer] tool cleanup', e) }
+    }
+  }
+}
+
 // ------------------------------------------------------------------ anywidget entry points
 
 function initialize ({ model }) {
@@ -664,11 +757,13 @@ function render ({ model, el }) {
   const store = STORES.get(model.get('_uid'))
   const view = new View(model, el, store)
   store.views.add(view)
+  view.tools.install()
   const onChange = () => view.schedule()
   model.on('change', onChange)
   view.schedule()
   return () => {
     store.views.delete(view)
+    view.tools.remove()
     for (const vp of view.viewports) {
       if (vp.nv) {
         try { vp.nv.cleanup() } catch (e) { /* already gone */ }
