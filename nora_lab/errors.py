@@ -23,6 +23,7 @@ The tree::
     │   ├── ProcessingError    a built-in processing job could not process its input
     │   ├── JobLost            a job's process was terminated from outside
     │   └── BatchTimeout       waiting for a run took longer than asked (the run goes on)
+    ├── SegmentError           a segmentation model cannot be trained, loaded or applied
     ├── PacsError              a DICOM network peer refused or failed
     ├── LinkError              a URL call or shared link cannot be opened (HTTP status)
     ├── HubError               the hub or a lab answered an error (HTTP status;
@@ -55,6 +56,7 @@ __all__ = [
     "ForeignDataError",
     "JobLost",
     "BatchTimeout",
+    "SegmentError",
     "PacsError",
     "LinkError",
     "DatasetError",
@@ -138,6 +140,14 @@ class JobLost(BatchError):
 
 class BatchTimeout(BatchError, TimeoutError):
     """Waiting for a batch run took longer than ``timeout``; the run goes on."""
+
+
+class SegmentError(NoraError, ValueError):
+    """A segmentation model cannot be trained, loaded or applied (``nora_lab.segment``).
+
+    The message names the study or file and the problem (grids, empty labels, a missing
+    contrast, too few studies, out of memory with the patch and batch size to lower).
+    """
 
 
 class PacsError(NoraError):

@@ -5,6 +5,7 @@ Dependencies point one way::
     demo                       (builds a whole archive: may use everything)
     widgets   cli              (the UI and the `nora` command)
     server                     (the Jupyter server extension: never loads a widget)
+    segment                    (segmentation models: train, apply, evaluate)
     batch     reading          (pipelines; the reading tool)
     archive   testing          (the archive: DICOM, PACS, schema; test services)
     imaging                    (pure numpy/scipy)
@@ -41,6 +42,7 @@ MAY_IMPORT: dict[str, set[str]] = {
     "testing": {"archive"},
     "reading": {"archive", "imaging"},
     "batch": {"archive", "imaging"},
+    "segment": {"archive", "batch", "reading", "imaging"},
     "server": {"archive", "batch", "reading", "imaging"},
     "widgets": {"server.links", "archive", "batch", "reading", "imaging"},
     "cli": {"archive", "batch", "reading", "imaging"},
