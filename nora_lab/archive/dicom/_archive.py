@@ -195,15 +195,15 @@ def series_folders(project: Any, psid: str) -> dict[str, set[tuple[str, int | No
 
 def pick_folder(target: StudyTarget, series: Series, wanted: str) -> str:
     """``wanted``, or ``wanted_2``, … if another series of the study holds it."""
-    key = (series.series_uid, series.series_number)
+    mine = set(series.part_keys)
     for folder, keys in target.folders.items():
-        if key in keys:
+        if mine & keys:
             return folder
     name, n = wanted, 1
-    while target.folders.get(name, {key}) != {key}:
+    while not target.folders.get(name, mine) <= mine:
         n += 1
         name = f"{wanted}_{n}"
-    target.folders.setdefault(name, set()).add(key)
+    target.folders.setdefault(name, set()).update(mine)
     return name
 
 

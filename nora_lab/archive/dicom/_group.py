@@ -2,8 +2,11 @@
 
 A *series* is the instances sharing StudyInstanceUID, SeriesInstanceUID and
 SeriesNumber (copies edited to a new series number stay apart, as dcm2niix keeps
-them). A *study* is the series sharing a StudyInstanceUID — and, when the import
-overrides ids by a ``pattern`` on the source path, the same pattern result.
+them) — except where dcm2niix stacks several such series into one output (a Siemens
+XA 4D run exported as one series per volume, …): those are merged into one series,
+by dcm2niix's rules (:mod:`._dcm2niix_grouping`). A *study* is the series sharing a
+StudyInstanceUID — and, when the import overrides ids by a ``pattern`` on the source
+path, the same pattern result.
 
 Geometry is checked from the headers alone, and problems become notes of the series'
 import report (never a silent fix): missing slices, non-uniform slice spacing,
@@ -17,6 +20,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from nora_lab.archive.dicom._dcm2niix_grouping import stack_like_dcm2niix
 from nora_lab.archive.dicom._scan import Instance
 
 __all__ = ["Series", "Study", "group", "geometry_notes"]
@@ -33,10 +37,17 @@ class Series:
     series_number: int | None
     instances: list[Instance] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    #: (SeriesInstanceUID, SeriesNumber) of each series merged into this one (empty: none)
+    parts: list[tuple[str, int | None]] = field(default_factory=list)
 
     @property
     def key(self) -> tuple[str, str, int | None]:
         return (self.study_uid, self.series_uid, self.series_number)
+
+    @property
+    def part_keys(self) -> list[tuple[str, int | None]]:
+        """(SeriesInstanceUID, SeriesNumber) of every series this one holds."""
+        return self.parts or [(self.series_uid, self.series_number)]
 
     @property
     def first(self) -> Instance:
@@ -94,18 +105,19 @@ def group(instances: Iterable[Instance],
             s = series[key] = Series(inst.study_uid, inst.series_uid, inst.series_number)
             study.series.append(s)
         s.instances.append(inst)
-    for s in series.values():
-        s.instances.sort(key=_instance_order)
-        s.notes.extend(geometry_notes(s.instances))
     for study in studies.values():
+        study.series = stack_like_dcm2niix(study.series)
+        for s in study.series:
+            s.instances.sort(key=_instance_order)
+            s.notes.extend(geometry_notes(s.instances))
         study.series.sort(key=lambda s: (s.series_number is None, s.series_number or 0,
                                          s.series_uid))
     return sorted(studies.values(), key=lambda st: (st.common("patient_id"), st.study_uid))
 
 
 def _instance_order(i: Instance) -> tuple:
-    return (i.acquisition_number or 0, i.instance_number if i.instance_number is not None
-            else 1 << 30, i.source)
+    return (i.series_number or 0, i.acquisition_number or 0,
+            i.instance_number if i.instance_number is not None else 1 << 30, i.source)
 
 
 def _dot(a, b) -> float:  # noqa: ANN001

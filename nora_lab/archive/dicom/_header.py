@@ -48,6 +48,9 @@ _KEYWORDS = (
     "NumberOfFrames", "GantryDetectorTilt", "EchoNumbers", "BitsAllocated",
     "SamplesPerPixel", "PerFrameFunctionalGroupsSequence", "SharedFunctionalGroupsSequence",
     "SpecificCharacterSet",
+    # what dcm2niix stacks by (see ._dcm2niix_grouping)
+    "SeriesTime", "SoftwareVersions", "SequenceName", "RepetitionTime", "EchoTime",
+    "FlipAngle",
 )
 _TAGS: dict[str, int] = {k: int(tag_for_keyword(k) or 0) for k in _KEYWORDS}
 WANTED = list(_TAGS.values())

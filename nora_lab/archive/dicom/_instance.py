@@ -81,6 +81,13 @@ class Instance:
     frames: int = 1
     gantry_tilt: float = 0.0
     echo_number: int | None = None
+    # what dcm2niix also stacks by (:mod:`._dcm2niix_grouping`), as written in the header
+    series_time: str = ""
+    software_versions: str = ""
+    sequence_name: str = ""
+    repetition_time: str = ""
+    echo_time: str = ""
+    flip_angle: str = ""
     size: int = 0
     # where native pixel data that ends the file starts (-1: unknown); how it was read, not
     # what the file holds, so it takes no part in comparisons
@@ -298,6 +305,12 @@ def _instance(path: str, source: str | None, size: int, h: Fields | RawFields, t
         frames=frames,
         gantry_tilt=tilt_values[0] if tilt_values else 0.0,
         echo_number=h.i("EchoNumbers"),
+        series_time=h.s("SeriesTime"),
+        software_versions=h.s("SoftwareVersions"),
+        sequence_name=h.s("SequenceName"),
+        repetition_time=h.s("RepetitionTime"),
+        echo_time=h.s("EchoTime"),
+        flip_angle=h.s("FlipAngle"),
         size=size,
         pixels_at=pixels_at,
     )

@@ -49,8 +49,8 @@ class Job:
 def plan(project: Any, studies: list[Study], policy: Policy, report: ImportReport,
          staging: Staging) -> tuple[list[Job], dict[int, tuple[str, str]]]:
     """Jobs for the series with new instances; reports for those already imported."""
-    series_known = arc.known_series(project, (s.series_uid for st in studies
-                                              for s in st.series))
+    series_known = arc.known_series(project, (uid for st in studies for s in st.series
+                                              for uid, _ in s.part_keys))
     jobs: list[Job] = []
     placed: dict[int, tuple[str, str]] = {}  # id(series) -> (psid, folder)
     pseudo = project.naming == "pseudonym"
@@ -64,7 +64,8 @@ def plan(project: Any, studies: list[Study], policy: Policy, report: ImportRepor
             if pseudo:
                 rep.description = "" if contains_identity(rep.description, hide) else \
                     rep.description
-            known = series_known.get((s.series_uid, s.series_number), {})
+            known = {sop: k for part in s.part_keys
+                     for sop, k in series_known.get(part, {}).items()}
             old = [known[i.sop_uid] for i in s.instances if i.sop_uid in known]
             differ = [i for i in s.instances if i.sop_uid in known and known[i.sop_uid].pixels
                       and pixel_fingerprint(i) != known[i.sop_uid].pixels]

@@ -347,6 +347,7 @@ class _ImportRun:
                 nora={"project": project.name, "psid": psid, "subject": psid.split("#")[0],
                       "study": psid.split("#")[1], "series_folder": folder,
                       "SeriesNumber": job.series.series_number,
+                      **_merged(job.series),
                       "instances": len(job.instances),
                       "converter": f"dcm2niix {dcm2niix_version()}",
                       "converter_flags": " ".join(DCM2NIIX_ARGS),
@@ -403,6 +404,14 @@ class _ImportRun:
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+def _merged(series: Any) -> dict[str, Any]:
+    """``merged_series``: the (UID, number) of each series merged into this one, if any."""
+    if not series.parts:
+        return {}
+    return {"merged_series": [{"SeriesInstanceUID": uid, "SeriesNumber": number}
+                              for uid, number in series.parts]}
 
 
 def _label(source: Any) -> str:
