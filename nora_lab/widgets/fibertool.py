@@ -346,6 +346,8 @@ class FiberTool(W.VBox):
         if change.new:
             self._guard(self._show_maps)
         else:
+            self._maps = {}
+            self._update()
             for name, _ in MAP_LAYERS.values():
                 try:
                     self.viewer.close_layer(name)
@@ -382,5 +384,7 @@ class FiberTool(W.VBox):
         head = (f"{html.escape(self.name)}: {n} streamline(s), {sel} selected"
                 if self._all is not None else "no tractogram")
         tail = f" · {html.escape(note, quote=False)}" if note else ""
+        sums = " ".join(f"data-{k}='{int(np.asarray(img.dataobj).sum())}'"
+                        for k, img in self._maps.items())  # the maps Python holds
         self.status.value = (f"<span class='nora-fiber-state' data-count='{n}' "
-                             f"data-selected='{sel}'>{head}{tail}</span>")
+                             f"data-selected='{sel}' {sums}>{head}{tail}</span>")

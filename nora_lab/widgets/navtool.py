@@ -121,7 +121,8 @@ class NavigationTool(W.VBox):
                                      layout=W.Layout(width="90px"))
         self.apply_button.add_class("nora-nav-apply")
         self.apply_button.on_click(lambda _: self._guard(
-            lambda: self.apply(grid=self.grid_picker.value, voxel_size=self.voxel_size.value)))
+            lambda: self.apply(grid=self.grid_picker.value, voxel_size=self.voxel_size.value,
+                               overwrite=True)))  # the button replaces its earlier results
         self.reset_button = W.Button(description="Reset", layout=W.Layout(width="70px"))
         self.reset_button.on_click(lambda _: self._guard(self.reset))
         self.undo_button = W.Button(description="↶", tooltip="undo", layout=W.Layout(width="36px"))
