@@ -22,6 +22,11 @@
 //
 // A tool never reaches into viewer.js's classes; what it needs goes into ctx.
 
+import * as navigation from './navigation.js'
+import * as fibers from './fibers.js'
+
 export const TOOLS = [
   // e.g. import * as assist from './assist.js' above, then: assist,
+  navigation,
+  fibers
 ]

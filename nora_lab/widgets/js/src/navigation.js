@@ -1,0 +1,168 @@
+// The navigation tool in the page (nora_lab.widgets.navtool.NavigationTool).
+//
+// Python tells the page {type: 'nav', active, layers, matrix} (matrix: 16 numbers, a
+// row-major 4x4 world transform). While active, ctrl + mouse on a viewport moves the
+// moving layers live: ctrl+left drag translates in the slice's plane, ctrl+right drag
+// rotates about the crosshair around the slice's normal, ctrl+shift+left drag scales
+// about the crosshair. The page applies the matrix to the layers' NVImages itself
+// (affine = matrix x the affine they arrived with) and reports the drag to Python as
+// {type: 'nav_drag', phase: 'down' | 'move' | 'end', matrix}.
+// For tests and benchmarks the viewer's root element carries data-nav-matrix, data-nav-affine
+// (the first moving volume's affine as drawn) and data-nav-ms (milliseconds from the last
+// mouse event to its frame read back from the GPU).
+import { forModel, hello, worldAt, sliceAxis, readBack } from './toolkit.js'
+
+const I4 = [1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1, 0, 0, 0, 0, 1]
+
+export function mul (a, b) { // row-major 4x4 product a x b
+  const out = new Array(16).fill(0)
+  for (let r = 0; r < 4; r++) {
+    for (let c = 0; c < 4; c++) {
+      let s = 0
+      for (let k = 0; k < 4; k++) s += a[r * 4 + k] * b[k * 4 + c]
+      out[r * 4 + c] = s
+    }
+  }
+  return out
+}
+
+export function translation (d) {
+  return [1, 0, 0, d[0], 0, 1, 0, d[1], 0, 0, 1, d[2], 0, 0, 0, 1]
+}
+
+// about the unit axis n by angle t (radians, right-hand rule), around centre c
+export function rotationAbout (n, t, c) {
+  const [x, y, z] = n
+  const co = Math.cos(t)
+  const si = Math.sin(t)
+  const k = 1 - co
+  const r = [
+    co + x * x * k, x * y * k - z * si, x * z * k + y * si, 0,
+    y * x * k + z * si, co + y * y * k, y * z * k - x * si, 0,
+    z * x * k - y * si, z * y * k + x * si, co + z * z * k, 0,
+    0, 0, 0, 1
+  ]
+  return mul(translation(c), mul(r, translation([-c[0], -c[1], -c[2]])))
+}
+
+export function scalingAbout (s, c) {
+  const m = [s, 0, 0, 0, 0, s, 0, 0, 0, 0, s, 0, 0, 0, 0, 1]
+  return mul(translation(c), mul(m, translation([-c[0], -c[1], -c[2]])))
+}
+
+const sub = (a, b) => [a[0] - b[0], a[1] - b[1], a[2] - b[2]]
+const dot = (a, b) => a[0] * b[0] + a[1] * b[1] + a[2] * b[2]
+const cross = (a, b) => [a[1] * b[2] - a[2] * b[1], a[2] * b[0] - a[0] * b[2], a[0] * b[1] - a[1] * b[0]]
+
+// The matrix of a drag from world point p0 to p1 on a slice with normal n.
+export function dragMatrix (kind, p0, p1, centre, n) {
+  if (kind === 'translate') return translation(sub(p1, p0))
+  const u = sub(p0, centre)
+  const v = sub(p1, centre)
+  // project on the slice's plane
+  const pu = sub(u, n.map((x) => x * dot(u, n)))
+  const pv = sub(v, n.map((x) => x * dot(v, n)))
+  const lu = Math.hypot(...pu)
+  const lv = Math.hypot(...pv)
+  if (lu < 1e-6 || lv < 1e-6) return I4.slice()
+  if (kind === 'scale') return scalingAbout(lv / lu, centre)
+  const angle = Math.atan2(dot(n, cross(pu, pv)), dot(pu, pv))
+  return rotationAbout(n, angle, centre)
+}
+
+const NORMALS = [[0, 0, 1], [0, 1, 0], [1, 0, 0]] // axial, coronal, sagittal
+
+function state (model) {
+  return forModel(model, 'nav', () => ({ active: false, layers: [], matrix: I4.slice(), drag: null }))
+}
+
+// The NVImages of the moving layers shown by one Niivue.
+function movingVolumes (model, nv, ids) {
+  const names = new Set((model.get('layers') || []).filter((s) => ids.includes(s.id)).map((s) => s.name))
+  return nv.volumes.filter((v) => names.has(v.name))
+}
+
+const round = (a) => a.map((x) => Math.round(x * 1e4) / 1e4)
+
+// Put the matrix on every moving volume of every viewport; returns how many it moved.
+export function applyMatrix (ctx) {
+  const st = state(ctx.model)
+  const moved = []
+  for (const { nv } of ctx.viewports()) {
+    if (!nv) continue
+    const vols = movingVolumes(ctx.model, nv, st.layers)
+    for (const vol of vols) {
+      if (!vol.__noraBase) vol.__noraBase = vol.getAffine().flat()
+      const a = mul(st.matrix, vol.__noraBase)
+      vol.setAffine([a.slice(0, 4), a.slice(4, 8), a.slice(8, 12), a.slice(12, 16)])
+      if (!moved.includes(vol)) moved.push(vol)
+    }
+    if (vols.length) nv.updateGLVolume()
+  }
+  ctx.root.dataset.navMatrix = JSON.stringify(round(st.matrix))
+  if (moved.length) ctx.root.dataset.navAffine = JSON.stringify(round(moved[0].getAffine().flat()))
+  return moved.length
+}
+
+export function install (ctx) {
+  const { model, root } = ctx
+  const st = state(model)
+  let timer = null
+  let retry = null
+  const report = (phase) => ctx.send({ type: 'nav_drag', phase, matrix: st.matrix })
+  const apply = (tries) => { // a layer may still be arriving: try again shortly
+    clearTimeout(retry)
+    const want = new Set((model.get('layers') || []).filter((s) => st.layers.includes(s.id)).map((s) => s.name)).size
+    if (applyMatrix(ctx) < want && tries > 0) retry = setTimeout(() => apply(tries - 1), 100)
+  }
+  ctx.onMessage((msg) => {
+    if (!msg || msg.type !== 'nav') return
+    st.active = !!msg.active
+    st.layers = msg.layers || []
+    if (!st.drag) st.matrix = msg.matrix
+    root.dataset.navActive = String(st.active)
+    apply(30)
+  })
+  ctx.onViewport(() => apply(30))
+  ctx.onMouse('mousedown', (e, { nv, canvas }) => {
+    if (!st.active || !e.ctrlKey || !st.layers.length || !nv) return false
+    const p = worldAt(nv, canvas, e)
+    if (!p) return false
+    e.preventDefault()
+    const kind = e.button === 2 ? 'rotate' : (e.shiftKey ? 'scale' : 'translate')
+    const pos = model.get('position') || [0, 0, 0]
+    st.drag = { kind, nv, canvas, p0: p.mm, m0: st.matrix.slice(), centre: [pos[0], pos[1], pos[2]], n: NORMALS[sliceAxis(nv, p)] }
+    report('down')
+    return true
+  })
+  ctx.onMouse('mousemove', (e) => {
+    const d = st.drag
+    if (!d) return false
+    if (e.buttons === 0) return up() // released outside the canvas
+    const t0 = performance.now()
+    const p = worldAt(d.nv, d.canvas, e)
+    if (!p) return true
+    st.matrix = mul(dragMatrix(d.kind, d.p0, p.mm, d.centre, d.n), d.m0)
+    applyMatrix(ctx)
+    readBack(d.nv)
+    root.dataset.navMs = String(performance.now() - t0)
+    if (timer === null) timer = setTimeout(() => { timer = null; if (st.drag) report('move') }, 50)
+    return true
+  })
+  const up = () => {
+    if (!st.drag) return false
+    st.drag = null
+    clearTimeout(timer)
+    timer = null
+    report('end')
+    return true
+  }
+  ctx.onMouse('mouseup', up)
+  ctx.onMouse('contextmenu', (e) => {
+    if (!(st.active && e.ctrlKey)) return false
+    e.preventDefault()
+    return true
+  })
+  hello(ctx)
+  return () => { clearTimeout(timer); clearTimeout(retry) }
+}
