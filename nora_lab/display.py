@@ -66,6 +66,7 @@ CT_WINDOW_PRESETS: dict[str, dict] = {
 #: Viewer layouts and the slice type of each of their viewports.
 LAYOUT_VIEWPORTS: dict[str, tuple[str, ...]] = {
     "1": ("multiplanar",),
+    "1x2": ("axial", "coronal"),
     "1x3": ("axial", "coronal", "sagittal"),
     "2x2": ("axial", "coronal", "sagittal", "render"),
     "mosaic": ("mosaic",),

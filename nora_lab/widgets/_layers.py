@@ -11,6 +11,8 @@ from __future__ import annotations
 import itertools
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from nora_lab.display import check_colormap, check_window, color_rgb, viewports
 from nora_lab.errors import ImagingError
 
@@ -19,12 +21,31 @@ from ._sources import MeshData, TractData, VolumeData
 if TYPE_CHECKING:  # pragma: no cover
     from .viewer import Viewer
 
-__all__ = ["Layer", "ROLES", "MESH_ROLES", "new_spec", "check_changes", "check_window", "viewports"]
+__all__ = ["Layer", "ROLES", "MESH_ROLES", "MODALITIES", "new_spec", "check_changes",
+           "check_window", "guess_modality", "viewports"]
 
 ROLES = ("background", "overlay", "mask")
 MESH_ROLES = {"mesh": "surface", "tract": "fibers"}
 DEFAULT_COLORMAP = {"background": "gray", "overlay": "warm"}
+#: What ``modality`` a volume layer may have; CT window presets apply only to "CT".
+MODALITIES = ("CT", "MR", "PT", "other")
 _ids = itertools.count(1)
+
+
+def guess_modality(data: VolumeData) -> str:
+    """``"CT"`` if the volume looks like Hounsfield units (air at about -1000), else ``"MR"``.
+
+    From at most ~1 M sampled voxels: CT has a low percentile at or below -500 (air
+    around the head) and a high one above 0. Pass ``modality=`` to
+    :meth:`Viewer.open` where this guess is wrong.
+    """
+    flat = data.data.ravel(order="K")
+    sample = np.asarray(flat[:: max(1, flat.size // 1_000_000)], dtype=np.float64)
+    sample = sample[np.isfinite(sample)] * data.slope + data.inter
+    if sample.size == 0:
+        return "other"
+    lo, hi = np.percentile(sample, [1.0, 99.0])
+    return "CT" if lo <= -500.0 and hi > 0.0 else "MR"
 
 
 def check_changes(spec: dict, changes: dict) -> dict:
@@ -55,13 +76,19 @@ def check_changes(spec: dict, changes: dict) -> dict:
 def new_spec(
     data: VolumeData | MeshData | TractData, role: str, vps: list[int], *, colormap: str | None,
     opacity: float | None, window: Any, outline: bool, color: Any, visible: bool,
+    modality: str | None = None,
 ) -> dict:
-    """The ``layers`` entry (JSON) describing a new layer; validates its display properties."""
+    """The ``layers`` entry (JSON) describing a new layer; validates its display properties.
+
+    A volume's ``open_window`` is the window it opened with (double click returns to it);
+    ``modality`` (given, or :func:`guess_modality`) picks the window presets that apply.
+    """
     spec: dict[str, Any] = {
         "id": f"L{next(_ids)}", "name": data.name, "kind": data.kind, "role": role,
         "viewports": vps, "version": 1, "nbytes": data.nbytes, "visible": bool(visible),
         "opacity": float(1.0 if opacity is None else opacity), "outline": bool(outline),
         "colormap": "", "color": None, "window": None, "auto_window": None,
+        "open_window": None, "modality": "",
     }
     if not 0.0 <= spec["opacity"] <= 1.0:
         raise ImagingError(f"opacity for {data.name} must be within 0..1, got {opacity!r}")
@@ -75,6 +102,11 @@ def new_spec(
             spec["auto_window"] = list(data.auto_window())
             spec["window"] = check_window(window,
                                           data.name) if window is not None else spec["auto_window"]
+            spec["open_window"] = list(spec["window"])
+            if modality is not None and modality not in MODALITIES:
+                raise ImagingError(f"unknown modality {modality!r} for {data.name}; use one of "
+                                   f"{MODALITIES}")
+            spec["modality"] = modality or guess_modality(data)
     elif data.kind == "mesh":
         spec["color"] = color_rgb(color if color is not None else (230, 200, 160), data.name)
     elif color is not None:

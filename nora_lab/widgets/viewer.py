@@ -12,8 +12,9 @@ no shared world crosshair across several independent viewports, and no
 ES module shipped in the package) keeps Niivue as the renderer – we write
 no renderer – while this module controls exactly:
 
-* binary transfer: every layer goes as raw bytes in chunks (see
-  :mod:`nora_lab.widgets._transfer`), native dtype, no JSON, no base64;
+* binary transfer: every layer goes as bytes in chunks (see
+  :mod:`nora_lab.widgets._transfer`), no JSON, no base64; volumes gzipped
+  (a ``.nii.gz`` as stored), inflated by the browser's ``DecompressionStream``;
 * ROI masks updated by bounding-box diffs (:meth:`Viewer.update_mask`) and
   pen strokes reported to the kernel (:meth:`Viewer.on_draw`);
 * NORA's mouse/keyboard bindings and layouts (1, 1×3, 2×2, mosaic);
@@ -59,7 +60,7 @@ from nora_lab.errors import ImagingError
 from ._events import ClickEvent, DrawEvent, KeyEvent
 from ._layers import MESH_ROLES, ROLES, Layer, check_changes, check_window, new_spec, viewports
 from ._sources import MeshData, TractData, VolumeData, load, volume_from_array
-from ._transfer import DEFAULT_CHUNK_BYTES, send_payload
+from ._transfer import DEFAULT_CHUNK_BYTES, gzip_volume, send_payload, stored_gzip
 
 __all__ = ["Viewer", "Layer"]
 
@@ -75,11 +76,17 @@ class Viewer(anywidget.AnyWidget):
     ----------
     *sources
         Opened in viewport 0 (the first as background, the others as overlays).
-    layout : {"1", "1x3", "2x2", "mosaic"}
+    layout : {"1", "1x2", "1x3", "2x2", "mosaic"}
         The viewport layout (stored in :attr:`view_layout`; ``layout`` stays
         ipywidgets' CSS ``Layout``, which a non-string ``layout=`` still sets).
     height : int
         Height of the viewer in CSS pixels.
+    compress : bool
+        Send volumes gzip-compressed (default; a ``.nii.gz``/``.mgz`` as stored) for
+        the page to inflate natively; False sends raw voxels (see
+        :mod:`nora_lab.widgets._transfer`).
+    chunk_bytes : int
+        Largest binary buffer of one comm message.
 
     Traits you read and set
     -----------------------
@@ -119,6 +126,7 @@ class Viewer(anywidget.AnyWidget):
     value = t.Float(None, allow_none=True, read_only=True).tag(sync=True)
     window = t.Tuple(t.Float(), t.Float(), default_value=(0.5, 1.0)).tag(sync=True)
     window_presets = t.Dict(display.CT_WINDOW_PRESETS).tag(sync=True)
+    _layouts = t.List(t.Unicode(), default_value=list(display.LAYOUTS)).tag(sync=True)
     active_viewport = t.Int(0).tag(sync=True)
     drawing = t.Bool(False).tag(sync=True)
     radiological = t.Bool(False).tag(sync=True)
@@ -133,11 +141,13 @@ class Viewer(anywidget.AnyWidget):
     def _default_uid(self) -> str:
         return uuid.uuid4().hex
 
-    def __init__(self, *sources: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES, **kwargs: Any):
+    def __init__(self, *sources: Any, chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+                 compress: bool = True, **kwargs: Any):
         self._data: dict[str, VolumeData | MeshData | TractData] = {}
         self._frontend_ready = False
         self._deriving = False
         self._chunk_bytes = int(chunk_bytes)
+        self._compress = bool(compress)
         self._draw_handlers = CallbackDispatcher()
         self._click_handlers = CallbackDispatcher()
         self._key_handlers = CallbackDispatcher()
@@ -149,14 +159,14 @@ class Viewer(anywidget.AnyWidget):
             self.slice_types = list(display.LAYOUT_VIEWPORTS[self.view_layout])
         self.on_msg(self._on_frontend_msg)
         for i, src in enumerate(sources):
-            self.open(src, viewport=0, role="background" if i == 0 else "overlay")
+            self.open(src, viewport="all", role="background" if i == 0 else "overlay")
 
     # ------------------------------------------------------------ opening layers
 
     def open(
         self,
         source: Any = _COMM,
-        viewport: int | Sequence[int] | str = 0,
+        viewport: int | Sequence[int] | str = "all",
         role: str | None = None,
         *,
         affine: Any = None,
@@ -167,6 +177,7 @@ class Viewer(anywidget.AnyWidget):
         outline: bool = False,
         color: Any = None,
         visible: bool = True,
+        modality: str | None = None,
     ) -> Layer:
         """Show ``source`` in one or more viewports.
 
@@ -177,8 +188,8 @@ class Viewer(anywidget.AnyWidget):
             fibers), nibabel image, GIFTI image, tractogram, numpy array (with
             ``affine``) or ``(vertices, faces)``.
         viewport
-            Index, list of indices, or ``"all"``. A volume shown in several
-            viewports is sent once.
+            Index, list of indices, or ``"all"`` (the default: every viewport of
+            every layout). A volume shown in several viewports is sent once.
         role : {"background", "overlay", "mask"}, optional
             For volumes; default: background if the viewport has none, else
             overlay. A new background replaces the old one. Surfaces and fibers
@@ -189,6 +200,9 @@ class Viewer(anywidget.AnyWidget):
         colormap, opacity, window, outline, color, visible
             Display properties; ``window`` is ``(level, width)`` (default: the
             image's robust 2–98 % range); ``color`` is a mask's or surface's RGB.
+        modality : {"CT", "MR", "PT", "other"}, optional
+            Picks the window presets the keys and the toolbar offer (CT presets
+            only for CT); default: guessed from the intensities (Hounsfield air).
 
         Returns
         -------
@@ -219,8 +233,8 @@ class Viewer(anywidget.AnyWidget):
                     f"it cannot be opened as {role!r}"
                 )
             role = MESH_ROLES[data.kind]
-        spec = new_spec(data, role, vps, colormap=colormap, opacity=opacity,
-                              window=window, outline=outline, color=color, visible=visible)
+        spec = new_spec(data, role, vps, colormap=colormap, opacity=opacity, window=window,
+                        outline=outline, color=color, visible=visible, modality=modality)
         return self._add(data, spec)
 
     def set_mask(
@@ -315,18 +329,35 @@ class Viewer(anywidget.AnyWidget):
     # ------------------------------------------------------------ window, events
 
     def apply_window_preset(self, key: str) -> tuple[float, float]:
-        """Apply a CT window preset by key (``"1"``…``"6"``, ``"0"`` = auto) or name."""
+        """Apply a window preset by key (``"1"``…``"6"``, ``"0"`` = auto) or name.
+
+        The CT presets (``1``–``6``) apply to a CT background only (the layer's
+        ``modality``); ``"0"`` / ``"auto"`` (the robust 2–98 % range) to any.
+        """
         try:
             key, preset = display.preset_for(key)
         except KeyError:
             names = [f"{k}={p['name']}" for k, p in display.CT_WINDOW_PRESETS.items()]
             raise ImagingError(f"unknown window preset {key!r}; use one of {names}") from None
+        bg = self._active_background()
         if preset["level"] is None:
-            bg = self._active_background()
             w = tuple(bg["auto_window"]) if bg else (0.5, 1.0)
         else:
+            if bg is not None and bg.get("modality") != "CT":
+                raise ImagingError(
+                    f"window preset {preset['name']!r} is a CT window (Hounsfield units); "
+                    f"{bg['name']!r} is {bg.get('modality') or 'not CT'}: use '0' (auto) or "
+                    "set viewer.window = (level, width)")
             w = (preset["level"], preset["width"])
         self.window = w
+        return self.window
+
+    def reset_window(self) -> tuple[float, float]:
+        """Return the active viewport's background to the window it opened with (as a double
+        click does)."""
+        bg = self._active_background()
+        if bg is not None and bg.get("open_window"):
+            self.window = tuple(bg["open_window"])
         return self.window
 
     def on_draw(self, callback: Callable[[DrawEvent], Any], remove: bool = False) -> None:
@@ -427,13 +458,24 @@ class Viewer(anywidget.AnyWidget):
         return self._background(self.active_viewport)
 
     def _default_mosaic(self) -> str:
+        """12 labelled axial slices spread over the head (the slices where the background
+        has signal above the bottom of its auto window), never through empty air."""
         bg = self._background(0)
         if bg is None:
             return ""
-        lo, hi = self._volume(bg["id"]).world_bounds()
-        zs = [lo[2] + (hi[2] - lo[2]) * (i + 0.5) / 12 for i in range(12)]
+        vol = self._volume(bg["id"])
+        lo, hi = vol.world_bounds()
+        z_lo, z_hi = lo[2], hi[2]
+        floor = bg["auto_window"][0] - bg["auto_window"][1] / 2
+        inside = np.argwhere(np.asarray(vol.data) * vol.slope + vol.inter > floor)
+        if inside.size:
+            a, b = inside.min(0), inside.max(0)
+            corners = np.array([[i, j, k, 1.0] for i in (a[0], b[0]) for j in (a[1], b[1])
+                                for k in (a[2], b[2])]) @ vol.affine.T
+            z_lo, z_hi = corners[:, 2].min(), corners[:, 2].max()
+        zs = [z_lo + (z_hi - z_lo) * (i + 0.5) / 12 for i in range(12)]
         rows = [" ".join(f"{z:.1f}" for z in zs[r * 4 : r * 4 + 4]) for r in range(3)]
-        return "A " + " ; A ".join(rows)
+        return "L+ A " + " ; A ".join(rows)
 
     # ------------------------------------------------------------ internals: sync
 
@@ -530,10 +572,16 @@ class Viewer(anywidget.AnyWidget):
             return
         spec = self._spec(layer_id)
         data = self._data[layer_id]
-        parts = data.parts(label=spec["role"] == "mask")
+        label = spec["role"] == "mask"
+        parts = data.parts(label=label)
+        extra: dict[str, str] = {}
+        if self._compress and isinstance(data, VolumeData):
+            stored = None if label else stored_gzip(data)
+            blob, fmt = stored if stored is not None else (gzip_volume(parts), "nii")
+            parts, extra = [("gzip", blob)], {"encoding": "gzip", "format": fmt}
         self.bytes_sent += send_payload(
             lambda content, buffers: self.send(content, buffers), layer_id, spec["version"],
-            data.kind, parts, self.seq, chunk_bytes=self._chunk_bytes,
+            data.kind, parts, self.seq, chunk_bytes=self._chunk_bytes, **extra,
         )
 
     def _on_frontend_msg(self, _widget: Any, content: dict, buffers: list) -> None:

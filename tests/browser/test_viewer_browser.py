@@ -185,3 +185,219 @@ def test_mosaic_shows_many_slices(lab, page):
     head = img.sum(-1) > 60
     _, n = ndimage.label(ndimage.binary_opening(head, iterations=2))
     assert n >= 6, f"expected a mosaic of slices, found {n} separate images"
+
+
+# ---------------------------------------------------------------- the first minute (issue 20)
+#
+# A researcher opens a demo T1 (an MR) with ``Viewer(path, layout="2x2")`` and uses the mouse
+# and keys. The kernel's state is read from a line that Python observers rewrite.
+
+FIRST_MINUTE = [
+    """from nora_lab.archive import Archive
+from nora_lab.widgets import Viewer
+import ipywidgets as W
+
+proj = Archive.open().project("demo")
+t1 = proj.files("s*.nii*", psid="demo01#MR1")["path"].iloc[0]
+viewer = Viewer(t1, layout="2x2", height=560)
+seen = W.HTML()
+def show(_=None):
+    w = viewer.window
+    seen.value = (f"<code class='nora-mr-state'>PY window=({w[0]:.3f}, {w[1]:.3f}) "
+                  f"layout={viewer.view_layout} modality={viewer.layers[0]['modality']} "
+                  f"open=({viewer.layers[0]['open_window'][0]:.3f}, "
+                  f"{viewer.layers[0]['open_window'][1]:.3f}) "
+                  f"colormap={viewer.layers[0]['colormap']} "
+                  f"visible={viewer.layers[0]['visible']}</code>")
+viewer.observe(show, names=["window", "view_layout", "layers"])
+show()
+W.VBox([viewer, seen])""",
+]
+MR_READY = """() => { const r = document.querySelector('.nora-viewer');
+                      return !!r && +r.dataset.ack > 0 && r.dataset.layers === '1'
+                             && !!document.querySelector('.nora-mr-state'); }"""
+
+
+def _write_notebook(root, name: str, cells: list[str]) -> None:
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(c) for c in cells]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, str(root / name))
+
+
+@pytest.fixture(scope="module")
+def mr_page(lab):
+    _write_notebook(lab.server.root_dir, "viewer_first_minute.ipynb", FIRST_MINUTE)
+    page = lab.run_notebook("viewer_first_minute.ipynb", MR_READY, "viewer_mr", timeout=180)
+    yield page
+    lab.finish(page, "viewer_mr")
+
+
+def mr_state(page) -> dict:
+    text = page.locator(".nora-mr-state").inner_text()
+    m = re.search(r"window=\(([^)]*)\) layout=(\S+) modality=(\S+) open=\(([^)]*)\) "
+                  r"colormap=(\S+) visible=(\S+)", text)
+    assert m, text
+    return {"window": tuple(float(x) for x in m.group(1).split(",")), "layout": m.group(2),
+            "modality": m.group(3), "open": tuple(float(x) for x in m.group(4).split(",")),
+            "colormap": m.group(5), "visible": m.group(6) == "True"}
+
+
+def _wait_mr_change(page, before: str) -> None:
+    page.wait_for_function(
+        "b => document.querySelector('.nora-mr-state').innerText !== b", arg=before,
+        timeout=30_000)
+
+
+def test_viewer_with_a_path_in_2x2_draws_the_brain_in_every_viewport(lab, mr_page):
+    root = mr_page.locator(".nora-viewer").first
+    assert root.get_attribute("data-layout") == "2x2"
+    for i in range(4):
+        st = pixel_stats(lab.shot(canvas(mr_page, 0, i), f"viewer_mr_2x2_vp{i}.png"))
+        assert st["unique_colors"] > 50 and st["frac_non_dominant"] > 0.05, (i, st)
+    assert mr_page.locator(".nora-vp-hint:visible").count() == 0
+
+
+def test_right_drag_pans_without_jupyterlabs_context_menu(mr_page):
+    cells = mr_page.locator(".jp-Notebook .jp-Cell").count()
+    box = canvas(mr_page, 0, 0).bounding_box()
+    x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+    mr_page.mouse.move(x, y)
+    mr_page.mouse.down(button="right")
+    for s in range(1, 8):
+        mr_page.mouse.move(x + 6 * s, y + 3 * s)
+    mr_page.mouse.up(button="right")
+    mr_page.wait_for_timeout(300)
+    assert mr_page.locator(".lm-Menu.jp-ContextMenu, .lm-Menu").count() == 0
+    mr_page.keyboard.press("Escape")
+    assert mr_page.locator(".jp-Notebook .jp-Cell").count() == cells
+
+
+def test_ct_preset_keys_leave_an_mr_window_alone_and_0_is_auto(lab, mr_page):
+    state = mr_state(mr_page)
+    assert state["modality"] == "MR"
+    canvas(mr_page, 0, 1).click(position={"x": 40, "y": 40})  # focus the viewer
+    mr_page.wait_for_timeout(300)
+    before = mr_state(mr_page)["window"]
+    mr_page.keyboard.press("4")  # CT bone window: not for an MR
+    mr_page.wait_for_timeout(800)
+    assert mr_state(mr_page)["window"] == before
+    lab.shot(canvas(mr_page, 0, 0), "viewer_mr_after_key4.png")
+    st = pixel_stats(canvas(mr_page, 0, 0).screenshot())
+    assert st["unique_colors"] > 50 and st["frac_non_dominant"] > 0.05, st
+
+
+def test_double_click_returns_to_the_window_the_image_opened_with(lab, mr_page):
+    cv = canvas(mr_page, 0, 0)
+    box = cv.bounding_box()
+    x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+    opened = mr_state(mr_page)["open"]
+    text = mr_page.locator(".nora-mr-state").inner_text()
+    mr_page.mouse.move(x, y)  # middle drag = window
+    mr_page.mouse.down(button="middle")
+    for s in range(1, 10):
+        mr_page.mouse.move(x + 12 * s, y - 8 * s)
+    mr_page.mouse.up(button="middle")
+    _wait_mr_change(mr_page, text)
+    assert mr_state(mr_page)["window"] != pytest.approx(opened, rel=1e-3)
+    text = mr_page.locator(".nora-mr-state").inner_text()
+    cv.dblclick(position={"x": box["width"] * 0.25, "y": box["height"] * 0.5})
+    _wait_mr_change(mr_page, text)
+    mr_page.wait_for_timeout(500)
+    assert mr_state(mr_page)["window"] == pytest.approx(opened, abs=1e-3)
+    lab.shot(cv, "viewer_mr_after_reset.png")
+
+
+# ---------------------------------------------------------------- controls on the canvas
+
+
+def test_the_toolbar_shows_what_python_set_and_mr_presets_only(mr_page):
+    bar = mr_page.locator(".nora-viewer .nora-toolbar").first
+    assert bar.locator(".nora-layout").input_value() == "2x2"  # Viewer(..., layout="2x2")
+    assert bar.locator(".nora-colormap").input_value() == "gray"
+    presets = bar.locator(".nora-preset option").all_inner_texts()
+    assert [p.split()[:2] for p in presets[1:]] == [["0", "auto"]], presets  # no CT windows
+    level, width = mr_state(mr_page)["window"]
+    assert float(bar.locator(".nora-level").input_value()) == pytest.approx(level, abs=0.01)
+    assert float(bar.locator(".nora-width").input_value()) == pytest.approx(width, abs=0.01)
+
+
+def test_toolbar_colormap_and_window_reach_the_kernel(lab, mr_page):
+    bar = mr_page.locator(".nora-viewer .nora-toolbar").first
+    text = mr_page.locator(".nora-mr-state").inner_text()
+    bar.locator(".nora-colormap").select_option("hot")
+    _wait_mr_change(mr_page, text)
+    assert mr_state(mr_page)["colormap"] == "hot"
+    text = mr_page.locator(".nora-mr-state").inner_text()
+    bar.locator(".nora-level").fill("300")
+    bar.locator(".nora-level").press("Enter")
+    bar.locator(".nora-width").fill("500")
+    bar.locator(".nora-width").press("Enter")
+    mr_page.wait_for_function(
+        "() => /window=\\(300\\.000, 500\\.000\\)/.test("
+        "document.querySelector('.nora-mr-state').innerText)", timeout=30_000)
+    mr_page.wait_for_timeout(500)
+    hot = np.asarray(_rgb(lab.shot(canvas(mr_page, 0, 0), "viewer_mr_hot.png"))).astype(int)
+    assert ((hot[..., 0] - hot[..., 2]) > 80).sum() > 500  # red-yellow brain, not grey
+    bar.locator(".nora-colormap").select_option("gray")
+    bar.locator(".nora-preset").select_option("0")  # auto window
+    mr_page.wait_for_function(
+        "() => /colormap=gray/.test(document.querySelector('.nora-mr-state').innerText)")
+
+
+def test_help_lists_gestures_and_keys(mr_page):
+    root = mr_page.locator(".nora-viewer").first
+    assert not root.locator(".nora-help").is_visible()
+    root.locator(".nora-help-btn").click()
+    help_text = root.locator(".nora-help").inner_text()
+    for words in ("right drag", "middle drag", "double click", "space", "x / y"):
+        assert words in help_text
+    root.locator(".nora-help-btn").click()
+    assert not root.locator(".nora-help").is_visible()
+
+
+def test_key_s_opens_the_layer_list_and_visibility_reaches_the_kernel(lab, mr_page):
+    root = mr_page.locator(".nora-viewer").first
+    canvas(mr_page, 0, 1).click(position={"x": 40, "y": 40})
+    mr_page.keyboard.press("s")
+    layers = root.locator(".nora-layers")
+    layers.wait_for(state="visible")
+    assert layers.locator(".nora-layer").count() == 1
+    text = mr_page.locator(".nora-mr-state").inner_text()
+    layers.locator(".nora-layer-visible").first.click()
+    _wait_mr_change(mr_page, text)
+    assert mr_state(mr_page)["visible"] is False
+    mr_page.wait_for_timeout(500)
+    st = pixel_stats(lab.shot(canvas(mr_page, 0, 2), "viewer_mr_hidden.png"))
+    assert st["frac_non_dominant"] < 0.05, st  # only the crosshair / labels remain
+    layers.locator(".nora-layer-visible").first.click()
+    mr_page.wait_for_function(
+        "() => /visible=True/.test(document.querySelector('.nora-mr-state').innerText)")
+    mr_page.keyboard.press("s")
+
+
+def test_keys_x_and_y_change_the_scroll_speed(mr_page):
+    root = mr_page.locator(".nora-viewer").first
+    canvas(mr_page, 0, 1).click(position={"x": 40, "y": 40})
+    mr_page.keyboard.press("y")
+    mr_page.keyboard.press("y")
+    assert root.get_attribute("data-scroll-step") == "4"
+    mr_page.keyboard.press("x")
+    assert root.get_attribute("data-scroll-step") == "2"
+
+
+def test_toolbar_layout_reaches_the_kernel(lab, mr_page):
+    root = mr_page.locator(".nora-viewer").first
+    root.locator(".nora-toolbar .nora-layout").select_option("1x3")
+    mr_page.wait_for_function(
+        "() => /layout=1x3/.test(document.querySelector('.nora-mr-state').innerText)")
+    mr_page.wait_for_function(
+        "() => document.querySelector('.nora-viewer').dataset.layout === '1x3'")
+    assert root.locator(".nora-vp:visible").count() == 3
+    mr_page.wait_for_timeout(800)
+    for i in range(3):
+        st = pixel_stats(lab.shot(canvas(mr_page, 0, i), f"viewer_mr_1x3_vp{i}.png"))
+        assert st["frac_non_dominant"] > 0.05, (i, st)

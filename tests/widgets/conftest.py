@@ -98,15 +98,19 @@ class FakeFrontend:
     def assemble(self, layer_id):
         """Rebuild a layer's bytes exactly as the JS does: allocate at begin, copy chunks at
         offsets."""
-        buf, parts = None, None
+        buf, parts, encoding = None, None, None
         for c, b in self.messages:
             if c.get("id") != layer_id:
                 continue
             if c["type"] == "begin":
-                buf, parts = bytearray(c["total"]), c["parts"]
+                buf, parts, encoding = bytearray(c["total"]), c["parts"], c.get("encoding")
             elif c["type"] == "chunk":
                 data = bytes(b[0])
                 buf[c["offset"]: c["offset"] + len(data)] = data
+        if encoding == "gzip":  # the page inflates it with DecompressionStream('gzip')
+            import gzip
+
+            return gzip.decompress(bytes(buf)), {}
         return bytes(buf), {p["name"]: p for p in parts}
 
 
@@ -116,7 +120,9 @@ class FakeFrontend:
         import nibabel as nib
 
         blob, _ = self.assemble(layer_id)
-        img = nib.Nifti1Image.from_bytes(blob)
+        fmt = next(c.get("format") for c in (m for m, _ in self.messages)
+                   if c["type"] == "begin" and c["id"] == layer_id)
+        img = (nib.MGHImage if fmt == "mgh" else nib.Nifti1Image).from_bytes(blob)
         arr = np.asarray(img.dataobj).copy()
         nx, ny = arr.shape[:2]
         flat = arr.reshape(-1, order="F")

@@ -128,10 +128,21 @@ def test_layouts_set_default_slice_types_and_mosaic(volume, affine):
     assert v.slice_types == ["axial", "coronal", "sagittal", "render"]
     v.view_layout = "mosaic"
     assert v.slice_types == ["mosaic"]
-    rows = v.mosaic.split(";")
+    assert v.mosaic.startswith("L+ ")  # slice labels on
+    rows = v.mosaic[3:].split(";")
     assert len(rows) == 3 and all(r.split()[0] == "A" and len(r.split()) == 5 for r in rows)
-    with pytest.raises(ImagingError, match="unknown layout '3x3'"):
-        v.view_layout = "3x3"
+    v.view_layout = "1x2"
+    assert v.slice_types == ["axial", "coronal"]
+    with pytest.raises(ImagingError, match="unknown layout '4x4'"):
+        v.view_layout = "4x4"
+
+
+def test_the_mosaic_spans_the_head_not_the_air_around_it(affine):
+    head = np.zeros((20, 20, 40), np.int16)
+    head[5:15, 5:15, 10:20] = 100  # the head fills z voxels 10..19 of 0..39
+    v = Viewer(head, layout="mosaic")
+    zs = [float(z) for z in v.mosaic.replace(";", " ").split() if z not in ("L+", "A")]
+    assert len(zs) == 12 and 10.0 <= min(zs) and max(zs) <= 19.0
     with pytest.raises(ImagingError, match="slice_types"):
         v.slice_types = ["oblique"]
 
@@ -145,7 +156,8 @@ def test_ipywidgets_layout_still_works():
 
 @pytest.mark.parametrize("key", sorted(CT_WINDOW_PRESETS))
 def test_ct_window_presets(key, volume):
-    v = Viewer(volume)
+    v = Viewer()
+    v.open(volume, modality="CT")
     got = v.apply_window_preset(key)
     p = CT_WINDOW_PRESETS[key]
     expect = tuple(v.layers[0]["auto_window"]) if p["level"] is None else (p["level"], p["width"])
@@ -154,10 +166,42 @@ def test_ct_window_presets(key, volume):
 
 
 def test_presets_by_name_and_unknown_preset(volume):
-    v = Viewer(volume)
+    v = Viewer()
+    v.open(volume, modality="CT")
     assert v.apply_window_preset("bone") == (400.0, 1800.0)
     with pytest.raises(ImagingError, match="unknown window preset '9'"):
         v.apply_window_preset("9")
+
+
+def test_ct_presets_never_apply_to_mr_only_auto_does(volume):
+    v = Viewer(volume)  # a ramp 0..1915: no Hounsfield air, so MR
+    assert v.layers[0]["modality"] == "MR"
+    with pytest.raises(ImagingError, match="'bone' is a CT window.*'array' is MR"):
+        v.apply_window_preset("4")
+    assert v.window == tuple(v.layers[0]["open_window"])
+    assert v.apply_window_preset("0") == pytest.approx(tuple(v.layers[0]["auto_window"]))
+
+
+def test_modality_is_guessed_from_hounsfield_air_or_given(volume):
+    ct = np.full((20, 20, 20), -1000, np.int16)
+    ct[5:15, 5:15, 5:15] = 40
+    v = Viewer(ct)
+    assert v.layers[0]["modality"] == "CT"
+    assert v.open(volume, modality="PT").id and v.layers[1]["modality"] == "PT"
+    with pytest.raises(ImagingError, match="unknown modality 'XR'"):
+        v.open(volume, modality="XR")
+
+
+def test_reset_window_returns_to_the_window_the_image_opened_with(volume):
+    v = Viewer()
+    v.open(volume, window=(500, 300))
+    v.window = (20, 10)
+    assert v.reset_window() == (500, 300) and v.layers[0]["window"] == [500, 300]
+
+
+def test_sources_of_the_constructor_show_in_every_viewport(volume):
+    v = Viewer(volume, layout="2x2")
+    assert v.layers[0]["viewports"] == [0, 1, 2, 3]
 
 
 def test_window_follows_the_active_viewport(volume, affine):
@@ -182,11 +226,11 @@ def test_nothing_is_sent_until_a_front_end_is_ready(volume, frontend):
     v.open(volume)
     assert fe.messages == []  # e.g. under nbclient: no page, no bytes
     fe.ready()
-    assert [c["type"] for c, _ in fe.messages] == ["begin", "chunk", "chunk", "end"]
+    assert [c["type"] for c, _ in fe.messages] == ["begin", "chunk", "end"]  # one gzip part
 
 
 def test_volume_travels_as_binary_chunks_that_reassemble_to_a_nifti(volume, affine, frontend):
-    v = Viewer(chunk_bytes=1000)
+    v = Viewer(chunk_bytes=1000, compress=False)
     fe = frontend(v)
     fe.ready()
     layer = v.open(volume, affine=affine)
@@ -211,8 +255,8 @@ def test_both_memory_orders_reach_the_page_as_the_same_world_image(volume, affin
     assert_same_image(fe.image(layer.id), nib.Nifti1Image(volume, affine))
 
 
-def test_chunks_are_views_of_the_layer_array_not_copies(volume, frontend):
-    v = Viewer()
+def test_uncompressed_chunks_are_views_of_the_layer_array_not_copies(volume, frontend):
+    v = Viewer(compress=False)
     fe = frontend(v)
     fe.ready()
     layer = v.open(volume.astype(np.float32))
@@ -228,12 +272,51 @@ def test_widget_state_holds_no_voxels(volume):
 
 def test_large_ct_is_sent_in_bounded_chunks(frontend):
     ct = np.zeros((512, 512, 400), np.int16)
-    v = Viewer()
+    v = Viewer(compress=False)
     fe = frontend(v)
     fe.ready()
     v.open(ct)
     sizes = [b[0].nbytes for _, b in fe.of_type("chunk")]
     assert sum(sizes) == 352 + ct.nbytes and max(sizes) <= 8 * 1024 * 1024 and len(sizes) == 26
+
+
+def test_volumes_travel_gzipped_and_inflate_to_the_same_image(volume, affine, frontend):
+    v = Viewer(chunk_bytes=1000)
+    fe = frontend(v)
+    fe.ready()
+    layer = v.open(volume, affine=affine)
+    begin = fe.of_type("begin")[0][0]
+    assert begin["encoding"] == "gzip" and begin["format"] == "nii"
+    assert all(b[0].nbytes <= 1000 for _, b in fe.of_type("chunk"))
+    assert v.bytes_sent == begin["total"] < (352 + volume.nbytes) / 3
+    assert_same_image(fe.image(layer.id), nib.Nifti1Image(volume, affine))
+
+
+@pytest.mark.parametrize(("suffix", "image"),
+                         [(".nii.gz", nib.Nifti1Image), (".mgz", nib.MGHImage)])
+def test_a_gzipped_file_travels_as_stored(volume, affine, frontend, tmp_path, suffix, image):
+    path = tmp_path / f"t1{suffix}"
+    image(volume.astype(np.float32), affine).to_filename(path)
+    v = Viewer()
+    fe = frontend(v)
+    fe.ready()
+    layer = v.open(path)
+    assert fe.of_type("begin")[0][0]["format"] == ("mgh" if suffix == ".mgz" else "nii")
+    sent = b"".join(bytes(b[0]) for _, b in fe.of_type("chunk"))
+    assert sent == path.read_bytes() and v.bytes_sent == path.stat().st_size
+    assert_same_image(fe.image(layer.id), nib.Nifti1Image(volume, affine))
+
+
+def test_a_file_of_another_shape_is_sent_as_the_volume_shown(volume, affine, frontend,
+                                                              tmp_path):
+    path = tmp_path / "one_frame.nii.gz"  # 4-D with one frame: the viewer shows it as 3-D
+    nib.Nifti1Image(volume[..., None], affine).to_filename(path)
+    v = Viewer()
+    fe = frontend(v)
+    fe.ready()
+    layer = v.open(path)
+    assert layer.volume.shape == volume.shape
+    assert_same_image(fe.image(layer.id), nib.Nifti1Image(volume, affine))
 
 
 def test_meshes_and_fibers_travel_as_typed_parts(files, frontend):

@@ -3,13 +3,15 @@
 // Python owns the state (traits `layers`, `position`, `window`, `view_layout`, ...);
 // this module reconciles the page to it and reports user actions back.
 // Layer data arrives as binary comm messages (see nora_lab/widgets/_transfer.py):
-//   begin {id, version, kind, total, parts} / chunk {offset} + buffer / end {seq}
+//   begin {id, version, kind, total, parts[, encoding: 'gzip', format]} / chunk {offset} +
+//   buffer / end {seq}
 //   mask_diff {id, version, bbox} + buffer
 // After every reconcile that leaves nothing pending, the view writes
 // `ack` (= model seq) and `frame` back to Python and data-ack / data-frame
 // on its root element, so headless tests can wait deterministically.
 import { Niivue, NVImage, NVMesh, SLICE_TYPE, DRAG_MODE, SHOW_RENDER } from '@niivue/niivue'
 import { TOOLS } from './tools.js'
+import { Controls } from './controls.js'
 
 const SLICE = {
   axial: SLICE_TYPE.AXIAL,
@@ -21,11 +23,17 @@ const SLICE = {
 }
 const AXIS_NAMES = ['axial', 'coronal', 'sagittal']
 // layout -> [rows, columns, number of viewports]
-const GRID = { 1: [1, 1, 1], '1x3': [1, 3, 3], '2x2': [2, 2, 4], mosaic: [1, 1, 1] }
+const GRID = { 1: [1, 1, 1], '1x2': [1, 2, 2], '1x3': [1, 3, 3], '2x2': [2, 2, 4], mosaic: [1, 1, 1] }
 const ROLE_ORDER = { background: 0, overlay: 1, mask: 2 }
 const MAX_VIEWPORTS = 4
 
 // ------------------------------------------------------------------ data store (one per model)
+
+// Volumes arrive gzipped (a .nii.gz as stored): the browser's own inflater, off the main thread.
+async function gunzip (u8) {
+  const stream = new Blob([u8]).stream().pipeThrough(new DecompressionStream('gzip'))
+  return new Response(stream).arrayBuffer()
+}
 
 const STORES = new Map()
 
@@ -90,6 +98,8 @@ class Store {
       kind: msg.kind,
       total: msg.total,
       parts: msg.parts,
+      encoding: msg.encoding || '',
+      format: msg.format || 'nii',
       buf: new Uint8Array(msg.total),
       received: 0,
       diffs: []
@@ -112,7 +122,9 @@ class Store {
     const spec = this.spec(msg.id) || { name: msg.id, role: 'overlay' }
     let item
     if (t.kind === 'volume') {
-      const vol = await NVImage.new(t.buf.buffer, `${msg.id}.nii`, spec.colormap || 'gray', spec.opacity ?? 1)
+      const bytes = t.encoding === 'gzip' ? await gunzip(t.buf) : t.buf.buffer
+      this.mark(msg.id, 'inflated')
+      const vol = await NVImage.new(bytes, `${msg.id}.${t.format}`, spec.colormap || 'gray', spec.opacity ?? 1)
       vol.name = spec.name
       item = { version: t.version, kind: 'volume', vol, props: '' }
     } else {
@@ -217,7 +229,11 @@ class Viewport {
     this.div.dataset.vp = String(index)
     this.div.dataset.frame = '0'
     this.canvas = document.createElement('canvas')
-    this.div.appendChild(this.canvas)
+    this.hint = document.createElement('div')
+    this.hint.className = 'nora-vp-hint'
+    this.hint.textContent = `viewport ${index}: nothing open here – viewer.open(..., viewport=${index})`
+    this.hint.style.display = 'none'
+    this.div.append(this.canvas, this.hint)
     this.nv = null
     this.ready = null
     this.frames = 0
@@ -264,7 +280,7 @@ class Viewport {
       }
       nv.onLocationChange = (loc) => this.view.onLocation(this.index, loc)
       nv.addEventListener('mouseUp', () => this.view.onMouseUp(this.index))
-      this.canvas.addEventListener('dblclick', () => setTimeout(() => this.view.onMouseUp(this.index), 0))
+      this.canvas.addEventListener('dblclick', (e) => this.view.onDoubleClick(this, e), { capture: true })
       this.view.tools.attach(this) // tool modules see canvas events first
       this.view.bindPen(this)
       new ResizeObserver(() => nv.resizeListener()).observe(this.div)
@@ -292,6 +308,12 @@ class View {
     this.root.className = 'nora-viewer'
     this.root.tabIndex = -1
     this.root.setAttribute('data-lm-suppress-shortcuts', 'true')
+    // right drag pans (erases in ROI edit): JupyterLab's cell context menu must not open
+    this.root.setAttribute('data-jp-suppress-context-menu', 'true')
+    this.root.addEventListener('contextmenu', (e) => {
+      e.preventDefault()
+      e.stopPropagation()
+    })
     this.root.dataset.frame = '0'
     this.root.dataset.ack = '-1'
     this.grid = document.createElement('div')
@@ -304,8 +326,13 @@ class View {
       this.viewports.push(vp)
       this.grid.appendChild(vp.div)
     }
-    this.root.append(this.grid, this.status)
+    this.controls = new Controls(this)
+    this.stage = document.createElement('div')
+    this.stage.className = 'nora-stage'
+    this.stage.append(this.grid, this.controls.help, this.controls.layers)
+    this.root.append(this.controls.bar, this.stage, this.status)
     el.appendChild(this.root)
+    this.scrollStep = 1 // slices per wheel step: keys x (slower) / y (faster)
     this.root.addEventListener('keydown', (e) => this.onKey(e))
     this.timer = null
     this.busy = false
@@ -395,6 +422,9 @@ class View {
         nv.overlays = nv.volumes.slice(1)
         needGL = true
       }
+      const waiting = mine.some((s) => !this.store.items.get(s.id))
+      vp.hint.style.display = mine.length || waiting ? 'none' : ''
+      vp.div.dataset.empty = String(!mine.length)
       if (vols.some(({ s }) => changed.has(s.id))) needGL = true
       // surfaces and fibers (GL objects are per canvas)
       const wantMeshes = mine.filter((s) => s.kind !== 'volume' && this.store.items.get(s.id))
@@ -444,6 +474,7 @@ class View {
       }
     }
     this.updateStatus(layers, pos)
+    this.controls.update()
     if (!this.store.pending(layers)) this.acknowledge()
   }
 
@@ -474,7 +505,7 @@ class View {
     const val = v === null || v === undefined ? '–' : Number(v).toPrecision(5)
     const draw = this.model.get('drawing') ? '  ✎ ROI edit' : ''
     const err = this.model.get('error')
-    this.status.textContent = `(${p}) mm = ${val}   W ${fmt(w[0])}/${fmt(w[1])}${draw}${err ? '   ⚠ ' + err : ''}`
+    this.status.textContent = `(${p}) mm = ${val}   window level ${fmt(w[0])} width ${fmt(w[1])}${draw}${err ? '   ⚠ ' + err : ''}`
     this.root.dataset.position = JSON.stringify(pos)
     this.root.dataset.window = JSON.stringify(w)
     this.root.dataset.drawing = String(!!this.model.get('drawing'))
@@ -534,21 +565,25 @@ class View {
       return
     }
     if (e.ctrlKey || e.altKey || e.metaKey) return
-    const presets = this.model.get('window_presets') || {}
+    const presets = this.presets()
     if (Object.prototype.hasOwnProperty.call(presets, e.key)) {
       e.preventDefault()
       e.stopPropagation()
-      const p = presets[e.key]
-      let w = p.level === null || p.level === undefined ? null : [p.level, p.width]
-      if (!w) {
-        const bg = this.activeBackground(this.model.get('layers') || [])
-        w = bg && bg.auto_window
-      }
+      const w = presets[e.key].window
       if (w) {
         this.model.set('window', w)
         this.model.save_changes()
         this.schedule()
       }
+    } else if (k === 's') {
+      e.preventDefault()
+      e.stopPropagation()
+      this.controls.toggleLayers()
+    } else if (k === 'x' || k === 'y') {
+      e.preventDefault()
+      e.stopPropagation()
+      this.scrollStep = Math.min(8, Math.max(1, k === 'y' ? this.scrollStep * 2 : this.scrollStep / 2))
+      this.root.dataset.scrollStep = String(this.scrollStep)
     } else if (e.key === ' ') {
       e.preventDefault()
       e.stopPropagation()
@@ -556,6 +591,39 @@ class View {
       this.model.save_changes()
       this.schedule()
     }
+  }
+
+  // Window presets that fit the active background's modality: key -> {name, window}.
+  // CT: the CT presets (keys 1-6, Hounsfield units); any modality: 0 = auto (2-98 %).
+  presets () {
+    const bg = this.activeBackground(this.model.get('layers') || [])
+    const out = {}
+    if (!bg) return out
+    const all = this.model.get('window_presets') || {}
+    for (const [key, p] of Object.entries(all)) {
+      const auto = p.level === null || p.level === undefined
+      if (!auto && bg.modality !== 'CT') continue
+      out[key] = { name: p.name, window: auto ? bg.auto_window : [p.level, p.width] }
+    }
+    return out
+  }
+
+  // Double click on a slice: back to the window the image opened with. Niivue's own reset
+  // (its robust range) never runs; in a 3-D tile Niivue's depth pick still does.
+  onDoubleClick (vp, e) {
+    const nv = vp.nv
+    if (!nv) return
+    const dpr = nv.uiData.dpr || 1
+    if (nv.inRenderTile(e.offsetX * dpr, e.offsetY * dpr) >= 0) return
+    e.preventDefault()
+    e.stopImmediatePropagation()
+    this.setActive(vp.index)
+    const bg = this.activeBackground(this.model.get('layers') || [])
+    if (!bg || !bg.open_window) return
+    for (const it of this.store.items.values()) it.props = '' // Niivue may hold another window
+    this.model.set('window', bg.open_window)
+    this.model.save_changes()
+    this.schedule()
   }
 
   // ROI edit mode: mouse strokes go to Python as "draw" messages.
@@ -638,6 +706,11 @@ class View {
       setTimeout(() => this.model.send({ ...msg, points: [vp.mm()] }), 0)
     })
     c.addEventListener('wheel', (e) => {
+      if (!e.ctrlKey && vp.nv && this.scrollStep > 1) { // keys x / y: several slices a step
+        e.stopImmediatePropagation()
+        for (let i = 0; i < this.scrollStep; i++) vp.nv.wheelListener(e)
+        return
+      }
       if (!e.ctrlKey || !vp.nv) return // NORA: ctrl + wheel zooms, plain wheel changes slice
       e.preventDefault()
       e.stopImmediatePropagation()
