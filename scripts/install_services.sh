@@ -13,6 +13,7 @@ for pkg in \
     chromium        `# widgets are tested in real JupyterLab, headless` \
     slurmctld slurmd slurm-client munge  `# a real single-node Slurm for the batch tests` \
     orthanc dcmtk   `# a real PACS and dcmtk's tools as DICOM peers` \
+    orthanc-dicomweb  `# Orthanc's DICOMweb plugin: QIDO-RS/WADO-RS/STOW-RS tests` \
     octave          `# GNU Octave: the free runtime of MATLAB batch jobs` \
     acl             `# setfacl: the file system mirrors each project's rights` \
     ; do

@@ -4,7 +4,8 @@
 
 :class:`OrthancServer` runs Debian's ``orthanc`` as a plain process with its own JSON
 configuration in a temp dir: loopback peers only, free ports, storage in that dir,
-``TCP_NODELAY=1``. :func:`dcmtk` runs a dcmtk tool (``echoscu``, ``storescu``,
+``TCP_NODELAY=1``, with its DICOMweb plugin (Debian ``orthanc-dicomweb``) under
+``/dicom-web/``. :func:`dcmtk` runs a dcmtk tool (``echoscu``, ``storescu``,
 ``findscu``, ``movescu``, ``storescp``…) with the same environment. A peer that cannot
 start raises :class:`~nora_lab.testing.ServiceError` with the reason — never a skip.
 
@@ -34,6 +35,8 @@ from nora_lab.testing import ServiceError, free_port
 __all__ = ["OrthancServer", "dcmtk", "dcmtk_path", "free_port", "ServiceError"]
 
 _INSTALL = "apt-get install -y orthanc dcmtk (or `make services`)"
+#: Debian's Orthanc DICOMweb plugin (package orthanc-dicomweb)
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
 
 
 def dcmtk_path(tool: str) -> str:
@@ -72,17 +75,21 @@ class OrthancServer:
         and the only callers it accepts (with ``DicomCheckModalityHost``).
     dicom_port, http_port
         Default: free ports.
+    dicomweb
+        Load the DICOMweb plugin (QIDO-RS, WADO-RS, STOW-RS at :attr:`dicomweb_url`).
     """
 
     def __init__(self, base: str | os.PathLike[str] | None = None, *, aet: str = "ORTHANC",
                  modalities: Mapping[str, tuple[str, str, int]] | None = None,
-                 dicom_port: int | None = None, http_port: int | None = None) -> None:
+                 dicom_port: int | None = None, http_port: int | None = None,
+                 dicomweb: bool = True) -> None:
         self._own_base = base is None
         self.base = Path(base or tempfile.mkdtemp(prefix="nora-orthanc-"))
         self.aet = aet
         self.modalities = dict(modalities or {})
         self.dicom_port = dicom_port or free_port()
         self.http_port = http_port or free_port()
+        self.dicomweb = dicomweb
         self.proc: subprocess.Popen | None = None
 
     # --- life cycle -----------------------------------------------------------------
@@ -90,7 +97,9 @@ class OrthancServer:
         db = str(self.base / "orthanc-db")
         return {
             "Name": "nora-test-pacs", "StorageDirectory": db, "IndexDirectory": db,
-            "Plugins": [], "HttpServerEnabled": True, "HttpPort": self.http_port,
+            "Plugins": [str(DICOMWEB_PLUGIN)] if self.dicomweb else [],
+            "DicomWeb": {"Enable": self.dicomweb, "Root": "/dicom-web/"},
+            "HttpServerEnabled": True, "HttpPort": self.http_port,
             "RemoteAccessAllowed": False, "AuthenticationEnabled": False,
             "RegisteredUsers": {}, "SslEnabled": False, "WebDavEnabled": False,
             "DicomServerEnabled": True, "DicomAet": self.aet, "DicomPort": self.dicom_port,
@@ -111,6 +120,9 @@ class OrthancServer:
         exe = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
         if not os.path.exists(exe):
             raise ServiceError(f"Orthanc is not installed: {_INSTALL}")
+        if self.dicomweb and not DICOMWEB_PLUGIN.exists():
+            raise ServiceError(f"Orthanc's DICOMweb plugin is not installed ({DICOMWEB_PLUGIN}"
+                               "): apt-get install -y orthanc-dicomweb (or `make services`)")
         self.base.mkdir(parents=True, exist_ok=True)
         cfg = self.base / "orthanc.json"
         cfg.write_text(json.dumps(self.config(), indent=2))
@@ -220,6 +232,19 @@ class OrthancServer:
         from nora_lab.archive.pacs.nodes import PacsNode
 
         return PacsNode(name=name, aet=self.aet, host="127.0.0.1", port=self.dicom_port, **kw)
+
+    @property
+    def dicomweb_url(self) -> str:
+        """The DICOMweb service's base URL (QIDO-RS, WADO-RS and STOW-RS under it)."""
+        return f"http://127.0.0.1:{self.http_port}/dicom-web"
+
+    def web_node(self, name: str = "pacs-web", **kw: Any) -> Any:
+        """A :class:`~nora_lab.archive.pacs.nodes.PacsNode` reaching this server by
+        DICOMweb (``transport="dicomweb"``)."""
+        from nora_lab.archive.pacs.nodes import PacsNode
+
+        return PacsNode(name=name, aet=self.aet, transport="dicomweb", url=self.dicomweb_url,
+                        **kw)
 
 
 def _files(sources: Iterable[str | os.PathLike[str]]) -> list[Path]:

@@ -6,6 +6,9 @@
 >>> q.selected_studies = [q.studies[0]["StudyInstanceUID"]]             # doctest: +SKIP
 >>> q.pull_selected()                          # C-MOVE/C-GET, import, progress  # doctest: +SKIP
 
+A DICOMweb node (``transport: dicomweb`` in ``pacs.yaml``) works the same: searches are
+QIDO-RS, pulls WADO-RS.
+
 Queries and pulls are :mod:`nora_lab.archive.pacs` (NORA's conventions: ``Last^First``,
 ``*`` wildcards, dates ``20200131``, ranges ``20200101-20201231``, a year ``2020``).
 In a pseudonymized project, names and IDs are shown only when ``show_identity`` is on,
@@ -174,7 +177,8 @@ class PacsQuery(anywidget.AnyWidget):
             raise ConfigError("no PACS node configured: add one with pacs_config().add(NAME, "
                             "aet=…, host=…, port=…, save=True)")
         query = {k: v for k, v in self.form.items() if str(v).strip() not in ("", "*")}
-        self.status = f"searching {self.node} …"
+        web = self.config.node(self.node).transport == "dicomweb"
+        self.status = f"searching {self.node}{' (DICOMweb)' if web else ''} …"
         series = find_series(self.node, config=self.config, **query)
         if self.check_project and not series.empty:
             series = self._mark_archived(series)

@@ -6,6 +6,7 @@ Layered: the shipped ``pacs.yaml`` (next to this module), then ``$NORA_HOME/pacs
     local: {aet: NORA, port: 11112, quiet_period: 10, projects: {NORA_DEMO: demo}}
     nodes:
       PACS1: {aet: ORTHANC, host: pacs.example.org, port: 4242}
+      WEB1: {transport: dicomweb, url: "https://pacs.example.org/dicom-web"}
 
 From Python::
 
@@ -31,6 +32,7 @@ __all__ = ["PacsNode", "LocalNode", "PacsConfig", "pacs_config", "get_node", "co
 
 _SHIPPED = Path(__file__).with_name("pacs.yaml")
 RETRIEVE = ("move", "get")
+TRANSPORTS = ("dimse", "dicomweb")
 
 
 def _check_aet(aet: Any, what: str) -> str:
@@ -71,10 +73,16 @@ class PacsNode:
         Associations opened to it at once by a pull.
     timeout
         Network and DIMSE timeout in seconds.
+    transport
+        ``"dimse"`` (C-FIND/C-MOVE/C-GET/C-STORE, the default) or ``"dicomweb"``
+        (QIDO-RS/WADO-RS/STOW-RS at ``url``; see :mod:`.dicomweb`).
+    url
+        The DICOMweb service's base URL (``transport="dicomweb"``), e.g.
+        ``http://pacs:8042/dicom-web``.
     """
 
     name: str
-    aet: str
+    aet: str = ""
     host: str = "127.0.0.1"
     port: int = 104
     calling_aet: str | None = None
@@ -83,10 +91,21 @@ class PacsNode:
     max_associations: int = 2
     timeout: float = 30.0
     description: str = ""
+    transport: str = "dimse"
+    url: str | None = None
 
     def __post_init__(self) -> None:
         what = f"PACS node {self.name!r}"
-        self.aet = _check_aet(self.aet, what)
+        if self.transport not in TRANSPORTS:
+            raise ConfigError(f"{what}: transport {self.transport!r}: expected 'dimse' or "
+                              "'dicomweb'")
+        if self.transport == "dicomweb":
+            if not str(self.url or "").startswith(("http://", "https://")):
+                raise ConfigError(f"{what}: transport 'dicomweb' needs url: the service's "
+                                  f"base URL (http://host:port/dicom-web), got {self.url!r}")
+            self.url = str(self.url).rstrip("/")
+        if self.aet or self.transport == "dimse":
+            self.aet = _check_aet(self.aet, what)
         self.port = _check_port(self.port, what)
         if self.calling_aet:
             self.calling_aet = _check_aet(self.calling_aet, what + " calling_aet")
@@ -101,6 +120,8 @@ class PacsNode:
     def to_dict(self) -> dict[str, Any]:
         d = dataclasses.asdict(self)
         d.pop("name")
+        if d["transport"] == "dimse":
+            d.pop("transport")
         return {k: v for k, v in d.items() if v not in (None, "")}
 
 
@@ -211,9 +232,10 @@ class PacsConfig:
                 f"pacs_config().add({name!r}, aet=…, host=…, port=…) or "
                 f"nora --pacs-add {name} AET HOST PORT") from None
 
-    def add(self, name: str, aet: str, host: str, port: int, *, save: bool = False,
-            **options: Any) -> PacsNode:
-        """Add or replace a node (``save=True`` writes the file at once)."""
+    def add(self, name: str, aet: str = "", host: str = "127.0.0.1", port: int = 104, *,
+            save: bool = False, **options: Any) -> PacsNode:
+        """Add or replace a node (``save=True`` writes the file at once); a DICOMweb node
+        needs only ``transport="dicomweb", url=…``."""
         node = _make(PacsNode, f"node {name!r}", {"name": name, "aet": aet, "host": host,
                                                   "port": port, **options})
         self.nodes[name] = node

@@ -16,9 +16,10 @@ its parents (PatientName, StudyDate, … on a series row).
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pandas as pd
@@ -85,6 +86,10 @@ def echo(node: PacsNode | str, *, config: PacsConfig | None = None) -> float:
         Unreachable, association rejected, or a failure status.
     """
     node, cfg = resolve(node, config)
+    if node.transport == "dicomweb":
+        from nora_lab.archive.pacs import dicomweb
+
+        return dicomweb.echo(node)
     t0 = time.perf_counter()
     with association(node, cfg, [Verification], limit=False) as assoc:
         status = assoc.send_c_echo()
@@ -248,8 +253,14 @@ def find(node: PacsNode | str, level: str = "study", *, root: str = "study",
     node, cfg = resolve(node, config)
     keys = query_keys(level, **criteria)
     model = _MODELS[root]
-    with association(node, cfg, [model]) as assoc:
-        rows = _descend(assoc, model, root, level, keys, list(columns))
+    if node.transport == "dicomweb":  # QIDO-RS, level by level as C-FIND
+        from nora_lab.archive.pacs import dicomweb
+
+        rows = _descend(dicomweb.level_query(node), root, level, keys, list(columns))
+    else:
+        with association(node, cfg, [model]) as assoc:
+            rows = _descend(functools.partial(_query, assoc, model), root, level, keys,
+                            list(columns))
     cols = _columns(level, columns)
     df = pd.DataFrame(rows, columns=list(dict.fromkeys([*cols, *(k for r in rows for k in r)])))
     for c in df.columns:
@@ -258,9 +269,11 @@ def find(node: PacsNode | str, level: str = "study", *, root: str = "study",
     return df
 
 
-def _descend(assoc: Any, model: Any, root: str, level: str, keys: dict[str, str],
+def _descend(ask: Callable[[str, dict[str, str], list[str]], list[dict[str, Any]]],
+             root: str, level: str, keys: dict[str, str],
              extra: list[str]) -> list[dict[str, Any]]:
-    """Query level by level, from the root's top level down to ``level``."""
+    """Query level by level, from the root's top level down to ``level``; ``ask(level,
+    keys, columns)`` runs one query (a C-FIND, or a QIDO-RS search)."""
     top = "patient" if root == "patient" else "study"
     rank = LEVELS.index
     deeper = [k for k in keys if rank(_level_of(k, level)) > rank(level)]
@@ -287,7 +300,7 @@ def _descend(assoc: Any, model: Any, root: str, level: str, keys: dict[str, str]
             if lv == "image":
                 unique["SeriesInstanceUID"] = parent["SeriesInstanceUID"]
             q = {**lv_keys, **unique}
-            for row in _query(assoc, model, lv, q, list(dict.fromkeys([*cols, *unique]))):
+            for row in ask(lv, q, list(dict.fromkeys([*cols, *unique]))):
                 merged = dict(parent)
                 merged.update({k: v for k, v in row.items()
                                if v not in (None, "") or k not in merged})

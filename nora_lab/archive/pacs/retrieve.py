@@ -94,6 +94,16 @@ def pull(node: PacsNode | str, project: Any, *, studies: Any = None, series: Any
         If the user may not edit ``project``.
     """
     node, cfg = resolve(node, config)
+    if node.transport == "dicomweb":  # WADO-RS: no C-MOVE, no receiver
+        if not dry_run and project.role not in ("editor", "admin"):
+            raise PermissionDenied(f"pulling into project {project.name!r} needs the editor "
+                                   f"role; {project.archive.user!r} is {project.role}")
+        if studies is None and series is None:
+            raise ConfigError("pull needs studies=… or series=… (e.g. from find_series)")
+        from nora_lab.archive.pacs import dicomweb
+
+        return dicomweb.pull(node, project, studies=studies, series=series, dry_run=dry_run,
+                             keep_dicom=keep_dicom, progress=progress)
     method = method or node.retrieve
     if method not in ("move", "get"):
         raise ConfigError(f"method {method!r}: expected 'move' or 'get'")

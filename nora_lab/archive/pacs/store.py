@@ -103,7 +103,7 @@ def _identify(src: _Source) -> None:
 
 def push(node: PacsNode | str, items: Any, *, progress: bool = True,
          config: PacsConfig | None = None) -> pd.DataFrame:
-    """C-STORE ``items`` to ``node``.
+    """C-STORE ``items`` to ``node`` (STOW-RS to a DICOMweb node).
 
     Parameters
     ----------
@@ -150,7 +150,11 @@ def push(node: PacsNode | str, items: Any, *, progress: bool = True,
 
             bar = tqdm(total=len(todo), desc="push", unit="img", leave=False)
         try:
-            for group in groups:
+            if node.transport == "dicomweb":  # STOW-RS
+                from nora_lab.archive.pacs import dicomweb
+
+                dicomweb.store(node, todo, bar)
+            for group in groups if node.transport == "dimse" else []:
                 _send(node, cfg, group, bar)
         finally:
             if bar is not None:
