@@ -188,12 +188,16 @@ def test_a_dataset_with_a_file_that_is_not_bids_is_refused_whole(archive, tmp_pa
         import_bids(proj, ds)
     assert proj.subjects().empty and proj.files().empty
 
+    (ds / ".bidsignore").write_text("**/scan_final_*\n")  # what the validator ignores too
+    import_bids(proj, ds)
+    assert "anat/scan_final_v2.nii.gz" not in proj.files().relpath.tolist()
+    assert len(proj.files()) == 8
     stray.unlink()
     broken = ds / "sub-02" / "anat" / "sub-02_T2w.nii.gz"
     broken.write_bytes(b"not an image")
     with pytest.raises(ForeignDataError, match=f"{broken}: not a NIfTI image"):
         import_bids(proj, ds)
-    assert proj.files().empty
+    assert len(proj.files()) == 8  # nothing more, nothing lost
     broken.unlink()
     import_bids(proj, ds)
     assert len(proj.files()) == 8

@@ -8,13 +8,14 @@ metadata is its sidecar with BIDS inheritance applied (pybids), stored beside it
 ``<stem>.json`` too, so that it exports back the same way.
 
 Every file is checked before anything is written: a name that is not BIDS (the
-validator's filename rules, :class:`bids_validator.BIDSValidator`) or an image that is not
-NIfTI stops the import with a :class:`~nora_lab.errors.ForeignDataError` naming the file.
-Each study's files are added in one transaction; a re-run adds nothing twice.
+validator's filename rules, :class:`bids_validator.BIDSValidator`; files matching
+``.bidsignore`` are left out) or an image that is not NIfTI stops the import with a
+:class:`~nora_lab.errors.ForeignDataError` naming the file. Each study's files are added in one transaction; a re-run adds nothing twice.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 from collections.abc import Iterable
@@ -84,13 +85,14 @@ def import_bids(project: Project, source: str | os.PathLike[str], *,
     except (OSError, ValueError) as exc:
         raise ForeignDataError(f"{root} is not a BIDS dataset: {desc} is missing or not "
                                f"JSON ({exc})") from None
-    _check_names(root)
+    ignored = _bidsignore(root)
+    _check_names(root, ignored)
     layout = BIDSLayout(str(root), validate=False)
     participants = _participants(root)
     plan: dict[tuple[str, str], list[tuple[NewFile, str]]] = {}
     for f in layout.get(return_type="object"):
         ents = f.get_entities()
-        if "subject" not in ents:
+        if "subject" not in ents or _ignored(Path(f.path).relative_to(root), ignored):
             continue
         path = Path(f.path)
         datatype = str(ents.get("datatype") or "")
@@ -122,7 +124,26 @@ def import_bids(project: Project, source: str | os.PathLike[str], *,
     return BidsImport(root, pd.DataFrame(rows, columns=IMPORT_COLUMNS))
 
 
-def _check_names(root: Path) -> None:
+def _bidsignore(root: Path) -> list[str]:
+    """The glob patterns of the dataset's ``.bidsignore`` (as the validator reads them)."""
+    path = root / ".bidsignore"
+    if not path.exists():
+        return []
+    lines = (ln.strip() for ln in path.read_text().splitlines())
+    return [ln for ln in lines if ln and not ln.startswith("#")]
+
+
+def _ignored(rel: Path, patterns: list[str]) -> bool:
+    text = rel.as_posix()
+    for pat in patterns:
+        pat = pat.lstrip("/").rstrip("/")
+        if fnmatch.fnmatch(text, pat) or fnmatch.fnmatch(rel.name, pat) or \
+                fnmatch.fnmatch(text, pat + "/*") or fnmatch.fnmatch(text, "*/" + pat):
+            return True
+    return False
+
+
+def _check_names(root: Path, ignored: list[str]) -> None:
     """Every file's name is BIDS, else a ForeignDataError naming the first one that is not."""
     from bids_validator import BIDSValidator
 
@@ -133,7 +154,8 @@ def _check_names(root: Path) -> None:
             dirs[:] = [d for d in dirs if d not in _SKIP_DIRS and not d.startswith(".")]
         for name in sorted(files):
             rel = "/" + (here / name).relative_to(root).as_posix()
-            if here == root and name in _TOP_LEVEL_OK:
+            if here == root and name in _TOP_LEVEL_OK or \
+                    _ignored((here / name).relative_to(root), ignored):
                 continue
             if name.startswith(".") or not validator.is_bids(rel):
                 raise ForeignDataError(
