@@ -10,7 +10,8 @@ metadata is its sidecar with BIDS inheritance applied (pybids), stored beside it
 Every file is checked before anything is written: a name that is not BIDS (the
 validator's filename rules, :class:`bids_validator.BIDSValidator`; files matching
 ``.bidsignore`` are left out) or an image that is not NIfTI stops the import with a
-:class:`~nora_lab.errors.ForeignDataError` naming the file. Each study's files are added in one transaction; a re-run adds nothing twice.
+:class:`~nora_lab.errors.ForeignDataError` naming the file. Each study's files are added
+in one transaction; a re-run adds nothing twice.
 """
 
 from __future__ import annotations
