@@ -62,9 +62,13 @@ def segment_volume(net: Callable[[Any], Any], image: np.ndarray, zooms: tuple[fl
 def out_of_memory(exc: BaseException) -> bool:
     """Whether ``exc`` is torch running out of (GPU or CPU) memory."""
     torch = need("torch")
-    if isinstance(exc, getattr(torch, "OutOfMemoryError", ())):
-        return True
-    text = str(exc)
-    return isinstance(exc, (RuntimeError, MemoryError)) and (
-        "out of memory" in text or "can't allocate memory" in text
-        or isinstance(exc, MemoryError))
+    seen: BaseException | None = exc
+    while seen is not None:  # MONAI wraps a transform's error in its own RuntimeError
+        if isinstance(seen, (MemoryError, getattr(torch, "OutOfMemoryError", MemoryError))):
+            return True
+        text = str(seen)
+        if isinstance(seen, RuntimeError) and ("out of memory" in text
+                                               or "can't allocate memory" in text):
+            return True
+        seen = seen.__cause__ or seen.__context__
+    return False
