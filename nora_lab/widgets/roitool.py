@@ -12,6 +12,13 @@ the pen or operation returned – never the whole volume.
   not), 3-D region growing (click a seed), polygon (draw the outline). The pen
   size is a radius in mm; pens draw a disc in the slice under the mouse (2-D) or
   a ball (3-D). Threshold and magic pens read the viewer's background and window.
+  With **live preview** on, the preview layer shows where the threshold or magic pen
+  would paint at the crosshair, following the crosshair, window and settings.
+* **Polygon by clicks** (pen ``polygon-click``): each click adds a corner, a press on a
+  corner drags it; :meth:`ROITool.commit_polygon` (the "Commit" button) fills it into the
+  ROI, :meth:`ROITool.cancel_polygon` drops it (:mod:`nora_lab.widgets._roiedit`).
+* **From the image** (NORA's hand icon): :meth:`ROITool.from_window` makes a new ROI of
+  the background's voxels above the lower window limit.
 * **Undo/redo**: ``ctrl+z`` / ``shift+ctrl+z`` (or ``ctrl+y``) in the viewer, or
   :meth:`ROITool.undo` / :meth:`ROITool.redo`, on the current ROI.
 * **The list**: focus (centre of gravity), make current, visibility, save to the
@@ -40,6 +47,7 @@ from nora_lab.errors import ArchiveError, ImagingError, NoraError
 
 from ._events import DrawEvent, KeyEvent
 from ._guard import guarded
+from ._roiedit import PolygonDraft, PreviewLayer
 
 if TYPE_CHECKING:  # pragma: no cover
     import pandas as pd
@@ -62,6 +70,7 @@ PENS = {
     "magic-connected": "Magic pen (connected)",
     "region-grow": "Region grow (3-D, click a seed)",
     "polygon": "Polygon (draw the outline)",
+    "polygon-click": "Polygon (click the corners, then Commit)",
 }
 #: operation key -> label
 OPERATIONS = {
@@ -151,6 +160,8 @@ class ROITool(W.VBox):
         self._last_edit: im.Edit | None = None
         self._contrast_cache: tuple[Any, Any] | None = None
         self._colors = itertools.cycle(_COLORS)
+        self._draft: PolygonDraft | None = None
+        self._preview = PreviewLayer(viewer)
 
         # --- list
         self.new_name = W.Text(placeholder="new ROI name", layout=W.Layout(width="140px"))
@@ -188,6 +199,21 @@ class ROITool(W.VBox):
         self.redo_button = _button("↷", "redo (shift+ctrl+z)", width="40px")
         self.undo_button.on_click(lambda _: self._guard(self.undo))
         self.redo_button.on_click(lambda _: self._guard(self.redo))
+        self.hand_button = _button("✋", "new ROI from the image: the background's voxels above "
+                                   "the lower window limit", width="40px")
+        self.hand_button.on_click(lambda _: self._guard(lambda: self.from_window(
+            self.new_name.value or None)))
+        self.preview_toggle = W.ToggleButton(value=False, description="live preview",
+                                             tooltip="show where the threshold / magic pen "
+                                                     "would paint at the crosshair",
+                                             layout=W.Layout(width="110px"))
+        self.preview_toggle.add_class("nora-roi-preview")
+        self.commit_button = W.Button(description="Commit", tooltip="fill the clicked polygon "
+                                      "into the ROI", layout=W.Layout(width="80px"))
+        self.commit_button.add_class("nora-roi-commit")
+        self.commit_button.on_click(lambda _: self._guard(self.commit_polygon))
+        self.cancel_button = _button("✕", "drop the clicked polygon")
+        self.cancel_button.on_click(lambda _: self._guard(self.cancel_polygon))
 
         # --- operations
         self.op_picker = W.Dropdown(options=[(v, k) for k, v in OPERATIONS.items()], value="dilate",
@@ -213,9 +239,11 @@ class ROITool(W.VBox):
 
         super().__init__(children=[
             W.HTML("<b>ROI tool</b>"),
-            W.HBox([self.new_name, self.new_button, self.undo_button, self.redo_button]),
+            W.HBox([self.new_name, self.new_button, self.hand_button, self.undo_button,
+                    self.redo_button]),
             self.list_box,
-            W.HBox([self.pen_picker, self.dims]),
+            W.HBox([self.pen_picker, self.dims, self.preview_toggle]),
+            W.HBox([self.commit_button, self.cancel_button]),
             W.HBox([self.size_slider, self.threshold_box]),
             W.HBox([self.similarity_slider]),
             W.HBox([self.opacity_slider, self.outline_box]),
@@ -226,6 +254,10 @@ class ROITool(W.VBox):
         self.add_class("nora-roi-tool")
         viewer.on_draw(self._on_draw)
         viewer.on_key(self._on_key)
+        viewer.observe(lambda _: self._guard(self._live_preview), ["position", "window"])
+        for w in (self.preview_toggle, self.pen_picker, self.size_slider, self.dims,
+                  self.threshold_box, self.similarity_slider):
+            w.observe(lambda _: self._guard(self._live_preview), "value")
         self._update_status()
 
     # ------------------------------------------------------------ settings as properties
@@ -400,6 +432,8 @@ class ROITool(W.VBox):
         self._current = ""
         self._stroke = None
         self._contrast_cache = None
+        self._draft = None
+        self._preview.clear()
         self.list_box.children = []
         self.stats_html.value = ""
         self.download_html.value = ""
@@ -470,6 +504,124 @@ class ROITool(W.VBox):
                                                     na_rep="")
         return df
 
+    # ------------------------------------------------------------ from the image, polygons, preview
+
+    def from_window(self, name: str | None = None) -> im.ROI:
+        """NORA's hand icon: a new ROI of the background's voxels above the lower limit of
+        the viewer's window; it becomes current."""
+        ref = self._background_volume()
+        if ref is None:
+            raise ImagingError("an ROI from the image needs a background: open an image first")
+        level, width = self.viewer.window
+        roi = im.ROI.from_reference(ref, window=(level - width / 2.0, level + width / 2.0),
+                                    name=self._unique(name or "from image"))
+        self.add(roi)
+        self._update_status(f"{roi.name!r}: {roi.count} voxel(s) above {level - width / 2:g}")
+        return roi
+
+    @property
+    def polygon_vertices(self) -> np.ndarray:
+        """Corners (world mm, (N, 3)) of the polygon being clicked; empty without one."""
+        return self._draft.points if self._draft is not None else np.zeros((0, 3))
+
+    def add_vertex(self, world: Any, axis: str = "axial") -> int:
+        """Add a corner to the clicked polygon (what a click with ``polygon-click`` does)."""
+        if self._draft is None or not self._draft.vertices:
+            self._draft = PolygonDraft(axis)
+        self._draft.vertices.append(np.asarray(world, dtype=float).reshape(3))
+        self._show_draft()
+        return len(self._draft.vertices) - 1
+
+    def move_vertex(self, index: int, world: Any) -> None:
+        """Move a corner of the clicked polygon (what dragging it does)."""
+        if self._draft is None:
+            raise ImagingError("there is no clicked polygon: pick the pen 'polygon-click' "
+                               "and click its corners")
+        self._draft.move(index, world)
+        self._show_draft()
+
+    def commit_polygon(self, *, erase: bool = False) -> im.Edit:
+        """Fill the clicked polygon into the current ROI (one undoable edit)."""
+        d = self._draft
+        if d is None or len(d.vertices) < 3:
+            n = 0 if d is None else len(d.vertices)
+            raise ImagingError(f"a polygon needs at least 3 corners; {n} clicked so far")
+        e = self._entry(None) if self._entries else self._entries.get(self.new("roi").name)
+        assert e is not None
+        edit = im.polygon_fill(e.roi, d.points, self._voxel_axis(e.roi, d.axis), world=True,
+                               erase=erase)
+        self._draft = None
+        self._preview.clear()
+        return self._edited(e, edit)
+
+    def cancel_polygon(self) -> None:
+        """Drop the clicked polygon."""
+        self._draft = None
+        self._preview.clear()
+        self._update_status("polygon dropped")
+
+    def _click_polygon(self, phase: str, world: np.ndarray, axis: str) -> None:
+        if not len(world) and phase != "up":
+            return
+        if phase == "down":
+            if self._draft is None or not self._draft.vertices:
+                self._draft = PolygonDraft(axis or "axial")
+            reach = max(self.pen_size, 2.0)
+            self._draft.press(world[0], reach)
+        elif self._draft is not None:
+            if len(world):
+                self._draft.drag(world[-1])
+            if phase == "up":
+                self._draft.release()
+        self._show_draft()
+
+    def _reference_roi(self) -> im.ROI | None:
+        """The grid previews are drawn on: the current ROI's, else the background's."""
+        if self._entries:
+            return self._entry(None).roi
+        bg = self._background_volume()
+        return None if bg is None else im.ROI.from_reference(bg)
+
+    def _show_draft(self) -> None:
+        d = self._draft
+        ref = self._reference_roi()
+        if ref is None:
+            return
+        mask = np.zeros(ref.shape, dtype=bool)
+        if d is not None:
+            for p in d.points:  # the corners, as single voxels
+                ijk = np.rint(ref.grid.world_to_voxel(p[None])[0]).astype(int)
+                if np.all((ijk >= 0) & (ijk < ref.shape)):
+                    mask[tuple(ijk)] = True
+            if len(d.vertices) >= 3:
+                edit = im.polygon_fill(im.ROI(np.zeros(ref.shape, bool), ref.affine), d.points,
+                                       self._voxel_axis(ref, d.axis), world=True, preview=True)
+                if edit.bbox is not None:
+                    mask[edit.bbox] |= edit.new
+        self._preview.show(mask, ref.affine)
+        n = 0 if d is None else len(d.vertices)
+        self._update_status(f"polygon: {n} corner(s)" + (" – Commit to fill" if n >= 3 else ""))
+
+    def _live_preview(self) -> None:
+        """Where the threshold / magic pen would paint at the crosshair (live preview on)."""
+        pen = self.pen
+        if not (self.preview_toggle.value and pen.startswith(("threshold-", "magic"))):
+            if self._draft is None:
+                self._preview.clear()
+            return
+        ref = self._reference_roi()
+        if ref is None:
+            return
+        c = np.rint(ref.grid.world_to_voxel(np.asarray([self.viewer.position]))[0]).astype(int)
+        mask = np.zeros(ref.shape, dtype=bool)
+        if np.all((c >= 0) & (c < ref.shape)):
+            axis = None if self.dims.value == "3-D" else self._voxel_axis(ref, "axial")
+            empty = im.ROI(np.zeros(ref.shape, bool), ref.affine)
+            edit = self._pen_edit(pen, empty, (int(c[0]), int(c[1]), int(c[2])), axis, False)
+            if edit.bbox is not None:
+                mask[edit.bbox] = edit.new
+        self._preview.show(mask, ref.affine)
+
     # ------------------------------------------------------------ pens (viewer events)
 
     def stroke(self, points: Any, *, erase: bool = False, axis: str = "axial") -> im.Edit | None:
@@ -497,6 +649,9 @@ class ROITool(W.VBox):
             self._update_status(f"⚠ {exc}")
 
     def _pen(self, phase: str, world: np.ndarray, erase: bool, axis: str) -> None:
+        if self.pen == "polygon-click":
+            self._click_polygon(phase, world, axis)
+            return
         if phase == "down":
             if not self._entries:
                 if self._background_volume() is None:
@@ -726,7 +881,8 @@ class ROITool(W.VBox):
         mark = " *" if e.dirty else ""
         e.label.value = (
             f"<span style='color:{e.color}'>■</span> <b>{html.escape(roi.name)}</b>{mark} "
-                         f"{roi.count} vx · {roi.volume_ml:.3g} mL")
+            f"{roi.count} vx · {roi.volume_ml:.3g} mL · "
+            f"<span class='nora-roi-matrix'>{'×'.join(str(n) for n in roi.shape)}</span>")
 
     def _refresh_choices(self) -> None:
         self.op_other.options = self.names
