@@ -84,6 +84,15 @@ function movingVolumes (model, nv, ids) {
 
 const round = (a) => a.map((x) => Math.round(x * 1e4) / 1e4)
 
+// The moving volumes changed place: Niivue resamples every overlay onto the background's
+// grid (one overlay texture holds them all), but the background itself stays as it is,
+// so only layers 1.. are refreshed – unless the background is one of the moving.
+function redraw (nv, vols) {
+  if (vols.includes(nv.volumes[0])) return nv.updateGLVolume()
+  for (let i = 1; i < nv.volumes.length; i++) nv.refreshLayers(nv.volumes[i], i)
+  nv.drawScene()
+}
+
 // Put the matrix on every moving volume of every viewport; returns how many it moved.
 export function applyMatrix (ctx) {
   const st = state(ctx.model)
@@ -97,7 +106,7 @@ export function applyMatrix (ctx) {
       vol.setAffine([a.slice(0, 4), a.slice(4, 8), a.slice(8, 12), a.slice(12, 16)])
       if (!moved.includes(vol)) moved.push(vol)
     }
-    if (vols.length) nv.updateGLVolume()
+    if (vols.length) redraw(nv, vols)
   }
   ctx.root.dataset.navMatrix = JSON.stringify(round(st.matrix))
   if (moved.length) ctx.root.dataset.navAffine = JSON.stringify(round(moved[0].getAffine().flat()))
@@ -139,18 +148,32 @@ export function install (ctx) {
     const d = st.drag
     if (!d) return false
     if (e.buttons === 0) return up() // released outside the canvas
-    const t0 = performance.now()
     const p = worldAt(d.nv, d.canvas, e)
     if (!p) return true
-    st.matrix = mul(dragMatrix(d.kind, d.p0, p.mm, d.centre, d.n), d.m0)
-    applyMatrix(ctx)
-    readBack(d.nv)
-    root.dataset.navMs = String(performance.now() - t0)
+    d.at = { mm: p.mm, t: e.timeStamp }
+    // one update per animation frame with the latest mouse position: a slow redraw (a
+    // large volume on a CPU renderer) drops moves instead of queueing them
+    if (d.frame === undefined) {
+      d.frame = requestAnimationFrame(() => {
+        d.frame = undefined
+        if (st.drag !== d) return
+        st.matrix = mul(dragMatrix(d.kind, d.p0, d.at.mm, d.centre, d.n), d.m0)
+        applyMatrix(ctx)
+        readBack(d.nv)
+        root.dataset.navMs = String(performance.now() - d.at.t)
+      })
+    }
     if (timer === null) timer = setTimeout(() => { timer = null; if (st.drag) report('move') }, 50)
     return true
   })
   const up = () => {
-    if (!st.drag) return false
+    const d = st.drag
+    if (!d) return false
+    if (d.frame !== undefined) { // the last move, drawn now
+      cancelAnimationFrame(d.frame)
+      st.matrix = mul(dragMatrix(d.kind, d.p0, d.at.mm, d.centre, d.n), d.m0)
+      applyMatrix(ctx)
+    }
     st.drag = null
     clearTimeout(timer)
     timer = null
