@@ -33,6 +33,7 @@ import base64
 import gzip
 import html
 import itertools
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -895,5 +896,6 @@ class ROITool(W.VBox):
                 if cur is not None else "no ROI")
         tail = f" · {html.escape(note, quote=False)}" if note else ""
         voxels = cur.count if cur else 0
-        self.status.value = (f"<span class='nora-roi-state' data-voxels='{voxels}'>"
-                             f"{head}{tail}</span>")
+        corners = html.escape(json.dumps(np.round(self.polygon_vertices, 2).tolist()))
+        self.status.value = (f"<span class='nora-roi-state' data-voxels='{voxels}' "
+                             f"data-polygon='{corners}'>{head}{tail}</span>")
