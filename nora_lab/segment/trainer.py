@@ -266,7 +266,7 @@ def train(project: Project, name: str, *, images: str | Sequence[str],
     wait, progress
         Block until trained (with :meth:`TrainingRun.watch`'s bar and curve).
     cluster
-        An existing Dask cluster (or client) to run on.
+        An existing Dask cluster to run on (left open when training ends).
     **options
         :class:`ModelConfig` fields (``epochs=``, ``patch=``, ``spacing=`` …) and batch
         settings (``memory="8GB"``, ``walltime=`` …).

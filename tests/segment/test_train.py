@@ -69,3 +69,18 @@ def test_a_model_still_training_is_not_applied(trained):
         segment.apply(proj, "unfinished")
     with pytest.raises(SegmentError, match="not ready"):
         segment.load_model(proj, "unfinished")
+
+
+@pytest.mark.slurm
+@pytest.mark.parametrize("backend", ["sqlite"])  # the archive contract is not what runs here
+def test_training_runs_as_a_slurm_job(project, slurm, tmp_path):
+    from segstudies import make_studies
+
+    psids = make_studies(project, 3)
+    run = segment.train(project, "on_slurm", images=IMAGE, labels=LABELS, studies=psids,
+                        wait=True, threads=1, **{**TINY, "epochs": 1},
+                        **slurm.options(tmp_path, memory="3GB"))
+    rec = project.get_json("model", "on_slurm")
+    assert rec["status"] == "done" and rec["backend"] == "slurm"
+    assert rec["result"]["device"] == "cpu"  # the single-node Slurm has no gres gpu
+    assert (run.folder / "weights.pt").is_file()
