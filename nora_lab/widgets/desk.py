@@ -31,8 +31,10 @@ from . import autoloader as al
 from ._events import KeyEvent
 from ._guard import guarded
 from .batchtool import BatchTool
+from .fibertool import FiberTool
 from .gridstats import Gridstats
 from .markertool import MarkerTool
+from .navtool import NavigationTool
 from .pacsquery import PacsQuery
 from .roitool import ROITool
 from .table import StudyTable
@@ -55,6 +57,8 @@ class Desktop(W.VBox):
     viewer : Viewer
     roi_tool : ROITool
     marker_tool : MarkerTool
+    nav_tool : NavigationTool
+    fiber_tool : FiberTool
     recipe : Autoloader or None
         The autoloader applied to each selected study (None: :data:`autoloader.DEFAULT`).
     psid : str
@@ -76,6 +80,8 @@ class Desktop(W.VBox):
         self.viewer = Viewer(layout=layout, height=height)
         self.roi_tool = ROITool(self.viewer, project)
         self.marker_tool = MarkerTool(self.viewer, project)
+        self.nav_tool = NavigationTool(self.viewer, project)
+        self.fiber_tool = FiberTool(self.viewer, project)
         self.batch_tool = BatchTool(project, table=self.table)
         self.gridstats = Gridstats(project, table=self.table, live=False)  # live while shown
         self.batch_tool.on_launch(self.gridstats.watch)
@@ -117,9 +123,11 @@ class Desktop(W.VBox):
         else:
             main = W.VBox([self.table, self.viewer], layout=W.Layout(width="100%"))
         tools = W.Tab(children=[self.roi_tool, self.marker_tool, editor,
-                                self.batch_tool, self.gridstats, self.pacs_query])
+                                self.batch_tool, self.gridstats, self.pacs_query,
+                                self.nav_tool, self.fiber_tool])
         for i, title in enumerate(("ROI tool", "Marker tool", "Autoloaders",
-                                   "Batch tool", "Gridstats", "PACS query")):
+                                   "Batch tool", "Gridstats", "PACS query", "Navigation",
+                                   "Fibers")):
             tools.set_title(i, title)
         tools.observe(lambda c: setattr(self.gridstats, "live", c["new"] == 4),
                       names="selected_index")
@@ -159,6 +167,7 @@ class Desktop(W.VBox):
         unsaved = self.roi_tool.reset(psid)
         self.marker_tool.reset(psid)
         self.psid = psid
+        self.nav_tool.psid = self.fiber_tool.psid = psid  # APPLY and .tck saves go there
         recipe = self.recipe or al.DEFAULT
         self.report = recipe.apply(self.project, psid, self.viewer,
                                    roi_tool=self.roi_tool, marker_tool=self.marker_tool)

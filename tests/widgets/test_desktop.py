@@ -203,10 +203,12 @@ def test_the_desk_holds_the_batch_gridstats_and_pacs_tools(desk_project):
     tabs = desk.children[-1]
     titles = [tabs.get_title(i) for i in range(len(tabs.children))]
     assert titles == ["ROI tool", "Marker tool", "Autoloaders", "Batch tool", "Gridstats",
-                      "PACS query"]
+                      "PACS query", "Navigation", "Fibers"]
     assert desk.batch_tool.table is desk.table and desk.gridstats.table is desk.table
     assert not desk.gridstats.live  # polls only while its tab is shown
     tabs.selected_index = 4
     assert desk.gridstats.live
     tabs.selected_index = 0
     assert not desk.gridstats.live
+    desk.load("P001#S1")                     # the navigation and fiber tools file there
+    assert desk.nav_tool.psid == desk.fiber_tool.psid == "P001#S1"
