@@ -58,7 +58,7 @@ def test_notebook_runs_and_the_page_moved_demo02_by_pythons_matrix(lab, page, de
 
 def test_ctrl_drag_moves_demo02_live_and_python_holds_the_matrix(lab, page, demo_home):
     before = python_matrix(page)
-    cv = page.locator(".nora-viewer").first.locator(".nora-vp canvas").first   # axial
+    cv = page.locator(".nora-viewer").first.locator(".nora-vp canvas").first   # its first slice
     box = cv.bounding_box()
     x0, y0 = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
     page.mouse.move(x0, y0)
@@ -76,7 +76,8 @@ def test_ctrl_drag_moves_demo02_live_and_python_holds_the_matrix(lab, page, demo
     np.testing.assert_allclose(after, page_matrix(page), atol=1e-3)     # the page's = Python's
     shift = after[:3, 3] - before[:3, 3]
     np.testing.assert_allclose(after[:3, :3], before[:3, :3], atol=1e-6)  # a translation only
-    assert abs(shift[2]) < 1e-3 and np.hypot(shift[0], shift[1]) > 5      # in the axial plane
+    # in the plane of the slice dragged on: one world coordinate stays
+    assert np.sort(np.abs(shift))[0] < 1e-3 and np.linalg.norm(shift) > 5
     assert 0 <= float(page.locator(".nora-viewer").first.get_attribute("data-nav-ms")) < 30_000
     lab.shot(cv, "navigation_after_drag.png")
 
