@@ -28,11 +28,18 @@ from nora_lab.server.links import (
     save_share,
     write_notebook,
 )
-from nora_lab.server.uploads import UploadRejected, check_zip, extract_multipart
+from nora_lab.server.uploads import (
+    KINDS,
+    UploadRejected,
+    check_nifti_upload,
+    check_zip,
+    extract_multipart,
+)
 
 # a subject / study id (it names a folder)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@,-]{0,199}$")
 _FRAMING = 1 << 20  # multipart headers and boundaries allowed on top of the zip
+_NIFTI = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._+=@,-]{0,199}\.nii(\.gz)?$")
 _DRAIN = 64 << 20  # an upload this much too large is read and dropped, to answer 413 politely
 _URL_TOKEN = ("a token in the URL is refused here: send it in the Authorization header "
               "(Authorization: token <your Jupyter or hub API token>)")
@@ -184,9 +191,12 @@ class ShareHandler(_Nora, APIHandler):
 
 @web.stream_request_body
 class ImportHandler(_Nora, APIHandler):
-    """``POST nora/api/import?project=P[&patients_id=…&studies_id=…]``: a zip of DICOM.
+    """``POST nora/api/import?project=P[&patients_id=…&studies_id=…][&kind=…&name=…]``.
 
-    The body is the zip (``Content-Type: application/zip``) or a multipart form with one
+    ``kind``: ``dicom`` (default, a zip of DICOM), ``bids`` (a BIDS dataset as a zip) or
+    ``nifti`` (one ``.nii``/``.nii.gz`` file called ``name``, filed into the subject
+    ``patients_id``, study ``studies_id`` or ``upload``). The body is the upload
+    (``Content-Type: application/zip``, or any for a NIfTI) or a multipart form with one
     file part; it streams to the job folder, is checked, then imported in the background.
     Answers 202 with the job (``id``, ``state``, ``url`` to poll). ``GET`` lists your jobs.
     """
@@ -212,6 +222,19 @@ class ImportHandler(_Nora, APIHandler):
                 if not _ID.match(value):
                     raise self.fail(400, f"{key}={value!r}: use letters, digits and . _ + = @ , -")
                 options[key] = value
+        kind = self.get_query_argument("kind", "dicom")
+        if kind not in KINDS:
+            raise self.fail(400, f"kind={kind!r}: expected one of {', '.join(KINDS)}")
+        if kind != "dicom":
+            options["kind"] = kind
+        if kind == "nifti":
+            fname = self.get_query_argument("name", "")
+            if not _NIFTI.match(fname) or ".." in fname:
+                raise self.fail(400, f"name={fname!r}: a NIfTI upload needs its file name "
+                                "(letters, digits, . _ + = @ , -; ending .nii or .nii.gz)")
+            if "patients_id" not in options:
+                raise self.fail(400, "a NIfTI upload goes to a subject: give patients_id")
+            options["name"] = fname
         limit = self.nora.import_max_bytes
         connection: Any = self.request.connection  # an HTTP1Connection while a request runs
         connection.set_max_body_size(limit + _FRAMING + _DRAIN)
@@ -274,7 +297,14 @@ class ImportHandler(_Nora, APIHandler):
             label = extract_multipart(body, ctype, job_dir / "upload.tmp") or label
             body.unlink()
             os.replace(job_dir / "upload.tmp", body)
-        summary = check_zip(body, self.nora.limits, label=label)
+        kind = self.get_query_argument("kind", "dicom")
+        if kind == "nifti":
+            name = self.get_query_argument("name")
+            upload = job_dir / ("upload.nii.gz" if name.endswith(".gz") else "upload.nii")
+            os.replace(body, upload)
+            shape = check_nifti_upload(upload, self.nora.limits, label=name)
+            return upload, {"nifti_shape": list(shape)}
+        summary = check_zip(body, self.nora.limits, label=label, kind=kind)
         os.replace(body, upload)
         return upload, {"dicom_files": summary.dicom, "ignored": len(summary.ignored),
                         "unzipped_bytes": summary.unzipped_bytes}

@@ -25,6 +25,7 @@ import shutil
 import sys
 import time
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -211,23 +212,54 @@ def _worker(job_dir: Path) -> int:
 
         opts = req.get("options") or {}
         with Archive.open(req.get("location"), root=req.get("root"), user=req["user"]) as arc:
-            report = import_dicom(arc.project(req["project"]), upload,
-                                  patients_id=opts.get("patients_id"),
-                                  studies_id=opts.get("studies_id"), progress=False)
-        result = dict(
-            state="done", ok=report.ok, message=report.summary(),
-            studies=list(report.studies), files=report.files(),
-            series=[{"psid": s.psid, "series": s.series_folder, "status": s.status,
-                     "problems": s.problems} for s in report.series],
-            skipped=len(report.skipped),
-            skipped_files=[{"path": os.path.basename(k.path), "reason": k.reason}
-                           for k in report.skipped[:50]])
+            project = arc.project(req["project"])
+            if opts.get("kind") in ("bids", "nifti"):
+                result = _import_other(project, upload, job_dir, opts)
+            else:
+                report = import_dicom(project, upload, patients_id=opts.get("patients_id"),
+                                      studies_id=opts.get("studies_id"), progress=False)
+                result = dict(
+                    state="done", ok=report.ok, message=report.summary(),
+                    studies=list(report.studies), files=report.files(),
+                    series=[{"psid": s.psid, "series": s.series_folder, "status": s.status,
+                             "problems": s.problems} for s in report.series],
+                    skipped=len(report.skipped),
+                    skipped_files=[{"path": os.path.basename(k.path), "reason": k.reason}
+                                   for k in report.skipped[:50]])
     except Exception as exc:  # noqa: BLE001 - the poller gets the reason
         result = dict(state="failed", message=f"{type(exc).__name__}: {exc}")
     finally:
         upload.unlink(missing_ok=True)
     _update(job_dir, finished=time.time(), **result)
     return 0 if result["state"] == "done" else 1
+
+
+def _import_other(project: Any, upload: Path, job_dir: Path, opts: dict[str, Any]
+                  ) -> dict[str, Any]:
+    """A BIDS zip (:func:`~nora_lab.archive.bids.import_bids`) or one NIfTI file (into the
+    subject ``patients_id``, study ``studies_id`` or ``upload``); the job's final state."""
+    if opts["kind"] == "nifti":
+        subject = project.add_subject(opts["patients_id"])
+        psid = project.add_study(subject, opts.get("studies_id") or "upload")
+        project.add_file(upload, psid, opts["name"], move=True)
+        return dict(state="done", ok=True, studies=[psid], files=[f"{psid}/{opts['name']}"],
+                    message=f"{opts['name']} filed into {psid}", series=[], skipped=0,
+                    skipped_files=[])
+    from nora_lab.archive.bids import import_bids
+
+    dest = job_dir / "bids"
+    with zipfile.ZipFile(upload) as zf:
+        zf.extractall(dest)  # members were checked: no absolute path, no "..", no link
+    root = next(p.parent for p in sorted(dest.rglob("dataset_description.json"),
+                                         key=lambda p: len(p.parts)))
+    try:
+        done = import_bids(project, root)
+    finally:
+        shutil.rmtree(dest, ignore_errors=True)
+    table = done.table
+    return dict(state="done", ok=True, studies=sorted(set(table.psid)),
+                files=[f"{p}/{r}" for p, r in zip(table.psid, table.relpath, strict=True)],
+                message=str(done), series=[], skipped=0, skipped_files=[])
 
 
 def _serve(idle: float) -> int:

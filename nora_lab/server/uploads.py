@@ -13,6 +13,10 @@ the problem, when
   entries, which the import never reads, are ignored;
 * it holds no DICOM at all (400).
 
+A BIDS zip (``kind="bids"``) passes the same checks but the DICOM ones; it must hold a
+``dataset_description.json`` at its top or in its one top folder. A NIfTI upload
+(:func:`check_nifti_upload`) must be a ``.nii``/``.nii.gz`` whose header nibabel reads.
+
 Multipart bodies (``curl -F 'thefile=@exam.zip'``, as NORA's HTTP import) are unpacked
 from disk by :func:`extract_multipart` without loading the body into memory.
 """
@@ -27,11 +31,15 @@ import zipfile
 from dataclasses import dataclass, field
 from email.message import Message
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 from nora_lab.errors import DicomImportError, UploadRejected
 
-__all__ = ["Limits", "UploadRejected", "ZipSummary", "check_zip", "extract_multipart",
-           "is_dicom_start"]
+__all__ = ["Limits", "UploadRejected", "ZipSummary", "check_zip", "check_nifti_upload",
+           "extract_multipart", "is_dicom_start", "KINDS"]
+
+#: what an upload may be: a zip of DICOM, a BIDS dataset as a zip, one NIfTI file
+KINDS = ("dicom", "bids", "nifti")
 
 _GiB = 1024**3
 _NO_PREAMBLE_GROUPS = (b"\x02\x00", b"\x08\x00", b"\x00\x02", b"\x00\x08")
@@ -107,7 +115,7 @@ def _names(names: list[str]) -> str:
 
 
 def check_zip(path: str | os.PathLike[str], limits: Limits | None = None,
-              *, label: str | None = None) -> ZipSummary:
+              *, label: str | None = None, kind: str = "dicom") -> ZipSummary:
     """Check an uploaded zip; raise :class:`UploadRejected` saying why it is refused.
 
     Parameters
@@ -118,6 +126,9 @@ def check_zip(path: str | os.PathLike[str], limits: Limits | None = None,
         Size and count limits (default :meth:`Limits.from_env`).
     label
         How to name the upload in messages (default: the file name).
+    kind
+        ``"dicom"`` (only DICOM files) or ``"bids"`` (a BIDS dataset: any files, a
+        ``dataset_description.json`` at the top).
 
     Returns
     -------
@@ -163,6 +174,13 @@ def check_zip(path: str | os.PathLike[str], limits: Limits | None = None,
         if summary.unzipped_bytes > limits.max_unzipped:
             raise UploadRejected(f"{label}: unpacks to {summary.unzipped_bytes} bytes, over "
                                  f"the limit of {limits.max_unzipped} bytes", 413)
+        if kind == "bids":
+            tops = [PurePosixPath(i.filename) for i in infos
+                    if PurePosixPath(i.filename).name == "dataset_description.json"]
+            if not any(len(t.parts) <= 2 for t in tops):
+                raise UploadRejected(f"{label}: not a BIDS dataset: no dataset_description.json "
+                                     "at its top or in its one top folder")
+            return summary
         others: list[str] = []
         for info in infos:
             if info.is_dir():
@@ -187,6 +205,36 @@ def check_zip(path: str | os.PathLike[str], limits: Limits | None = None,
         if not summary.dicom:
             raise UploadRejected(f"{label}: holds no DICOM file")
     return summary
+
+
+def check_nifti_upload(path: str | os.PathLike[str], limits: Limits | None = None, *,
+                       label: str | None = None) -> tuple[int, ...]:
+    """Check an uploaded NIfTI file (header only); its shape.
+
+    Raises
+    ------
+    UploadRejected
+        413 if over the upload limit; 400 if nibabel cannot read it as NIfTI or an
+        image dimension is 0.
+    """
+    import nibabel as nib
+
+    limits = limits or Limits.from_env()
+    path = Path(path)
+    label = label or path.name
+    size = path.stat().st_size
+    if size > limits.max_upload:
+        raise UploadRejected(f"{label}: {size} bytes, over the upload limit of "
+                             f"{limits.max_upload} bytes", 413)
+    try:
+        img: Any = nib.load(path)
+        shape = tuple(int(d) for d in img.shape)
+    except Exception as exc:  # noqa: BLE001 - any reader failure is the reason
+        raise UploadRejected(f"{label}: not a NIfTI image nibabel can read "
+                             f"({type(exc).__name__}: {exc})") from None
+    if not isinstance(img, (nib.Nifti1Image, nib.Nifti2Image)) or not shape or min(shape) < 1:
+        raise UploadRejected(f"{label}: not a NIfTI image with voxels (shape {shape})")
+    return shape
 
 
 def _boundary(content_type: str) -> bytes:

@@ -12,7 +12,7 @@ from nora_lab._lazy import lazy_names
 __all__ = ["Viewer", "StudyTable", "Autoloader", "ROITool", "MarkerTool", "Desktop", "desktop",
            "BatchTool", "Gridstats", "job_state_badges", "PacsQuery",
            "ReadingWidget", "ReadingTool", "ReadingEditor", "FormPreview", "open_link", "share",
-           "NavigationTool", "FiberTool"]
+           "NavigationTool", "FiberTool", "Upload"]
 
 _LAZY = {
     "Viewer": "nora_lab.widgets.viewer",
@@ -34,6 +34,7 @@ _LAZY = {
     "share": "nora_lab.widgets.links",
     "NavigationTool": "nora_lab.widgets.navtool",
     "FiberTool": "nora_lab.widgets.fibertool",
+    "Upload": "nora_lab.widgets.upload",
 }
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -49,6 +50,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from nora_lab.widgets.reading import FormPreview, ReadingEditor, ReadingTool, ReadingWidget
     from nora_lab.widgets.roitool import ROITool
     from nora_lab.widgets.table import StudyTable
+    from nora_lab.widgets.upload import Upload
     from nora_lab.widgets.viewer import Viewer
 
 

@@ -38,6 +38,7 @@ from .navtool import NavigationTool
 from .pacsquery import PacsQuery
 from .roitool import ROITool
 from .table import StudyTable
+from .upload import Upload
 from .viewer import Viewer
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -86,6 +87,8 @@ class Desktop(W.VBox):
         self.gridstats = Gridstats(project, table=self.table, live=False)  # live while shown
         self.batch_tool.on_launch(self.gridstats.watch)
         self.pacs_query = PacsQuery(project)
+        self.upload = Upload(project)  # drop zone; rows of the table are drop targets too
+        self.upload.on_imported(lambda _job: self.table.refresh())
 
         # autoloader bar and editor
         self.recipe_picker = W.Dropdown(description="Autoloader", layout=W.Layout(width="320px"))
@@ -134,7 +137,7 @@ class Desktop(W.VBox):
         super().__init__(children=[
             W.HBox([self.recipe_picker, self.prev_button, self.next_button, self.status],
                    layout=W.Layout(align_items="center")),
-            main, self.state, tools,
+            self.upload, main, self.state, tools,
         ], **kwargs)
         self.add_class("nora-desk")
 
