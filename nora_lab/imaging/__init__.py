@@ -17,6 +17,7 @@ through world coordinates. Errors are :class:`nora_lab.errors.ImagingError`.
   :func:`through_roi`, :func:`by_waypoints`, :func:`keep_streamlines`,
   :func:`delete_streamlines`, :func:`visitation_map`, :func:`terminal_map`,
   :func:`track_streamlines`.
+- Oblique MPR: :func:`plane_matrix`, :func:`plane_grid`, :func:`tilt_plane`.
 
 Names load on first use (``import nora_lab.imaging`` imports no submodule). The names
 before 0.2 ``keep``, ``delete``, ``track`` (streamlines) and ``clear`` (an ROI) still work,
@@ -37,7 +38,8 @@ __all__ = [
     "translation", "rotation", "scaling", "compose", "move_image", "Deformation",
     "GaussianMarker", "apply_transform", "load_streamlines", "save_streamlines",
     "through_sphere", "through_roi", "by_waypoints", "keep_streamlines", "delete_streamlines",
-    "visitation_map", "terminal_map", "track_streamlines",
+    "visitation_map", "terminal_map", "track_streamlines", "plane_matrix", "plane_grid",
+    "tilt_plane",
 ]
 
 _WHERE = {name: module for module, names in {
@@ -60,6 +62,7 @@ _WHERE = {name: module for module, names in {
                "by_waypoints", "keep_streamlines", "delete_streamlines"),
     "fibermaps": ("visitation_map", "terminal_map"),
     "tracking": ("track_streamlines",),
+    "oblique": ("plane_matrix", "plane_grid", "tilt_plane"),
 }.items() for name in names}
 
 #: generic names that act on streamlines or an ROI, renamed in 0.2
@@ -94,6 +97,7 @@ if TYPE_CHECKING:  # pragma: no cover
         remove_salt,
         union,
     )
+    from .oblique import plane_grid, plane_matrix, tilt_plane
     from .pens import brush, eraser, magic_pen, threshold_pen
     from .polygon import polygon_fill
     from .resample import resample_to_grid, sample_world, world_grid

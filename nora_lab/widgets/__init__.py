@@ -12,7 +12,7 @@ from nora_lab._lazy import lazy_names
 __all__ = ["Viewer", "StudyTable", "Autoloader", "ROITool", "MarkerTool", "Desktop", "desktop",
            "BatchTool", "Gridstats", "job_state_badges", "PacsQuery",
            "ReadingWidget", "ReadingTool", "ReadingEditor", "FormPreview", "open_link", "share",
-           "NavigationTool", "FiberTool", "Upload"]
+           "NavigationTool", "FiberTool", "Upload", "ObliqueMPR"]
 
 _LAZY = {
     "Viewer": "nora_lab.widgets.viewer",
@@ -34,6 +34,7 @@ _LAZY = {
     "share": "nora_lab.widgets.links",
     "NavigationTool": "nora_lab.widgets.navtool",
     "FiberTool": "nora_lab.widgets.fibertool",
+    "ObliqueMPR": "nora_lab.widgets.mprtool",
     "Upload": "nora_lab.widgets.upload",
 }
 
@@ -45,6 +46,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from nora_lab.widgets.gridstats import Gridstats, job_state_badges
     from nora_lab.widgets.links import open_link, share
     from nora_lab.widgets.markertool import MarkerTool
+    from nora_lab.widgets.mprtool import ObliqueMPR
     from nora_lab.widgets.navtool import NavigationTool
     from nora_lab.widgets.pacsquery import PacsQuery
     from nora_lab.widgets.reading import FormPreview, ReadingEditor, ReadingTool, ReadingWidget
