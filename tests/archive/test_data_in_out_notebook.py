@@ -14,3 +14,7 @@ def test_data_in_out_notebook_runs(tmp_path, monkeypatch):
     assert "('right lung', '#16c547')" in text                      # Slicer: named, coloured
     assert "['left lung', 'right lung']" in text                    # .seg.nrrd out
     assert "lesion core" in text                                    # DICOM SEG in
+    assert "pulled again: ['already imported']" in text             # DICOMweb: WADO-RS
+    assert "STOW-RS: {'sent': 8}" in text                           # DICOMweb: STOW-RS
+    assert "5 series merged into one" in text                       # dcm2niix grouping
+    assert "imported: s5001.nii.gz (8, 8, 3, 5)" in text
