@@ -13,7 +13,9 @@ ours so that a busy machine hurts all alike:
 * **dicom2nifti**: ``dicom2nifti.convert_directory(SRC, OUT, compression=True)``.
 
 Prints ``BENCH <name> <value> <unit> ratio=<ours/peer>`` lines; the data are the shared
-test sets (``../shared/data/dicom``).
+test sets (``../shared/data/dicom``) and ``many_small``: 60 small MR series (6 slices of
+32×32 each, one folder per series) made here with pydicom, where starting dcm2niix once
+per series weighs most.
 
 Usage: ``python benchmarks/bench_import.py [--repeat N] [--only NAME]``
 """
@@ -41,7 +43,44 @@ CASES = {
     "ge_t1_130": (DATA / "dcm_qa_ge" / "In", "GE 3D T1, 130 slices, one series"),
     "epi600": (DATA / "dcm_qa_nih" / "In",
                "GE + Siemens EPI, 608 files in 8 series + 10 text files"),
+    "many_small": (None, "60 MR series of 6 slices 32x32, one folder each (made here)"),
 }
+
+
+def _many_small(dest: Path, n_series: int = 60, slices: int = 6) -> Path:
+    """``n_series`` small single-frame MR series, one folder each (pydicom)."""
+    import numpy as np
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, MRImageStorage, generate_uid
+
+    study = generate_uid()
+    for s in range(n_series):
+        folder = dest / f"series{s:03d}"
+        folder.mkdir(parents=True)
+        uid = generate_uid()
+        for z in range(slices):
+            meta = FileMetaDataset()
+            meta.MediaStorageSOPClassUID = MRImageStorage
+            meta.MediaStorageSOPInstanceUID = sop = generate_uid()
+            meta.TransferSyntaxUID = ExplicitVRLittleEndian
+            ds = Dataset()
+            ds.file_meta = meta
+            ds.SOPClassUID, ds.SOPInstanceUID = MRImageStorage, sop
+            ds.StudyInstanceUID, ds.SeriesInstanceUID = study, uid
+            ds.PatientID, ds.PatientName, ds.StudyDate = "BENCH", "Bench^Small", "20250101"
+            ds.StudyTime, ds.SeriesNumber, ds.InstanceNumber = "100000", s + 1, z + 1
+            ds.Modality, ds.Manufacturer = "MR", "GE MEDICAL SYSTEMS"
+            ds.SeriesDescription = ds.ProtocolName = f"scan{s}"
+            ds.ImageType = ["ORIGINAL", "PRIMARY", "OTHER"]
+            ds.ImagePositionPatient = [0, 0, 3.0 * z]
+            ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
+            ds.PixelSpacing, ds.SliceThickness, ds.Rows, ds.Columns = [1, 1], 3, 32, 32
+            ds.BitsAllocated, ds.BitsStored, ds.HighBit = 16, 16, 15
+            ds.PixelRepresentation, ds.SamplesPerPixel = 0, 1
+            ds.PhotometricInterpretation = "MONOCHROME2"
+            ds.PixelData = ((np.arange(1024) * (s + z + 1)) % 4096).astype(np.uint16).tobytes()
+            ds.save_as(folder / f"{z:03d}.dcm", enforce_file_format=True)
+    return dest
 
 
 def _gz_bytes(folder: Path) -> int:
@@ -108,9 +147,12 @@ def main(argv: list[str] | None = None) -> int:
     from nora_lab.archive.dicom import Policy
 
     level = Policy().compresslevel
+    made = Path(tempfile.mkdtemp(prefix="nora-bench-data-"))
     for name, (src, what) in CASES.items():
         if args.only and name != args.only:
             continue
+        if src is None:
+            src = _many_small(made / name)
         ours, peer, peer_lv, d2n, timings = [], [], [], [], {}
         for _ in range(args.repeat):
             for which in ("dcm2niix", "ours", "dcm2niix-level", "dicom2nifti"):
@@ -148,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"BENCH import_{name}_vs_dicom2nifti {best:.3f} s ratio={best / min(ok):.2f}")
         else:
             print(f"# {name}: dicom2nifti could not convert this input (no ratio)")
+    shutil.rmtree(made, ignore_errors=True)
     return 0
 
 
