@@ -131,13 +131,17 @@ class NavigationTool(W.VBox):
         self.redo_button.on_click(lambda _: self._guard(self.redo))
         self.moving_box = W.HTML()
         self.moving_box.add_class("nora-nav-moving")
+        self.moving_picker = W.SelectMultiple(description="moving", rows=3,
+                                              layout=W.Layout(width="320px"))
+        self.moving_picker.add_class("nora-nav-picker")
+        self.moving_picker.observe(self._picked, "value")
         self.status = W.HTML()
         self.status.add_class("nora-nav-status")
         super().__init__(children=[
             W.HTML("<b>Navigation tool</b>"),
             W.HBox([self.active_toggle, self.undo_button, self.redo_button, self.reset_button]),
             W.HBox([self.grid_picker, self.voxel_size, self.apply_button]),
-            self.moving_box, self.status,
+            self.moving_box, self.moving_picker, self.status,
         ], **kwargs)
         self.add_class("nora-nav-tool")
         viewer.on_msg(self._on_msg)
@@ -483,12 +487,22 @@ class NavigationTool(W.VBox):
 
     # ------------------------------------------------------------ the form
 
+    def _picked(self, change: t.Bunch) -> None:
+        ids = [s["id"] for s in self.viewer.layers if s["name"] in change.new]
+        if ids != [s["id"] for s in self._moving_specs()]:
+            self._guard(lambda: setattr(self, "moving", list(change.new)))
+
     def _guard(self, fn: Callable[[], Any]) -> None:
         guarded(lambda text: self._update(f"⚠ {text}"), fn)
 
     def _update(self, note: str = "") -> None:
         names = self.moving
         fixed = self._fixed_spec()
+        self.moving_picker.unobserve(self._picked, "value")
+        self.moving_picker.options = [s["name"] for s in self.viewer.layers
+                                      if s["kind"] == "volume"]
+        self.moving_picker.value = tuple(n for n in names if n in self.moving_picker.options)
+        self.moving_picker.observe(self._picked, "value")
         self.moving_box.value = (
             f"fixed: <b>{html.escape(fixed['name']) if fixed else '–'}</b> · moving: "
             + (", ".join(html.escape(n) for n in names) or "–"))

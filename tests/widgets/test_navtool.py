@@ -45,6 +45,10 @@ def test_the_background_is_fixed_and_overlays_move(setup):
     assert tool.moving == ["moving.nii.gz", "roi"]       # an image and its ROIs move together
     tool.moving = ["roi"]
     assert tool.moving == [mask.name]
+    assert tool.moving_picker.options == ("fixed.nii.gz", "moving.nii.gz", "roi")
+    assert tool.moving_picker.value == ("roi",)
+    tool.moving_picker.value = ("moving.nii.gz",)          # picked in the form
+    assert tool.moving == ["moving.nii.gz"]
     with pytest.raises(ImagingError, match="no layer 'nope'"):
         tool.moving = ["nope"]
 
