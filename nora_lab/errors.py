@@ -25,6 +25,8 @@ The tree::
     │   └── BatchTimeout       waiting for a run took longer than asked (the run goes on)
     ├── SegmentError           a segmentation model cannot be trained, loaded or applied
     ├── PacsError              a DICOM network peer refused or failed
+    ├── AssistError            the ROI assistant cannot do an interaction
+    │   └── BackendUnavailable a backend lacks its package, weights, GPU or server (named)
     ├── LinkError              a URL call or shared link cannot be opened (HTTP status)
     ├── HubError               the hub or a lab answered an error (HTTP status;
     │                          defined in :mod:`nora_lab.server.hubapi`)
@@ -58,6 +60,8 @@ __all__ = [
     "BatchTimeout",
     "SegmentError",
     "PacsError",
+    "AssistError",
+    "BackendUnavailable",
     "LinkError",
     "DatasetError",
 ]
@@ -152,6 +156,17 @@ class SegmentError(NoraError, ValueError):
 
 class PacsError(NoraError):
     """A DICOM network peer refused a request, or the exchange failed."""
+
+
+class AssistError(NoraError, ValueError):
+    """The ROI assistant (``nora_lab.assist``) cannot take an interaction or make a proposal
+    (an interaction outside the image, an unknown backend, no image set)."""
+
+
+class BackendUnavailable(AssistError, RuntimeError):
+    """An assistant backend cannot run here; the message names what is missing (the
+    ``nninteractive`` package, its weights folder, a GPU, the lab server's URL) and the
+    setting in ``assist.yaml`` that provides it."""
 
 
 class LinkError(NoraError):

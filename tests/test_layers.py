@@ -4,6 +4,7 @@ Dependencies point one way::
 
     demo                       (builds a whole archive: may use everything)
     widgets   cli              (the UI and the `nora` command)
+    assist                     (the ROI assistant: imaging + segment models)
     server                     (the Jupyter server extension: never loads a widget)
     segment                    (segmentation models: train, apply, evaluate)
     batch     reading          (pipelines; the reading tool)
@@ -44,7 +45,8 @@ MAY_IMPORT: dict[str, set[str]] = {
     "batch": {"archive", "imaging"},
     "segment": {"archive", "batch", "reading", "imaging"},
     "server": {"archive", "batch", "reading", "imaging"},
-    "widgets": {"server.links", "archive", "batch", "reading", "imaging"},
+    "assist": {"imaging", "segment"},
+    "widgets": {"server.links", "archive", "batch", "reading", "imaging", "assist"},
     "cli": {"archive", "batch", "reading", "imaging"},
     "demo": {"archive", "batch", "reading", "imaging", "widgets", "testing"},
 }
