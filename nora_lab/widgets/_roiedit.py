@@ -70,11 +70,13 @@ class PolygonDraft:
 
 
 class PreviewLayer:
-    """The viewer's ``"ROI preview"`` mask on one grid, updated by diffs."""
+    """A mask layer of the viewer (default ``"ROI preview"``) on one grid, updated by diffs,
+    shown and never drawn into."""
 
-    def __init__(self, viewer: Viewer, color: str = "cyan"):
+    def __init__(self, viewer: Viewer, color: str = "cyan", name: str = PREVIEW_LAYER):
         self.viewer = viewer
         self.color = color
+        self.name = name
         self.mask: np.ndarray | None = None
         self.affine: np.ndarray | None = None
         self.layer = ""
@@ -91,7 +93,7 @@ class PreviewLayer:
             if not mask.any() and not self._alive():
                 return
             keep = self.viewer.draw_target
-            self.layer = self.viewer.set_mask(mask, affine, name=PREVIEW_LAYER, color=self.color,
+            self.layer = self.viewer.set_mask(mask, affine, name=self.name, color=self.color,
                                               opacity=0.6, outline=False).id
             self.viewer.draw_target = keep  # shown, never drawn into
             self.mask, self.affine = mask.copy(), np.asarray(affine, dtype=float)

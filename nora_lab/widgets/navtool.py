@@ -41,6 +41,7 @@ from nora_lab.errors import ArchiveError, ImagingError
 from nora_lab.imaging.transforms import check_matrix
 
 from ._guard import guarded
+from ._roiedit import PreviewLayer
 
 if TYPE_CHECKING:  # pragma: no cover
     from nora_lab.archive.project import Project
@@ -51,12 +52,29 @@ __all__ = ["NavigationTool"]
 
 #: the tag every file written by APPLY gets
 TAG = "navigated"
+#: the mask layer showing the deformation markers (a ball at each centre, a smaller one
+#: where its displacement points)
+MARKER_LAYER = "deformation markers"
 
 
 def _name(layer_name: str) -> str:
     """A file stem from a layer's name (``t1.nii.gz`` → ``t1``)."""
     stem = re.sub(r"(\.nii(\.gz)?|\.mgz|\.mgh|\.nrrd|\.img|\.hdr)$", "", Path(layer_name).name)
     return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem) or "image"
+
+
+def _ball(mask: np.ndarray, grid: im.Grid, centre: np.ndarray, radius: float) -> None:
+    """Turn on the voxels of ``mask`` within ``radius`` mm of ``centre``."""
+    c = grid.world_to_voxel(np.asarray(centre, dtype=float)[None])[0]
+    reach = np.ceil(radius / grid.voxel_sizes)
+    lo = np.maximum(np.floor(c - reach), 0).astype(int)
+    hi = np.minimum(np.ceil(c + reach) + 1, grid.shape).astype(int)
+    if np.any(hi <= lo):
+        return
+    idx = np.stack(np.meshgrid(*[np.arange(a, b) for a, b in zip(lo, hi, strict=True)],
+                               indexing="ij"), -1).reshape(-1, 3)
+    near = np.linalg.norm(grid.voxel_to_world(idx) - centre, axis=1) <= radius
+    mask[tuple(idx[near].T)] = True
 
 
 def _nifti_bytes(img: nib.Nifti1Image) -> bytes:
@@ -92,6 +110,8 @@ class NavigationTool(W.VBox):
     """
 
     active = t.Bool(False)
+    placing = t.Bool(False)
+    marker_size = t.Float(10.0)
 
     def __init__(self, viewer: Viewer, project: Project | None = None, psid: str | None = None,
                  **kwargs: Any):
@@ -104,6 +124,8 @@ class NavigationTool(W.VBox):
         self._redo: list[np.ndarray] = []
         self._moving: list[str] | None = None  # layer ids; None: every overlay and mask
         self._drag_start: np.ndarray | None = None
+        self._marker_layer = PreviewLayer(viewer, color="magenta", name=MARKER_LAYER)
+        self._shown_markers: list[Any] = []
 
         self.active_toggle = W.ToggleButton(description="✥ ctrl+mouse moves",
                                             tooltip="ctrl+left: translate, ctrl+right: rotate, "
@@ -111,6 +133,15 @@ class NavigationTool(W.VBox):
                                             layout=W.Layout(width="170px"))
         self.active_toggle.add_class("nora-nav-active")
         W.link((self, "active"), (self.active_toggle, "value"))
+        self.placing_toggle = W.ToggleButton(description="✚ markers",
+                                             tooltip="ctrl+left: a press places a Gaussian "
+                                                     "marker (or grabs one), the drag sets its "
+                                                     "displacement", layout=W.Layout(width="110px"))
+        self.placing_toggle.add_class("nora-nav-placing")
+        W.link((self, "placing"), (self.placing_toggle, "value"))
+        self.size_box = W.BoundedFloatText(value=10.0, min=0.5, max=200.0, step=1.0,
+                                           description="size mm", layout=W.Layout(width="160px"))
+        W.link((self, "marker_size"), (self.size_box, "value"))
         self.grid_picker = W.Dropdown(options=[("fixed image", "fixed"), ("world", "world")],
                                       value="fixed", description="Grid",
                                       layout=W.Layout(width="220px"))
@@ -140,6 +171,7 @@ class NavigationTool(W.VBox):
         super().__init__(children=[
             W.HTML("<b>Navigation tool</b>"),
             W.HBox([self.active_toggle, self.undo_button, self.redo_button, self.reset_button]),
+            W.HBox([self.placing_toggle, self.size_box]),
             W.HBox([self.grid_picker, self.voxel_size, self.apply_button]),
             self.moving_box, self.moving_picker, self.status,
         ], **kwargs)
@@ -448,12 +480,26 @@ class NavigationTool(W.VBox):
 
     # ------------------------------------------------------------ the page
 
+    def _show_markers_if_changed(self) -> None:
+        key = [(m.centre.tolist(), m.vector.tolist(), m.size) for m in self.deformation.markers]
+        if key != self._shown_markers:
+            self._shown_markers = key
+            self._show_markers()
+            self._tell_page()
+
     def _tell_page(self) -> None:
-        """Tell the page the matrix and which layers it moves."""
+        """Tell the page the matrix, which layers it moves and the markers."""
         if getattr(self.viewer, "_frontend_ready", False):
             self.viewer.send({"type": "nav", "active": bool(self.active),
+                              "placing": bool(self.placing),
                               "layers": [s["id"] for s in self._moving_specs()],
-                              "matrix": self._matrix.ravel().tolist()})
+                              "matrix": self._matrix.ravel().tolist(),
+                              "markers": [[*m.centre.tolist(), *m.vector.tolist(), m.size]
+                                          for m in self.deformation.markers]})
+
+    @t.observe("placing")
+    def _placing_changed(self, _change: t.Bunch) -> None:
+        self._tell_page()
 
     @t.observe("active")
     def _active_changed(self, _change: t.Bunch) -> None:
@@ -470,6 +516,17 @@ class NavigationTool(W.VBox):
             self._tell_page()
         elif kind == "nav_drag" and self.active:
             self._guard(lambda: self._dragged(content))
+        elif kind == "nav_marker" and self.active and self.placing:
+            self._guard(lambda: self._marker_dragged(content))
+
+    def _marker_dragged(self, msg: dict) -> None:
+        index = int(msg.get("index", -1))
+        vector = [float(v) for v in msg.get("vector") or (0.0, 0.0, 0.0)]
+        if index < 0 or index >= len(self.deformation.markers):
+            centre = [float(v) for v in msg.get("centre") or ()]
+            self.add_marker(centre, vector, self.marker_size)
+        else:
+            self.move_marker(index, vector)
 
     def _dragged(self, msg: dict) -> None:
         m = check_matrix(np.asarray(msg.get("matrix"), float).reshape(4, 4),
@@ -495,7 +552,22 @@ class NavigationTool(W.VBox):
     def _guard(self, fn: Callable[[], Any]) -> None:
         guarded(lambda text: self._update(f"⚠ {text}"), fn)
 
+    def _show_markers(self) -> None:
+        """The markers as balls on the fixed image's grid (centre: the marker's size / 4,
+        tip of its displacement: half that)."""
+        fixed = self._fixed_spec()
+        if fixed is None:
+            return
+        vol = self.viewer.layer(fixed["id"]).volume
+        grid = im.Grid(vol.shape, vol.affine)
+        mask = np.zeros(grid.shape, dtype=bool)
+        for m in self.deformation.markers:
+            for at, r in ((m.centre, m.size / 4), (m.centre + m.vector, m.size / 8)):
+                _ball(mask, grid, at, max(r, float(grid.voxel_sizes.min())))
+        self._marker_layer.show(mask, grid.affine)
+
     def _update(self, note: str = "") -> None:
+        self._show_markers_if_changed()
         names = self.moving
         fixed = self._fixed_spec()
         self.moving_picker.unobserve(self._picked, "value")

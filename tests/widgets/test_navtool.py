@@ -221,3 +221,26 @@ def test_apply_without_a_study_or_moving_image_says_what_to_do(setup, volume, af
         tool.resampled("fixed")
     tool.apply_button.click()                             # from the form: the status line says
     assert "project and a study" in tool.status.value
+
+
+def test_markers_are_placed_and_dragged_from_the_page_and_shown(setup):
+    viewer, page, tool = setup
+    tool.active = True
+    page_says(viewer, type="nav_marker", phase="down", index=-1, centre=[0.0, 0.0, 22.0],
+              vector=[0, 0, 0])
+    assert tool.markers == []                              # not placing: a ctrl drag moves
+    tool.placing, tool.marker_size = True, 8.0
+    page_says(viewer, type="nav_marker", phase="down", index=-1, centre=[0.0, 0.0, 22.0],
+              vector=[0, 0, 0])
+    page_says(viewer, type="nav_marker", phase="end", index=0, centre=[0.0, 0.0, 22.0],
+              vector=[4.0, 0.0, 0.0])
+    (m,) = tool.markers
+    assert m.size == 8.0 and m.centre.tolist() == [0.0, 0.0, 22.0]
+    assert m.vector.tolist() == [4.0, 0.0, 0.0]
+    told = page.of_type("nav")[-1][0]
+    assert told["placing"] and told["markers"] == [[0.0, 0.0, 22.0, 4.0, 0.0, 0.0, 8.0]]
+    shown = viewer.layer("deformation markers").volume
+    world = shown.affine @ np.r_[np.argwhere(shown.data).mean(0), 1.0]
+    assert np.linalg.norm(world[:3] - [0.0, 0.0, 22.0]) < 3.0   # mostly the centre's ball
+    tool.remove_marker(0)
+    assert not viewer.layer("deformation markers").volume.data.any()
