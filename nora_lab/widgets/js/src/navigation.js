@@ -4,7 +4,9 @@
 // row-major 4x4 world transform). While active, ctrl + mouse on a viewport moves the
 // moving layers live: ctrl+left drag translates in the slice's plane, ctrl+right drag
 // rotates about the crosshair around the slice's normal, ctrl+shift+left drag scales
-// about the crosshair. The page applies the matrix to the layers' NVImages itself
+// about the crosshair. With placing on ({placing, markers} in the same message), ctrl+left
+// places or grabs a Gaussian marker and the drag sets its displacement
+// ({type: 'nav_marker', phase, index (-1: new), centre, vector}). The page applies the matrix to the layers' NVImages itself
 // (affine = matrix x the affine they arrived with) and reports the drag to Python as
 // {type: 'nav_drag', phase: 'down' | 'move' | 'end', matrix}.
 // For tests and benchmarks the viewer's root element carries data-nav-matrix, data-nav-affine
@@ -73,7 +75,7 @@ export function dragMatrix (kind, p0, p1, centre, n) {
 const NORMALS = [[0, 0, 1], [0, 1, 0], [1, 0, 0]] // axial, coronal, sagittal
 
 function state (model) {
-  return forModel(model, 'nav', () => ({ active: false, layers: [], matrix: I4.slice(), drag: null }))
+  return forModel(model, 'nav', () => ({ active: false, placing: false, markers: [], layers: [], matrix: I4.slice(), drag: null }))
 }
 
 // The NVImages of the moving layers shown by one Niivue.
@@ -127,6 +129,9 @@ export function install (ctx) {
   ctx.onMessage((msg) => {
     if (!msg || msg.type !== 'nav') return
     st.active = !!msg.active
+    st.placing = !!msg.placing
+    st.markers = msg.markers || []
+    root.dataset.navMarkers = String(st.markers.length)
     st.layers = msg.layers || []
     if (!st.drag) st.matrix = msg.matrix
     root.dataset.navActive = String(st.active)
@@ -134,6 +139,7 @@ export function install (ctx) {
   })
   ctx.onViewport(() => apply(30))
   ctx.onMouse('mousedown', (e, { nv, canvas }) => {
+    if (st.active && st.placing && e.ctrlKey && e.button === 0 && nv) return markerDown(e, nv, canvas)
     if (!st.active || !e.ctrlKey || !st.layers.length || !nv) return false
     const p = worldAt(nv, canvas, e)
     if (!p) return false
@@ -144,7 +150,38 @@ export function install (ctx) {
     report('down')
     return true
   })
+  // Gaussian markers ('✚ markers' on): a press grabs the marker whose centre is within
+  // 6 mm or places a new one; the drag sets its displacement (centre -> mouse).
+  let marker = null
+  const markerDown = (e, nv, canvas) => {
+    const p = worldAt(nv, canvas, e)
+    if (!p) return false
+    e.preventDefault()
+    let index = -1
+    let best = 6
+    st.markers.forEach((m, i) => {
+      const d = Math.hypot(m[0] - p.mm[0], m[1] - p.mm[1], m[2] - p.mm[2])
+      if (d <= best) { best = d; index = i }
+    })
+    const centre = index >= 0 ? st.markers[index].slice(0, 3) : p.mm
+    if (index < 0) {
+      index = st.markers.length
+      st.markers.push([...p.mm, 0, 0, 0, 0])
+      ctx.send({ type: 'nav_marker', phase: 'down', index: -1, centre, vector: [0, 0, 0] })
+    }
+    marker = { index, centre, nv, canvas, vector: [0, 0, 0], timer: null }
+    return true
+  }
+  const markerSend = (phase) => {
+    ctx.send({ type: 'nav_marker', phase, index: marker.index, centre: marker.centre, vector: marker.vector })
+  }
   ctx.onMouse('mousemove', (e) => {
+    if (marker) {
+      const p = worldAt(marker.nv, marker.canvas, e)
+      if (p) marker.vector = [0, 1, 2].map((k) => p.mm[k] - marker.centre[k])
+      if (marker.timer === null) marker.timer = setTimeout(() => { if (marker) { marker.timer = null; markerSend('move') } }, 80)
+      return true
+    }
     const d = st.drag
     if (!d) return false
     if (e.buttons === 0) return up() // released outside the canvas
@@ -167,6 +204,12 @@ export function install (ctx) {
     return true
   })
   const up = () => {
+    if (marker) {
+      clearTimeout(marker.timer)
+      markerSend('end')
+      marker = null
+      return true
+    }
     const d = st.drag
     if (!d) return false
     if (d.frame !== undefined) { // the last move, drawn now
