@@ -23,14 +23,14 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nora_lab.assist import Assistant  # noqa: E402
-from nora_lab.assist.evaluate import dice  # noqa: E402
-from tests.assist.conftest import deepest_in_thirds, demo_brain  # noqa: E402
+from nora_lab.assist.evaluate import dice, spread_clicks  # noqa: E402
+from tests.assist.conftest import load_demo_brain  # noqa: E402
 
 SIZE = 256
 
 
 def _volume() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    brain = demo_brain.__wrapped__()  # the pytest fixture's function
+    brain = load_demo_brain()
     t1 = np.zeros((SIZE,) * 3, brain.t1.dtype)
     vent = np.zeros((SIZE,) * 3, bool)
     off = [(SIZE - n) // 2 for n in brain.t1.shape]
@@ -53,7 +53,7 @@ def _run(t1, affine, clicks, **settings) -> tuple[list[float], np.ndarray]:
 
 def main() -> None:
     t1, affine, vent = _volume()
-    clicks = deepest_in_thirds(vent)
+    clicks = spread_clicks(vent)
     _run(t1, affine, clicks[:1])  # warm-up: imports, caches
     ours, ours_mask = _run(t1, affine, clicks)
     peer, peer_mask = _run(t1, affine, clicks, margin_mm=512.0)

@@ -29,20 +29,22 @@ from nora_lab._lazy import lazy_names
 
 __all__ = ["Assistant", "make_backend", "Backend", "Proposal", "Point", "Scribble", "Box",
            "Lasso", "CPUBackend", "NNInteractiveBackend", "NNInteractiveRemoteBackend",
-           "ModelPriorBackend", "settings", "dice", "next_click", "dice_curve"]
+           "ModelPriorBackend", "settings", "dice", "next_click", "dice_curve", "spread_clicks",
+           "template_ventricle"]
 
 _WHERE = {"Assistant": "session", "make_backend": "session", "Backend": "backend",
           "Proposal": "backend", "Point": "interactions", "Scribble": "interactions",
           "Box": "interactions", "Lasso": "interactions", "CPUBackend": "cpu",
           "NNInteractiveBackend": "nninteractive", "NNInteractiveRemoteBackend": "nninteractive",
           "ModelPriorBackend": "prior", "settings": "config", "dice": "evaluate",
-          "next_click": "evaluate", "dice_curve": "evaluate"}
+          "next_click": "evaluate",
+          "spread_clicks": "evaluate", "template_ventricle": "evaluate", "dice_curve": "evaluate"}
 
 if TYPE_CHECKING:  # pragma: no cover
     from .backend import Backend, Proposal
     from .config import settings
     from .cpu import CPUBackend
-    from .evaluate import dice, dice_curve, next_click
+    from .evaluate import dice, dice_curve, next_click, spread_clicks, template_ventricle
     from .interactions import Box, Lasso, Point, Scribble
     from .nninteractive import NNInteractiveBackend, NNInteractiveRemoteBackend
     from .prior import ModelPriorBackend

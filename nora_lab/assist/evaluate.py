@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from scipy import ndimage
 
-__all__ = ["dice", "deepest", "next_click", "dice_curve"]
+__all__ = ["dice", "deepest", "spread_clicks", "next_click", "dice_curve", "template_ventricle"]
 
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
@@ -29,6 +29,36 @@ def deepest(mask: np.ndarray) -> tuple[int, int, int]:
     """The voxel of ``mask`` farthest from its outside (where a user clicks first)."""
     dist = ndimage.distance_transform_edt(np.pad(np.asarray(mask, bool), 1))[1:-1, 1:-1, 1:-1]
     return tuple(int(i) for i in np.unravel_index(int(np.argmax(dist)), dist.shape))  # type: ignore[return-value]
+
+
+def spread_clicks(mask: np.ndarray, n: int = 3, axis: int = 1) -> list[tuple[int, int, int]]:
+    """A user's ``n`` clicks on a structure: the deepest voxel of each of ``n`` equal parts
+    of ``mask`` along voxel ``axis``."""
+    mask = np.asarray(mask, bool)
+    idx = np.flatnonzero(mask.any(axis=tuple(i for i in range(3) if i != axis)))
+    cuts = np.linspace(idx.min(), idx.max() + 1, n + 1).astype(int)
+    out = []
+    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
+        part = np.zeros_like(mask)
+        sl: list[slice] = [slice(None)] * 3
+        sl[axis] = slice(int(a), int(b))
+        part[tuple(sl)] = mask[tuple(sl)]
+        out.append(deepest(part))
+    return out
+
+
+def template_ventricle(t1: np.ndarray, gm: np.ndarray, wm: np.ndarray, affine: np.ndarray,
+                       at_mm: tuple[float, float, float] = (-13.5, -14.2, 14.9),
+                       dark: float = 0.4) -> np.ndarray:
+    """A lateral ventricle of an MNI T1 template (intensities 0–1) and its GM/WM maps: the
+    dark (< ``dark``) component 10 mm or more inside the brain nearest ``at_mm``
+    (default: the left lateral ventricle of the MNI152 2009 template)."""
+    brain = ndimage.binary_fill_holes(ndimage.binary_closing(gm + wm > 0.5, iterations=3))
+    csf = (t1 < dark) & ndimage.binary_erosion(brain, iterations=10)
+    labels, n = ndimage.label(csf)
+    centres = np.array(ndimage.center_of_mass(csf, labels, range(1, n + 1)))
+    world = centres @ affine[:3, :3].T + affine[:3, 3]
+    return labels == int(np.argmin(np.linalg.norm(world - np.asarray(at_mm), axis=1))) + 1
 
 
 def next_click(reference: np.ndarray, proposal: np.ndarray

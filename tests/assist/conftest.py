@@ -12,7 +12,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
-from scipy import ndimage
 
 
 @dataclass(frozen=True)
@@ -24,37 +23,9 @@ class DemoBrain:
     ventricle: np.ndarray
 
 
-def ventricle_from_template(t1: np.ndarray, gm: np.ndarray, wm: np.ndarray,
-                            affine: np.ndarray, at_mm=(-13.5, -14.2, 14.9)) -> np.ndarray:
-    """The lateral ventricle of an MNI T1 template (0–1): its dark (< 0.4) component
-    10 mm or more inside the brain that lies nearest ``at_mm``."""
-    brain = ndimage.binary_fill_holes(ndimage.binary_closing(gm + wm > 0.5, iterations=3))
-    csf = (t1 < 0.4) & ndimage.binary_erosion(brain, iterations=10)
-    labels, n = ndimage.label(csf)
-    centres = np.array(ndimage.center_of_mass(csf, labels, range(1, n + 1)))
-    world = centres @ affine[:3, :3].T + affine[:3, 3]
-    nearest = int(np.argmin(np.linalg.norm(world - np.asarray(at_mm), axis=1))) + 1
-    return labels == nearest
-
-
-def deepest_in_thirds(mask: np.ndarray, axis: int = 1) -> list[tuple[int, int, int]]:
-    """A user's three clicks: the deepest voxel of each third of ``mask`` along ``axis``."""
-    from nora_lab.assist.evaluate import deepest
-
-    idx = np.flatnonzero(mask.any(axis=tuple(i for i in range(3) if i != axis)))
-    cuts = np.linspace(idx.min(), idx.max() + 1, 4).astype(int)
-    out = []
-    for a, b in zip(cuts[:-1], cuts[1:], strict=True):
-        part = np.zeros_like(mask)
-        sl = [slice(None)] * 3
-        sl[axis] = slice(a, b)
-        part[tuple(sl)] = mask[tuple(sl)]
-        out.append(deepest(part))
-    return out
-
-
-@pytest.fixture(scope="session")
-def demo_brain() -> DemoBrain:
+def load_demo_brain() -> DemoBrain:
+    """Demo subject 1's T1 and its WM, GM and left lateral ventricle masks."""
+    from nora_lab.assist.evaluate import template_ventricle
     from nora_lab.demo.cohort import cohort
     from nora_lab.demo.scan import acquire, resample, scanner_grid
     from nora_lab.demo.templates import load_templates
@@ -68,8 +39,13 @@ def demo_brain() -> DemoBrain:
         return resample(volume.astype(np.float32), tpl.affine, grid.affine, grid.shape,
                         subject.pose()) > 0.5
 
-    vent = ventricle_from_template(tpl.t1, tpl.gm, tpl.wm, tpl.affine)
+    vent = template_ventricle(tpl.t1, tpl.gm, tpl.wm, tpl.affine)
     return DemoBrain(t1, grid.affine, moved(tpl.wm), moved(tpl.gm), moved(vent))
+
+
+@pytest.fixture(scope="session")
+def demo_brain() -> DemoBrain:
+    return load_demo_brain()
 
 
 def phantom(kind: str = "mr", shape=(64, 64, 48), seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
