@@ -44,6 +44,7 @@ import numpy as np
 from ipywidgets import CallbackDispatcher
 
 from nora_lab import imaging as im
+from nora_lab.assist.panel import AssistPanel
 from nora_lab.errors import ArchiveError, ImagingError, NoraError
 
 from ._events import DrawEvent, KeyEvent
@@ -238,6 +239,7 @@ class ROITool(W.VBox):
         self.status = W.HTML()
         self.status.add_class("nora-roi-status")
 
+        self.assistant = AssistPanel(self)  # points, scribbles, boxes, lassos -> a 3-D ROI
         super().__init__(children=[
             W.HTML("<b>ROI tool</b>"),
             W.HBox([self.new_name, self.new_button, self.hand_button, self.undo_button,
@@ -249,6 +251,7 @@ class ROITool(W.VBox):
             W.HBox([self.similarity_slider]),
             W.HBox([self.opacity_slider, self.outline_box]),
             W.HBox([self.op_picker, self.op_other, self.op_amount, self.op_button]),
+            self.assistant,
             W.HBox([self.stats_button]),
             self.stats_html, self.download_html, self.status,
         ], **kwargs)

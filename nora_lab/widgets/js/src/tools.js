@@ -22,12 +22,13 @@
 //
 // A tool never reaches into viewer.js's classes; what it needs goes into ctx.
 
+import * as assist from './assist.js'
 import * as mpr from './mpr.js'
 import * as navigation from './navigation.js'
 import * as fibers from './fibers.js'
 
 export const TOOLS = [
-  // e.g. import * as assist from './assist.js' above, then: assist,
+  assist, // first: while its mode is on, the mouse is the assistant's
   mpr, // before navigation: in its own viewport ctrl + drag turns the plane
   navigation,
   fibers
