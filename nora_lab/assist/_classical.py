@@ -24,6 +24,7 @@ HU, MR in any scale): nothing is tuned to one.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -317,7 +318,9 @@ def _cut(region: np.ndarray, pos: np.ndarray, neg: np.ndarray, sub: np.ndarray,
             out[box] &= parts != parts[tuple(mark - lo)]
             continue
         data = (sub[box] / max(width, 1e-6)).astype(np.float64)
-        walked = random_walker(data, labels, beta=10, mode="cg_j", tol=1e-3)
+        with warnings.catch_warnings():  # its note on probabilities a little outside [0, 1]
+            warnings.simplefilter("ignore", UserWarning)
+            walked = random_walker(data, labels, beta=10, mode="cg_j", tol=1e-3)
         out[box] &= walked != 2
     return out
 
