@@ -332,15 +332,25 @@ def _bbox(mask: np.ndarray) -> tuple[slice, slice, slice]:
 
 
 def _connected(fg: np.ndarray, pos: np.ndarray, neg: np.ndarray) -> np.ndarray:
-    """Voxels of ``fg`` connected to a positive seed; one-voxel bridges broken first."""
-    core = ndimage.binary_opening(fg, _BALL)
+    """Voxels of ``fg`` connected to a positive seed; one-voxel bridges broken first
+    (the opening runs only in the box of the seeds' components)."""
     pos_in = pos[fg[tuple(pos.T)]] if len(pos) else pos
-    core[tuple(pos_in.T)] = True  # a mark on a thin part keeps its part
-    labels, _ = ndimage.label(core, _BALL)
-    keep = np.unique(labels[tuple(pos_in.T)]) if len(pos_in) else np.zeros(0, int)
-    keep = keep[keep > 0]
-    grown = ndimage.binary_dilation(np.isin(labels, keep), _BALL) & fg
-    return grown
+    out = np.zeros_like(fg)
+    if not len(pos_in):
+        return out
+    labels, _ = ndimage.label(fg, _BALL)
+    reach = np.isin(labels, np.unique(labels[tuple(pos_in.T)]))
+    lo = np.maximum(np.argwhere(reach).min(axis=0) - 1, 0)
+    hi = np.argwhere(reach).max(axis=0) + 2
+    box = tuple(slice(int(x), int(y)) for x, y in zip(lo, hi, strict=True))
+    part = reach[box]
+    core = ndimage.binary_opening(part, _BALL)
+    local = pos_in - lo
+    core[tuple(local.T)] = True  # a mark on a thin part keeps its part
+    parts, _ = ndimage.label(core, _BALL)
+    keep = np.unique(parts[tuple(local.T)])
+    out[box] = ndimage.binary_dilation(np.isin(parts, keep[keep > 0]), _BALL) & part
+    return out
 
 
 def _model(image: np.ndarray, lo: np.ndarray, hi: np.ndarray, sigma: np.ndarray,
