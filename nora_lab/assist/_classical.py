@@ -27,6 +27,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy import ndimage
@@ -61,12 +62,14 @@ class Marks:
 
     pos: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))
     neg: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))
+    #: positive seeds inside positive boxes / lassos (replaced by image-informed ones)
+    hint: np.ndarray = field(default_factory=lambda: np.zeros((0, 3), np.int64))
     #: (axis, index, 2-D mask, positive) of each box / lasso
     outlines: list[tuple[int, int, np.ndarray, bool]] = field(default_factory=list)
 
     def box(self, shape: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
         """Lowest and highest voxel any mark touches."""
-        pts = [self.pos, self.neg]
+        pts = [self.pos, self.neg, self.hint]
         for axis, index, mask, _ in self.outlines:
             uv = np.argwhere(mask)
             pts.append(np.insert(uv, axis, index, axis=1))
@@ -84,6 +87,7 @@ def marks_of(interactions: Sequence[Interaction], shape: Sequence[int]) -> Marks
     """
     pos: list[np.ndarray] = []
     neg: list[np.ndarray] = []
+    hint: list[np.ndarray] = []
     outlines = []
     for it in interactions:
         vox = it.voxels
@@ -99,15 +103,42 @@ def marks_of(interactions: Sequence[Interaction], shape: Sequence[int]) -> Marks
             inner = ndimage.binary_erosion(mask, iterations=max(1, min(mask.shape) // 6))
             core = np.argwhere(inner if inner.any() else mask)
             seeds = np.insert(core, axis, index, axis=1)
-            (pos if it.positive else neg).append(_thin(seeds, 400))
+            (hint if it.positive else neg).append(_thin(seeds, 400))
         else:  # pragma: no cover - the session checks the type
             raise AssistError(f"unknown interaction {it!r}")
     cat = lambda a: np.concatenate(a) if a else np.zeros((0, 3), np.int64)  # noqa: E731
-    return Marks(cat(pos), cat(neg), outlines)
+    return Marks(cat(pos), cat(neg), cat(hint), outlines)
 
 
 def _thin(points: np.ndarray, n: int) -> np.ndarray:
     return points if len(points) <= n else points[np.linspace(0, len(points) - 1, n).astype(int)]
+
+
+def _outline_seeds(image: np.ndarray, sigma: np.ndarray, axis: int, index: int,
+                   mask: np.ndarray) -> np.ndarray:
+    """Seeds for a positive box or lasso: its voxels whose intensity is common inside the
+    outline and rare in a 3-voxel ring around it (the object fills the outline, its
+    surroundings do not), the largest such patch."""
+    sl: list[Any] = [slice(None)] * 3
+    sl[axis] = index
+    plane = ndimage.gaussian_filter(np.asarray(image[tuple(sl)], np.float32),
+                                    np.delete(sigma, axis))
+    ring = ndimage.binary_dilation(mask, iterations=3) & ~mask
+    inside, outside = plane[mask], plane[ring]
+    if not outside.size or not inside.size:
+        return np.zeros((0, 3), np.int64)
+    edges = np.histogram_bin_edges(np.r_[inside, outside], bins=32)
+    h_in = np.histogram(inside, edges)[0] / inside.size
+    h_out = np.histogram(outside, edges)[0] / outside.size
+    ratio = (h_in + 1e-3) / (h_out + 1e-3)
+    score = np.where(mask, ratio[np.clip(np.digitize(plane, edges) - 1, 0, 31)], 0.0)
+    good = mask & (score >= max(2.0, float(np.percentile(score[mask], 70))))
+    labels, n = ndimage.label(good)
+    if not n:
+        return np.zeros((0, 3), np.int64)
+    largest = 1 + int(np.argmax(ndimage.sum_labels(good, labels, range(1, n + 1))))
+    seeds = np.insert(np.argwhere(labels == largest), axis, index, axis=1)
+    return _thin(seeds, 400)
 
 
 def _samples(img: np.ndarray, pts: np.ndarray) -> np.ndarray:
@@ -171,6 +202,8 @@ def _interval(sample: np.ndarray, pos: np.ndarray, neg: np.ndarray, params: Para
     predict = lambda v: gmm.predict(np.asarray(v, np.float64).reshape(-1, 1))  # noqa: E731
     groups = pos.reshape(-1, 27) if pos.size % 27 == 0 else pos.reshape(-1, 1)
     centres = np.median(groups, axis=1)
+    if len(centres) > 10:  # many seeds (a scribble, a box): their bulk, not their extremes
+        centres = np.clip(centres, *np.percentile(centres, [25, 75]))
     ranks = rank[predict(centres)]
     inside = set(range(int(ranks.min()), int(ranks.max()) + 1))  # in mean order
     negative: set[int] = set()
@@ -376,6 +409,12 @@ def segment(image: np.ndarray, spacing: Sequence[float], marks: Marks,
     AssistError
         Without any positive mark (a point, scribble, box or lasso that says "this").
     """
+    if len(marks.hint):  # boxes and lassos: seeds where the outline's intensity is its own
+        found = [_outline_seeds(image, params.smoothing_mm / np.asarray(spacing, float), a, i, m)
+                 for a, i, m, positive in marks.outlines if positive]
+        found = [f for f in found if len(f)]
+        marks = Marks(np.concatenate([marks.pos, *(found or [marks.hint])]), marks.neg,
+                      np.zeros((0, 3), np.int64), marks.outlines)
     if not len(marks.pos):
         raise AssistError("the assistant needs a positive interaction first (a click, "
                           "scribble, box or lasso on the object)")

@@ -44,7 +44,7 @@ class CPUBackend(Backend):
         image = self._image()
         marks = marks_of([*self.interactions, interaction], image.shape)
         self.interactions.append(interaction)
-        if not len(marks.pos):
+        if not (len(marks.pos) or len(marks.hint)):
             return Proposal.empty(image.shape)
         box, mask = segment(image, self.spacing, marks, self.params)
         return Proposal(image.shape, box, mask)
