@@ -96,8 +96,8 @@ class ModelPriorBackend(Backend):
         out = self.prior.copy()
         outside = marks.pos[~self.prior[tuple(marks.pos.T)]] if len(marks.pos) else marks.pos
         if len(outside):  # the prior missed this: add what the marks point at
-            box, mask = segment(image, self.spacing, Marks(outside, marks.neg, marks.hint, marks.outlines),
-                                self.params)
+            where = Marks(outside, marks.neg, marks.hint, marks.outlines)
+            box, mask = segment(image, self.spacing, where, self.params)
             out[box] |= mask
         inside = marks.neg[out[tuple(marks.neg.T)]] if len(marks.neg) else marks.neg
         if len(inside):  # the prior has this wrong: remove the part the marks point at
