@@ -105,7 +105,7 @@ def bench_inference(cfg: ModelConfig, reps: int) -> tuple[float, float]:
     for _ in range(reps):
         vals = data[data != 0]
         lo, hi = np.percentile(vals[:: max(1, vals.size // 200_000)], (1, 99))
-        x = torch.as_tensor((data - lo) / (hi - lo))[None, None]
+        x = torch.as_tensor(((data - lo) / (hi - lo)).astype(np.float32))[None, None]
         x = torch.nn.functional.interpolate(x, size=(128, 128, 128), mode="trilinear")
         with torch.inference_mode():
             out = sliding_window_inference(x.to(device), cfg.patch, 2, net, overlap=cfg.overlap,
