@@ -1,164 +1,86 @@
-"""Viewer speed in real JupyterLab + headless Chromium (WebGL2 on SwiftShader, no GPU).
+"""Viewer against ipyniivue in real JupyterLab + headless Chromium (WebGL2 on SwiftShader).
 
-Measured in the kernel, event-driven (a blocking cell would never see the page's
-answers), for a 256×256×200 and a 512×512×400 int16 volume:
+The peer is ipyniivue (the Niivue widget a researcher would otherwise pick), in the same
+page, on the same ``.nii.gz`` file, measured by the same method:
 
-* ``open``: from showing a new ``Viewer`` holding the volume (appending it to a
-  displayed box = ``display(viewer)``) to the page's acknowledgement that it drew the
-  first frame with it (``viewer.ack == viewer.seq``);
-* ``position``: from ``viewer.position = …`` in Python to the acknowledged redraw
-  (median of 15 moves).
+* ``first_frame_<layout>``: from the command that shows a new widget (a kernel handler
+  creates it and puts it into a displayed box) to the first screenshot of its canvas
+  area that shows ≥ 90 % of the non-black pixels of its settled picture (screenshots
+  every few tens of ms until the picture is unchanged for ~1.5 s). Layouts ``1``
+  (multiplanar), ``1x3`` and ``2x2``; ipyniivue draws them as its multiplanar
+  auto / row / grid-with-render layouts.
+* ``ws_bytes``: bytes the page received on the kernel's websocket while the widget
+  opened (Chrome DevTools' websocket frames), for the first layout; also over the
+  file's own (compressed) size.
+* ``crosshair_redraw``: from a crosshair move set in Python to the first screenshot
+  that differs from the one before (median of 7 moves).
 
-The peer, in the same run and page: a bare anywidget that receives the *same bytes*
-through the same chunked comm messages and only copies them into one buffer (no
-parsing, no GPU, no drawing), and for ``position`` a bare trait round trip. The
-ratio ours/peer is therefore the price of rendering on top of transport.
+    python benchmarks/bench_viewer.py [--file T1.nii.gz]   # prints BENCH lines
 
-    python benchmarks/bench_viewer.py            # prints BENCH lines
+Default input: the MNI152 2009 T1 that ships inside nilearn (the template the demo
+cohort is made from), 197×233×189, 1.6 MB as ``.nii.gz``.
 """
 
 from __future__ import annotations
 
+import base64
 import importlib.util
-import json
+import io
 import os
 import shutil
+import statistics
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import nbformat
+import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
+LAYOUTS = ("1", "1x3", "2x2")
 
 SETUP = r'''
-import json, time, statistics
-import numpy as np, anywidget, traitlets as T, ipywidgets as W
+import ipywidgets as W
 from nora_lab.widgets import Viewer
-from nora_lab.widgets._transfer import send_payload
-from nora_lab.widgets._sources import load
+from ipyniivue import NiiVue
+from ipyniivue.constants import MultiplanarType, ShowRender
 
-PEER_ESM = """
-function initialize({ model }) {
-  let buf = null
-  model.on('msg:custom', (msg, buffers) => {
-    if (msg.type === 'begin') buf = new Uint8Array(msg.total)
-    else if (msg.type === 'chunk') {
-      const d = buffers[0]
-      buf.set(new Uint8Array(d.buffer, d.byteOffset, d.byteLength), msg.offset)
-    }
-    else if (msg.type === 'end') { model.set('ack', msg.seq); model.save_changes() }
-  })
-  model.on('change:seq', () => { model.set('ack', model.get('seq')); model.save_changes() })
-  model.send({ type: 'ready' })
+PEER_LAYOUT = {
+    "1": dict(multiplanar_layout=MultiplanarType.AUTO, multiplanar_show_render=ShowRender.AUTO),
+    "1x3": dict(multiplanar_layout=MultiplanarType.ROW, multiplanar_show_render=ShowRender.NEVER),
+    "2x2": dict(multiplanar_layout=MultiplanarType.GRID, multiplanar_show_render=ShowRender.ALWAYS),
 }
-function render({ model, el }) { el.textContent = 'bare anywidget' }
-export default { initialize, render }
-"""
-
-class Bare(anywidget.AnyWidget):
-    """The peer: same bytes, same chunked messages, no rendering."""
-    _esm = PEER_ESM
-    seq = T.Int(0).tag(sync=True)
-    ack = T.Int(-1).tag(sync=True)
-    def __init__(self, volume, **kw):
-        super().__init__(**kw)
-        self._parts = volume.parts()
-        self.on_msg(self._ready)
-    def _ready(self, _w, content, _b):
-        if content.get("type") == "ready":
-            with self.hold_sync():  # the new seq reaches the page after the bytes
-                self.seq += 1
-                send_payload(lambda c, b: self.send(c, b), "peer", 1, "volume", self._parts,
-                             self.seq)
-
-def phantom(shape):
-    i, j, k = [np.linspace(-1, 1, n, dtype=np.float32) for n in shape]
-    r = np.sqrt(i[:, None, None] ** 2 + j[None, :, None] ** 2 + (1.2 * k[None, None, :]) ** 2)
-    ct = np.where(r < 0.85, 1200, -1000).astype(np.int16)
-    ct[r < 0.75] = 35
-    return ct
-
-box = W.VBox()
-status = W.HTML("BENCH RUNNING")
-results = {}
-plan = []
+box = W.Box(layout=W.Layout(width="1000px", height="560px"))
+box.add_class("bench-box")
+cmd = W.Text(placeholder="command")
+cmd.add_class("bench-cmd")
+done = W.HTML("")
 state = {}
 
-def now():
-    return time.perf_counter()
+def run(change):
+    what, who, arg = change.new.split()[:3]
+    if what == "show":
+        for old in box.children:
+            old.close()
+        if who == "ours":
+            w = Viewer(PATH, layout=arg, height=520)
+        else:
+            w = NiiVue(height=520, **PEER_LAYOUT[arg])
+            w.load_volumes([{"path": PATH}])
+        state["w"] = w
+        box.children = [w]
+    elif what == "move":
+        w, k = state["w"], int(arg)
+        if who == "ours":
+            x, y, z = w.position
+            w.position = (x, y, z + (6.0 if k % 2 == 0 else -6.0))
+        else:
+            w.scene.crosshair_pos = [0.5, 0.5, 0.55 if k % 2 == 0 else 0.45]
+    done.value = f"<span class='bench-done'>{change.new}</span>"
 
-def show(widget):
-    for old in box.children:
-        old.close()
-    state["t0"] = now()
-    box.children = [widget]
-
-def next_stage(*_):
-    with open("bench_results.json", "w") as f:  # progress, in the notebook's directory
-        json.dump(results, f)
-    done = ", ".join(f"{k}={v:.3f}" for k, v in results.items())
-    status.value = f"BENCH stages left: {len(plan)}; {done}"
-    if not plan:
-        status.value = "BENCH " + "COMPLETE"  # split: the cell's own text must not match
-        return
-    plan.pop(0)()
-
-def when_acked(widget, callback):
-    def obs(change):
-        if widget.ack == widget.seq and widget.ack >= 0:
-            widget.unobserve(obs, "ack")
-            callback()
-    widget.observe(obs, "ack")
-
-def stage_open(name, make):
-    def run():
-        w = make()
-        def done():
-            results[f"{name}_open_s"] = now() - state["t0"]
-            state["widget"] = w
-            next_stage()
-        when_acked(w, done)
-        show(w)
-    return run
-
-def stage_moves(name, n=15):
-    def run():
-        w = state["widget"]
-        times = []
-        def move():
-            state["t1"] = now()
-            if isinstance(w, Viewer):
-                x, y, z = w.position
-                w.position = (x, y, z + (3.0 if len(times) % 2 == 0 else -3.0))
-            else:
-                w.seq += 1
-        def obs(change):
-            if w.ack != w.seq:
-                return
-            times.append(now() - state["t1"])
-            if len(times) < n + 2:
-                move()
-            else:
-                w.unobserve(obs, "ack")
-                results[f"{name}_move_s"] = statistics.median(times[2:])  # 2 warm-up moves
-                next_stage()
-        w.observe(obs, "ack")
-        move()
-    return run
-'''
-
-RUN = r'''
-vols = {s: phantom(tuple(int(n) for n in s.split("x"))) for s in SIZES}
-for name, vol in vols.items():
-    data = load(vol, affine=np.diag([0.8, 0.8, 1.0, 1.0]))
-    plan += [stage_open(f"peer_{name}", lambda d=data: Bare(d)),
-             stage_moves(f"peer_{name}"),
-             stage_open(f"viewer_{name}", lambda d=data: Viewer(d, height=400)),
-             stage_moves(f"viewer_{name}")]
-next_stage()
-W.VBox([status, box])
+cmd.observe(run, "value")
+W.VBox([cmd, done, box])
 '''
 
 
@@ -171,14 +93,102 @@ def _harness():
     return mod
 
 
-def main(sizes=("256x256x200", "512x512x400"), timeout: float = 900) -> int:
+def _nonblack(png: bytes) -> float:
+    from PIL import Image
+
+    rgb = np.asarray(Image.open(io.BytesIO(png)).convert("RGB")).astype(np.int32)
+    return float(np.mean(rgb.sum(-1) > 30))
+
+
+class Page:
+    """The benchmark notebook's page: commands, screenshots, websocket bytes."""
+
+    def __init__(self, page):
+        self.page = page
+        self.ws_bytes = 0
+        cdp = page.context.new_cdp_session(page)
+        cdp.send("Network.enable")
+        cdp.on("Network.webSocketFrameReceived", self._frame)
+        self.n = 0
+
+    def _frame(self, event) -> None:
+        r = event["response"]
+        data = r.get("payloadData", "")
+        self.ws_bytes += len(base64.b64decode(data)) if r.get("opcode") == 2 else len(
+            data.encode())
+
+    def command(self, text: str) -> float:
+        """Send a command to the kernel's handler; the time it was sent."""
+        self.n += 1
+        text = f"{text} {self.n}"
+        t0 = time.perf_counter()
+        self.page.locator(".bench-cmd input").fill(text)
+        self.page.wait_for_function(
+            "t => document.querySelector('.bench-done')?.innerText === t", arg=text,
+            timeout=60_000)
+        return t0
+
+    def area(self, who: str):
+        sel = ".nora-stage" if who == "ours" else "canvas"
+        return self.page.locator(f".bench-box {sel}:not([data-bench-old])").first
+
+    def shot(self, who: str) -> bytes | None:
+        loc = self.area(who)
+        if loc.count() == 0:
+            return None
+        try:
+            return loc.screenshot(timeout=5000, animations="disabled")
+        except Exception:  # noqa: BLE001 - not laid out yet
+            return None
+
+    def first_frame(self, who: str, layout: str, timeout: float = 120.0) -> float:
+        bytes0 = self.ws_bytes
+        self.page.evaluate("() => document.querySelectorAll('.bench-box canvas, .bench-box "
+                           ".nora-stage').forEach(e => e.dataset.benchOld = '1')")
+        t0 = self.command(f"show {who} {layout}")
+        polls: list[tuple[float, float]] = []
+        stable_since = None
+        while time.perf_counter() - t0 < timeout:
+            png = self.shot(who)
+            t = time.perf_counter() - t0
+            frac = _nonblack(png) if png else 0.0
+            if polls and frac > 0.01 and abs(frac - polls[-1][1]) < 1e-4:
+                stable_since = stable_since or t
+                if t - stable_since > 1.5:
+                    break
+            else:
+                stable_since = None
+            polls.append((t, frac))
+        else:
+            raise TimeoutError(f"{who} {layout}: no settled picture after {timeout} s: {polls}")
+        final = polls[-1][1]
+        self.last_bytes = self.ws_bytes - bytes0
+        return next(t for t, f in polls if f >= 0.9 * final)
+
+    def redraw(self, who: str, moves: int = 7) -> float:
+        times = []
+        for k in range(moves + 1):
+            before = self.shot(who)
+            t0 = self.command(f"move {who} {k}")
+            while time.perf_counter() - t0 < 30:
+                png = self.shot(who)
+                if png != before:
+                    times.append(time.perf_counter() - t0)
+                    break
+            else:
+                raise TimeoutError(f"{who}: the crosshair move {k} never showed")
+            self.page.wait_for_timeout(300)
+        return statistics.median(times[1:])  # one warm-up move
+
+
+def main(path: Path, timeout: float = 900) -> int:
     h = _harness()
     from playwright.sync_api import sync_playwright
 
     work = Path(tempfile.mkdtemp(prefix="bench_viewer_"))
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(SETUP),
-                                         nbformat.v4.new_code_cell(
-                                             f"SIZES = {list(sizes)!r}\n" + RUN)])
+    shutil.copy(path, work / path.name)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(
+        f"PATH = {path.name!r}\n" + SETUP)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
     nbformat.write(nb, work / "bench_viewer.ipynb")
@@ -186,23 +196,24 @@ def main(sizes=("256x256x200", "512x512x400"), timeout: float = 900) -> int:
     artifacts.mkdir(parents=True, exist_ok=True)
     server = h.LabServer(work, artifacts / "bench-jupyter-lab.log")
     server.start()
+    res: dict[str, float] = {}
     try:
         with sync_playwright() as p:
             browser = p.chromium.launch(executable_path=h.CHROMIUM, args=h.CHROMIUM_FLAGS)
             lab = h.Lab(server, browser, artifacts)
             page = lab.open_notebook("bench_viewer.ipynb", viewport=(1300, 1400))
-            t = time.time()
             lab.run_all(page, timeout=300)
-            deadline = time.time() + timeout
-            while not page.evaluate("() => document.body.innerText.includes('BENCH COMPLETE')"):
-                if time.time() > deadline:
-                    page.screenshot(path=str(artifacts / "bench_viewer_timeout.png"))
-                    results = work / "bench_results.json"
-                    done = results.read_text() if results.exists() else "-"
-                    raise TimeoutError(f"benchmark not done after {timeout} s; progress: {done}")
-                page.wait_for_timeout(2000)
-            results = json.loads((work / "bench_results.json").read_text())
-            page.screenshot(path=str(artifacts / "bench_viewer.png"))
+            page.wait_for_selector(".bench-cmd input", timeout=60_000)
+            bp = Page(page)
+            t = time.time()
+            for layout in LAYOUTS:  # alternate, so both see the same machine load
+                for who in ("peer", "ours"):
+                    res[f"{who}_first_{layout}"] = bp.first_frame(who, layout)
+                    res[f"{who}_bytes_{layout}"] = bp.last_bytes
+                    page.screenshot(path=str(artifacts / f"bench_viewer_{who}_{layout}.png"))
+            for who in ("peer", "ours"):
+                bp.first_frame(who, "1")
+                res[f"{who}_redraw"] = bp.redraw(who)
             lab.close(page)
             browser.close()
             print(f"# bench_viewer: {time.time() - t:.0f} s in the page; {page_note(lab)}; "
@@ -211,10 +222,19 @@ def main(sizes=("256x256x200", "512x512x400"), timeout: float = 900) -> int:
     finally:
         server.stop()
         shutil.rmtree(work, ignore_errors=True)
-    for size in sizes:
-        for what, label in (("open", "open_to_first_frame"), ("move", "position_to_redraw")):
-            ours, peer = results[f"viewer_{size}_{what}_s"], results[f"peer_{size}_{what}_s"]
-            print(f"BENCH viewer_{label}_{size} {ours * 1000:.0f} ms ratio={ours / peer:.2f}")
+    size = path.stat().st_size
+    for layout in LAYOUTS:
+        ours, peer = res[f"ours_first_{layout}"], res[f"peer_first_{layout}"]
+        print(f"BENCH viewer_first_frame_{layout} {ours * 1000:.0f} ms ratio={ours / peer:.2f}")
+    ours_b, peer_b = res["ours_bytes_1"], res["peer_bytes_1"]
+    print(f"# {path.name}: {size / 1e6:.2f} MB on disk; websocket bytes to open it: ours "
+          f"{ours_b / 1e6:.2f} MB ({ours_b / size:.2f}x the file), ipyniivue "
+          f"{peer_b / 1e6:.2f} MB ({peer_b / size:.2f}x)", file=sys.stderr)
+    print(f"BENCH viewer_ws_bytes {ours_b / 1e6:.2f} MB ratio={ours_b / peer_b:.2f}")
+    print(f"BENCH viewer_ws_bytes_per_file_byte {ours_b / size:.2f} x "
+          f"ratio={(ours_b / size) / (peer_b / size):.2f}")
+    ours, peer = res["ours_redraw"], res["peer_redraw"]
+    print(f"BENCH viewer_crosshair_redraw {ours * 1000:.0f} ms ratio={ours / peer:.2f}")
     return 0
 
 
@@ -223,11 +243,18 @@ def page_note(lab) -> str:
     return f"{len(errors)} console errors" + (f": {errors[:3]}" if errors else "")
 
 
+def default_input() -> Path:
+    import nilearn
+
+    return (Path(nilearn.__file__).parent / "datasets" / "data"
+            / "mni_icbm152_t1_tal_nlin_sym_09a_converted.nii.gz")
+
+
 if __name__ == "__main__":
     import argparse
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", nargs="+", default=["256x256x200", "512x512x400"])
+    ap.add_argument("--file", type=Path, default=None, help="a .nii.gz (default: MNI152 T1)")
     ap.add_argument("--timeout", type=float, default=900)
     a = ap.parse_args()
-    sys.exit(main(tuple(a.sizes), a.timeout))
+    sys.exit(main(a.file or default_input(), a.timeout))

@@ -21,6 +21,10 @@ no renderer – while this module controls exactly:
 * machine-checkable markers: the front end echoes ``ack`` (= the ``seq`` it
   has drawn) and ``frame``, and writes ``data-frame``/``data-ack`` on the DOM.
 
+Each Viewer's widget state carries only ``static/viewer_loader.js`` (~1 KB): the
+first Viewer on a page asks its kernel for the bundle, gzipped (0.8 MB instead of
+2.3 MB), and every later Viewer of that page reuses the imported module.
+
 The JS source is ``nora_lab/widgets/js/src/viewer.js``; rebuild the bundle
 with ``npm --prefix nora_lab/widgets/js ci && npm --prefix nora_lab/widgets/js run build``
 (``js/build.mjs``: esbuild, one ES module, the bundled packages' licences
@@ -33,19 +37,25 @@ Mouse and keys (as in NORA)
 ---------------------------
 left click: crosshair (world position, shared by all viewports) ·
 wheel: slice · ctrl+wheel: zoom · right drag: pan · middle drag: window ·
-double click: reset window · ``1``–``6``, ``0``: CT window presets
-(:data:`nora_lab.display.CT_WINDOW_PRESETS`) · space: toggle ROI
+double click: the window the image opened with · ``1``–``6``: CT window presets
+(:data:`nora_lab.display.CT_WINDOW_PRESETS`; CT images only) · ``0``: auto window ·
+the toolbar and "?" on the canvas say the same · space: toggle ROI
 edit (then left button draws, right erases; strokes go to :meth:`on_draw`) ·
 ``ctrl+z`` / ``shift+ctrl+z``, arrow up/down: reported to :meth:`on_key`
 (the ROI tool undoes/redoes, the desk steps through studies) · a left click
-outside ROI edit is reported to :meth:`on_click`.
+outside ROI edit is reported to :meth:`on_click` · ``s``: layer list · ``x``/``y``:
+scroll slower/faster · a local volume file dropped on the viewer is drawn in the page
+only (never uploaded; its name lands in :attr:`Viewer.dropped`).
 """
 
 from __future__ import annotations
 
+import gzip
 import math
+import re
 import uuid
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +76,19 @@ __all__ = ["Viewer", "Layer"]
 
 _STATIC = Path(__file__).parent / "static"
 _COMM = object()  # marks ipywidgets' own call of Widget.open()
+
+
+def _bundle_hash() -> str:
+    """The source hash in static/viewer.js's banner (js/build.mjs writes it)."""
+    with open(_STATIC / "viewer.js", encoding="utf-8") as fh:
+        m = re.search(r"source-sha256: ([0-9a-f]{64})", fh.read(400))
+    return m.group(1)[:16] if m else "unbuilt"
+
+
+@lru_cache(maxsize=1)
+def _bundle_gz(digest: str) -> bytes:
+    """static/viewer.js gzipped, sent once per page to the loader (``digest`` keys the cache)."""
+    return gzip.compress((_STATIC / "viewer.js").read_bytes(), compresslevel=9, mtime=0)
 
 
 class Viewer(anywidget.AnyWidget):
@@ -113,7 +136,8 @@ class Viewer(anywidget.AnyWidget):
     >>> v.position = (10.0, -20.0, 35.0); v.window = (40, 80)           # doctest: +SKIP
     """
 
-    _esm = _STATIC / "viewer.js"
+    # a ~1 KB loader; it asks the kernel for the 2.3 MB module once per page (see _send_esm)
+    _esm = (_STATIC / "viewer_loader.js").read_text().replace("__BUNDLE_HASH__", _bundle_hash())
     _css = _STATIC / "viewer.css"
 
     view_layout = t.Unicode("1").tag(sync=True)
@@ -127,6 +151,8 @@ class Viewer(anywidget.AnyWidget):
     window = t.Tuple(t.Float(), t.Float(), default_value=(0.5, 1.0)).tag(sync=True)
     window_presets = t.Dict(display.CT_WINDOW_PRESETS).tag(sync=True)
     _layouts = t.List(t.Unicode(), default_value=list(display.LAYOUTS)).tag(sync=True)
+    #: names of local files dropped on the page: drawn there, never uploaded (not synced)
+    dropped = t.List(t.Unicode(), read_only=True)
     active_viewport = t.Int(0).tag(sync=True)
     drawing = t.Bool(False).tag(sync=True)
     radiological = t.Bool(False).tag(sync=True)
@@ -586,7 +612,10 @@ class Viewer(anywidget.AnyWidget):
 
     def _on_frontend_msg(self, _widget: Any, content: dict, buffers: list) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
-        if kind == "ready":
+        if kind == "esm":  # the page's first Viewer asks for the module (static/viewer_loader.js)
+            blob = _bundle_gz(_bundle_hash())
+            self.send({"type": "esm"}, [memoryview(blob)])
+        elif kind == "ready":
             self._frontend_ready = True
             have = content.get("have") or {}
             for spec in list(self.layers):
@@ -595,6 +624,9 @@ class Viewer(anywidget.AnyWidget):
             self._bump()
         elif kind == "draw":
             self._dispatch_draw(content)
+        elif kind == "dropped":
+            names = [str(n) for n in content.get("names") or []]
+            self.set_trait("dropped", [*self.dropped, *names])
         elif kind == "click":
             pts = content.get("points") or [[math.nan] * 3]
             world = tuple(math.nan if v is None else float(v) for v in pts[-1][:3])

@@ -10,6 +10,7 @@ Python observers rewrite), so every check crosses the kernel.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 
@@ -20,10 +21,10 @@ from .conftest import pixel_stats
 
 pytestmark = pytest.mark.browser
 
-# all three viewers of the notebook acknowledged a drawn frame with their layers
+# all four viewers of the notebook acknowledged a drawn frame with their layers
 READY = """() => { const rs = [...document.querySelectorAll('.nora-viewer')];
-                   return rs.length === 3 && rs.every(r => +r.dataset.ack > 0)
-                          && rs.map(r => +r.dataset.layers).join() === '2,4,1'; }"""
+                   return rs.length === 4 && rs.every(r => +r.dataset.ack > 0)
+                          && rs.map(r => +r.dataset.layers).join() === '2,4,1,1'; }"""
 
 
 @pytest.fixture(scope="module")
@@ -110,7 +111,8 @@ def test_preset_key_changes_the_window_in_python(lab, page):
     # the key went to the viewer, not to JupyterLab's notebook shortcuts (1 = heading!)
     kinds = page.eval_on_selector_all(
         ".jp-Notebook .jp-Cell", "els => els.map(e => e.classList.contains('jp-MarkdownCell'))")
-    assert kinds == [True, False, False, True, False, True, False, True, False, False]
+    assert kinds == [True, False, False, True, False, True, False, True, False, False, True,
+                     False]
 
 
 def test_pen_stroke_goes_to_the_kernel_and_the_mask_diff_comes_back(lab, page):
@@ -202,14 +204,14 @@ t1 = proj.files("s*.nii*", psid="demo01#MR1")["path"].iloc[0]
 viewer = Viewer(t1, layout="2x2", height=560)
 seen = W.HTML()
 def show(_=None):
-    w = viewer.window
+    w, bg = viewer.window, viewer.layers[0]
+    opened = bg.get("open_window") or (0, 0)
     seen.value = (f"<code class='nora-mr-state'>PY window=({w[0]:.3f}, {w[1]:.3f}) "
-                  f"layout={viewer.view_layout} modality={viewer.layers[0]['modality']} "
-                  f"open=({viewer.layers[0]['open_window'][0]:.3f}, "
-                  f"{viewer.layers[0]['open_window'][1]:.3f}) "
-                  f"colormap={viewer.layers[0]['colormap']} "
-                  f"visible={viewer.layers[0]['visible']}</code>")
-viewer.observe(show, names=["window", "view_layout", "layers"])
+                  f"layout={viewer.view_layout} modality={bg.get('modality')} "
+                  f"open=({opened[0]:.3f}, {opened[1]:.3f}) colormap={bg['colormap']} "
+                  f"visible={bg['visible']} "
+                  f"dropped={','.join(getattr(viewer, 'dropped', []))}</code>")
+viewer.observe(show, names=["window", "view_layout", "layers", "dropped"])
 show()
 W.VBox([viewer, seen])""",
 ]
@@ -252,11 +254,28 @@ def _wait_mr_change(page, before: str) -> None:
         timeout=30_000)
 
 
+def tiles(png: bytes, rows: int, cols: int) -> list[dict]:
+    """pixel_stats of each tile of a canvas split into rows × cols."""
+    img = _rgb(png)
+    w, h = img.size
+    out = []
+    for r in range(rows):
+        for c in range(cols):
+            buf = io.BytesIO()
+            img.crop((c * w // cols, r * h // rows, (c + 1) * w // cols,
+                      (r + 1) * h // rows)).save(buf, "PNG")
+            out.append(pixel_stats(buf.getvalue()))
+    return out
+
+
 def test_viewer_with_a_path_in_2x2_draws_the_brain_in_every_viewport(lab, mr_page):
     root = mr_page.locator(".nora-viewer").first
     assert root.get_attribute("data-layout") == "2x2"
-    for i in range(4):
-        st = pixel_stats(lab.shot(canvas(mr_page, 0, i), f"viewer_mr_2x2_vp{i}.png"))
+    # the four viewports show the same layers: four tiles of one canvas, one GPU upload
+    assert root.get_attribute("data-shared") == "true"
+    assert root.locator(".nora-vp:visible").count() == 1
+    png = lab.shot(canvas(mr_page, 0, 0), "viewer_mr_2x2.png")
+    for i, st in enumerate(tiles(png, 2, 2)):
         assert st["unique_colors"] > 50 and st["frac_non_dominant"] > 0.05, (i, st)
     assert mr_page.locator(".nora-vp-hint:visible").count() == 0
 
@@ -279,7 +298,7 @@ def test_right_drag_pans_without_jupyterlabs_context_menu(mr_page):
 def test_ct_preset_keys_leave_an_mr_window_alone_and_0_is_auto(lab, mr_page):
     state = mr_state(mr_page)
     assert state["modality"] == "MR"
-    canvas(mr_page, 0, 1).click(position={"x": 40, "y": 40})  # focus the viewer
+    canvas(mr_page, 0, 0).click(position={"x": 40, "y": 40})  # focus the viewer
     mr_page.wait_for_timeout(300)
     before = mr_state(mr_page)["window"]
     mr_page.keyboard.press("4")  # CT bone window: not for an MR
@@ -293,7 +312,7 @@ def test_ct_preset_keys_leave_an_mr_window_alone_and_0_is_auto(lab, mr_page):
 def test_double_click_returns_to_the_window_the_image_opened_with(lab, mr_page):
     cv = canvas(mr_page, 0, 0)
     box = cv.bounding_box()
-    x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
+    x, y = box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.3  # the axial tile
     opened = mr_state(mr_page)["open"]
     text = mr_page.locator(".nora-mr-state").inner_text()
     mr_page.mouse.move(x, y)  # middle drag = window
@@ -304,7 +323,7 @@ def test_double_click_returns_to_the_window_the_image_opened_with(lab, mr_page):
     _wait_mr_change(mr_page, text)
     assert mr_state(mr_page)["window"] != pytest.approx(opened, rel=1e-3)
     text = mr_page.locator(".nora-mr-state").inner_text()
-    cv.dblclick(position={"x": box["width"] * 0.25, "y": box["height"] * 0.5})
+    cv.dblclick(position={"x": box["width"] * 0.25, "y": box["height"] * 0.25})
     _wait_mr_change(mr_page, text)
     mr_page.wait_for_timeout(500)
     assert mr_state(mr_page)["window"] == pytest.approx(opened, abs=1e-3)
@@ -361,7 +380,7 @@ def test_help_lists_gestures_and_keys(mr_page):
 
 def test_key_s_opens_the_layer_list_and_visibility_reaches_the_kernel(lab, mr_page):
     root = mr_page.locator(".nora-viewer").first
-    canvas(mr_page, 0, 1).click(position={"x": 40, "y": 40})
+    canvas(mr_page, 0, 0).click(position={"x": 40, "y": 40})
     mr_page.keyboard.press("s")
     layers = root.locator(".nora-layers")
     layers.wait_for(state="visible")
@@ -371,7 +390,7 @@ def test_key_s_opens_the_layer_list_and_visibility_reaches_the_kernel(lab, mr_pa
     _wait_mr_change(mr_page, text)
     assert mr_state(mr_page)["visible"] is False
     mr_page.wait_for_timeout(500)
-    st = pixel_stats(lab.shot(canvas(mr_page, 0, 2), "viewer_mr_hidden.png"))
+    st = pixel_stats(lab.shot(canvas(mr_page, 0, 0), "viewer_mr_hidden.png"))
     assert st["frac_non_dominant"] < 0.05, st  # only the crosshair / labels remain
     layers.locator(".nora-layer-visible").first.click()
     mr_page.wait_for_function(
@@ -381,7 +400,7 @@ def test_key_s_opens_the_layer_list_and_visibility_reaches_the_kernel(lab, mr_pa
 
 def test_keys_x_and_y_change_the_scroll_speed(mr_page):
     root = mr_page.locator(".nora-viewer").first
-    canvas(mr_page, 0, 1).click(position={"x": 40, "y": 40})
+    canvas(mr_page, 0, 0).click(position={"x": 40, "y": 40})
     mr_page.keyboard.press("y")
     mr_page.keyboard.press("y")
     assert root.get_attribute("data-scroll-step") == "4"
@@ -396,8 +415,50 @@ def test_toolbar_layout_reaches_the_kernel(lab, mr_page):
         "() => /layout=1x3/.test(document.querySelector('.nora-mr-state').innerText)")
     mr_page.wait_for_function(
         "() => document.querySelector('.nora-viewer').dataset.layout === '1x3'")
-    assert root.locator(".nora-vp:visible").count() == 3
+    assert root.get_attribute("data-shared") == "true"
     mr_page.wait_for_timeout(800)
-    for i in range(3):
-        st = pixel_stats(lab.shot(canvas(mr_page, 0, i), f"viewer_mr_1x3_vp{i}.png"))
+    png = lab.shot(canvas(mr_page, 0, 0), "viewer_mr_1x3.png")
+    for i, st in enumerate(tiles(png, 1, 3)):
         assert st["frac_non_dominant"] > 0.05, (i, st)
+
+
+def test_a_dropped_local_file_is_drawn_and_not_uploaded(lab, mr_page, tmp_path):
+    import base64
+
+    import nibabel as nib
+
+    blob = np.zeros((40, 40, 40), np.float32)
+    blob[10:30, 10:30, 10:30] = 1000.0  # a bright cube around the world origin
+    path = tmp_path / "local_cube.nii.gz"
+    nib.Nifti1Image(blob, np.diag([2.0, 2.0, 2.0, 1.0]) @ _centred(40)).to_filename(path)
+    data = base64.b64encode(path.read_bytes()).decode()
+    root = mr_page.locator(".nora-viewer").first
+    before = np.asarray(_rgb(canvas(mr_page, 0, 0).screenshot())).astype(int)
+    sent = mr_page.evaluate("() => document.querySelector('.nora-viewer').dataset.ack")
+    # a real drop event carrying a File, as the OS file manager delivers it
+    mr_page.evaluate(
+        """([data, name]) => {
+             const bytes = Uint8Array.from(atob(data), c => c.charCodeAt(0));
+             const dt = new DataTransfer();
+             dt.items.add(new File([bytes], name));
+             const target = document.querySelector('.nora-viewer .nora-vp canvas');
+             target.dispatchEvent(new DragEvent('dragover', {dataTransfer: dt, bubbles: true}));
+             target.dispatchEvent(new DragEvent('drop', {dataTransfer: dt, bubbles: true}));
+           }""", [data, path.name])
+    mr_page.wait_for_function(
+        "() => document.querySelector('.nora-viewer').dataset.dropped === '1'", timeout=30_000)
+    mr_page.wait_for_timeout(800)
+    after = np.asarray(_rgb(lab.shot(canvas(mr_page, 0, 0), "viewer_mr_dropped.png"))).astype(int)
+    warm = lambda a: ((a[..., 0] - a[..., 2]) > 60).sum()  # noqa: E731
+    assert warm(after) > after.shape[0] * after.shape[1] * 0.01 and warm(after) > warm(before)
+    # the kernel holds the name, not the voxels: no new layer, nothing to acknowledge
+    mr_page.wait_for_function(
+        "() => /dropped=local_cube.nii.gz/.test("
+        "document.querySelector('.nora-mr-state').innerText)")
+    assert root.get_attribute("data-ack") == sent and root.get_attribute("data-layers") == "1"
+
+
+def _centred(n: int) -> np.ndarray:
+    a = np.eye(4)
+    a[:3, 3] = -(n - 1) / 2
+    return a

@@ -507,3 +507,27 @@ def test_python_reacting_to_the_page_still_gets_its_changes_acknowledged(volume)
     v.observe(chain, "ack")
     v.set_state({"ack": v.seq})
     assert v.seq == moved[0] + 1
+
+
+def test_a_file_dropped_on_the_page_is_named_in_the_kernel_never_sent(volume, frontend):
+    v = Viewer(volume)
+    fe = frontend(v)
+    fe.ready()
+    sent = v.bytes_sent
+    v._on_frontend_msg(v, {"type": "dropped", "names": ["t1.nii.gz"]}, [])
+    assert v.dropped == ["t1.nii.gz"] and len(v.layers) == 1 and v.bytes_sent == sent
+
+
+def test_each_viewer_carries_a_small_loader_and_the_module_goes_once_on_request(frontend):
+    import gzip
+
+    v = Viewer()
+    assert len(v._esm) < 3000 and "DecompressionStream" in v._esm
+    bundle = (WIDGETS / "static" / "viewer.js").read_bytes()
+    head = re.search(r"source-sha256: ([0-9a-f]{16})", bundle[:400].decode()).group(1)
+    assert f"nora_lab.viewer.{head}" in v._esm  # a new bundle never reuses an old module
+    fe = frontend(v)
+    v._on_frontend_msg(v, {"type": "esm"}, [])
+    (content, buffers), = fe.messages
+    assert content == {"type": "esm"} and gzip.decompress(bytes(buffers[0])) == bundle
+    assert buffers[0].nbytes < len(bundle) / 2

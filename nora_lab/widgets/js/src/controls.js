@@ -46,7 +46,7 @@ export class Controls {
     this.layoutSel = h('select', { className: 'nora-layout', title: 'layout', onchange: () => this.set('view_layout', this.layoutSel.value) })
     this.cmapSel = h('select', { className: 'nora-colormap', title: 'colormap of the background', onchange: () => this.setLayer(this.bg(), { colormap: this.cmapSel.value }) })
     this.presetSel = h('select', { className: 'nora-preset', title: 'window presets for this modality', onchange: () => this.applyPreset() })
-    const num = (cls, title) => h('input', { className: cls, type: 'number', step: 'any', title, onchange: () => this.setWindow() })
+    const num = (cls, title) => h('input', { className: cls, type: 'number', step: 'any', title, onchange: () => this.setWindow(), onkeydown: (e) => { if (e.key === 'Enter') this.setWindow() } })
     this.level = num('nora-level', 'window level (centre of the displayed range)')
     this.width = num('nora-width', 'window width (the displayed range)')
     this.helpBtn = h('button', { className: 'nora-help-btn', title: 'mouse and keys', onclick: () => this.toggleHelp() }, '?')
@@ -151,10 +151,11 @@ export class Controls {
       if (s.kind === 'volume' && s.role !== 'mask') {
         const sel = h('select', { className: 'nora-layer-colormap', title: 'colormap', onchange: (e) => this.setLayer(s, { colormap: e.target.value }) })
         this.options(sel, this.colormaps(s.colormap).map((c) => [c, c]), s.colormap)
-        const win = h('input', { className: 'nora-layer-window', title: 'window level/width', value: s.window ? `${fmt(s.window[0])}/${fmt(s.window[1])}` : '', size: '9', onchange: (e) => {
+        const setWin = (e) => {
           const [l, w] = e.target.value.split('/').map(parseFloat)
           if (Number.isFinite(l) && Number.isFinite(w) && w > 0) this.setLayer(s, { window: [l, w] })
-        } })
+        }
+        const win = h('input', { className: 'nora-layer-window', title: 'window level/width', value: s.window ? `${fmt(s.window[0])}/${fmt(s.window[1])}` : '', size: '9', onchange: setWin, onkeydown: (e) => { if (e.key === 'Enter') setWin(e) } })
         cells.push(sel, win)
       }
       if (s.role === 'mask') {

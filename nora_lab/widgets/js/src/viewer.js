@@ -333,6 +333,9 @@ class View {
     this.root.append(this.controls.bar, this.stage, this.status)
     el.appendChild(this.root)
     this.scrollStep = 1 // slices per wheel step: keys x (slower) / y (faster)
+    this.locals = [] // volumes dropped from the local disk: in this page only, never uploaded
+    this.root.addEventListener('dragover', (e) => { e.preventDefault(); e.stopPropagation() })
+    this.root.addEventListener('drop', (e) => this.onDrop(e))
     this.root.addEventListener('keydown', (e) => this.onKey(e))
     this.timer = null
     this.busy = false
@@ -382,29 +385,35 @@ class View {
     this.grid.style.gridTemplateRows = `repeat(${rows}, 1fr)`
     this.grid.style.height = `${m.get('height')}px`
     this.root.dataset.layout = layout
-    this.viewports.forEach((vp, i) => { vp.div.style.display = i < n ? '' : 'none' })
-    const visible = this.viewports.slice(0, n)
+    const layers = m.get('layers') || []
+    const sliceTypes = m.get('slice_types') || []
+    // Viewports that all show the same layers are tiles of ONE Niivue canvas (one GPU upload
+    // of each volume); viewports with layers of their own get a canvas each.
+    const tiles = this.sharedTiles(layers, sliceTypes, rows, cols, n)
+    this.root.dataset.shared = String(!!tiles)
+    this.viewports.forEach((vp, i) => { vp.div.style.display = (tiles ? i === 0 : i < n) ? '' : 'none' })
+    this.viewports[0].div.style.gridArea = tiles ? '1 / 1 / -1 / -1' : ''
+    const visible = tiles ? [this.viewports[0]] : this.viewports.slice(0, n)
     await Promise.all(visible.map((vp) => vp.attach()))
 
-    const layers = m.get('layers') || []
     const bg = this.activeBackground(layers)
     const changed = this.store.applyProps(layers, m.get('window'), bg && bg.id)
-    const sliceTypes = m.get('slice_types') || []
     const pos = m.get('position')
     for (const vp of visible) {
       const nv = vp.nv
       let needGL = false
       let needDraw = false
-      // slice type / mosaic
+      // slice type / mosaic / tiles of a shared canvas
       const st = sliceTypes[vp.index] || 'multiplanar'
       const mosaic = st === 'mosaic' ? m.get('mosaic') : ''
       const radiological = !!m.get('radiological')
-      const sliceKey = `${st}|${mosaic}|${radiological}`
+      const sliceKey = `${st}|${mosaic}|${radiological}|${JSON.stringify(tiles)}`
       if (sliceKey !== vp.sliceKey) {
         vp.sliceKey = sliceKey
         nv.opts.sliceMosaicString = mosaic
         nv.opts.sliceType = SLICE[st] ?? SLICE_TYPE.MULTIPLANAR
         nv.opts.isRadiologicalConvention = radiological
+        nv.customLayout = tiles || []
         needGL = true
       }
       // volumes, in role order
@@ -414,16 +423,16 @@ class View {
         .map((s) => ({ s, it: this.store.items.get(s.id) }))
         .filter(({ s, it }) => it && it.kind === 'volume')
         .sort((a, b) => ROLE_ORDER[a.s.role] - ROLE_ORDER[b.s.role])
-      const volKey = vols.map(({ s, it }) => `${s.id}:${it.version}`).join(',')
+      const volKey = vols.map(({ s, it }) => `${s.id}:${it.version}`).concat(this.locals.map((l) => l.id)).join(',')
       if (volKey !== vp.volIds) {
         vp.volIds = volKey
-        nv.volumes = vols.map(({ it }) => it.vol)
+        nv.volumes = vols.map(({ it }) => it.vol).concat(this.locals.map((l) => l.vol))
         nv.back = nv.volumes.length ? nv.volumes[0] : null
         nv.overlays = nv.volumes.slice(1)
         needGL = true
       }
       const waiting = mine.some((s) => !this.store.items.get(s.id))
-      vp.hint.style.display = mine.length || waiting ? 'none' : ''
+      vp.hint.style.display = mine.length || waiting || this.locals.length ? 'none' : ''
       vp.div.dataset.empty = String(!mine.length)
       if (vols.some(({ s }) => changed.has(s.id))) needGL = true
       // surfaces and fibers (GL objects are per canvas)
@@ -476,6 +485,21 @@ class View {
     this.updateStatus(layers, pos)
     this.controls.update()
     if (!this.store.pending(layers)) this.acknowledge()
+  }
+
+  // The tiles of one shared canvas for this layout, or null: every viewport shows the same
+  // layers (the usual case: Viewer(path, layout='2x2')) and is a plain slice or 3-D view.
+  sharedTiles (layers, sliceTypes, rows, cols, n) {
+    if (n < 2) return null
+    const types = sliceTypes.slice(0, n)
+    if (types.length < n || types.some((t) => !['axial', 'coronal', 'sagittal', 'render'].includes(t))) return null
+    const ids = (i) => layers.filter((s) => s.viewports.includes(i)).map((s) => s.id).join(',')
+    const first = ids(0)
+    for (let i = 1; i < n; i++) if (ids(i) !== first) return null
+    return types.map((t, i) => ({
+      sliceType: SLICE[t],
+      position: [(i % cols) / cols, Math.floor(i / cols) / rows, 1 / cols, 1 / rows]
+    }))
   }
 
   acknowledge () {
@@ -552,6 +576,7 @@ class View {
   }
 
   onKey (e) {
+    if (e.target.closest && e.target.closest('input, select, textarea, button')) return // typing in a control
     if (this.tools.key(e)) return
     // Keys Python acts on (the ROI tool's undo/redo, the desk's study stepping) go to the
     // kernel as {type: 'key'}; the page does nothing else with them.
@@ -591,6 +616,33 @@ class View {
       this.model.save_changes()
       this.schedule()
     }
+  }
+
+  // Local files dropped on the viewer are read and drawn in this page only (nothing is
+  // uploaded): over every viewport, the first as a grey background if there is none, the
+  // others as warm overlays. Python hears the names ({type: 'dropped'}), not the bytes.
+  async onDrop (e) {
+    e.preventDefault()
+    e.stopPropagation()
+    const files = [...((e.dataTransfer && e.dataTransfer.files) || [])]
+    const names = []
+    for (const file of files) {
+      if (!/\.(nii|nii\.gz|mgz|mgh|nrrd|nhdr|img|hdr)$/i.test(file.name)) {
+        this.store.fail(new Error(`cannot view ${file.name} dropped here: volumes only (.nii, .nii.gz, .mgz, .nrrd); open surfaces and fibers from Python`))
+        continue
+      }
+      try {
+        const first = !this.locals.length && !(this.model.get('layers') || []).some((s) => s.role === 'background')
+        const vol = await NVImage.new(await file.arrayBuffer(), file.name, first ? 'gray' : 'warm', first ? 1 : 0.5)
+        this.locals.push({ id: `local:${file.name}:${this.locals.length}`, name: file.name, vol })
+        names.push(file.name)
+      } catch (err) {
+        this.store.fail(new Error(`cannot view ${file.name}: ${err.message || err}`))
+      }
+    }
+    this.root.dataset.dropped = String(this.locals.length)
+    if (names.length) this.model.send({ type: 'dropped', names })
+    this.schedule()
   }
 
   // Window presets that fit the active background's modality: key -> {name, window}.

@@ -1,0 +1,54 @@
+// The viewer's anywidget module as every Viewer carries it: a loader of ~1 KB. The real
+// module (static/viewer.js, Niivue bundled, 2.3 MB) is asked from the kernel once per page
+// ({type: 'esm'} -> the gzipped bundle as one binary buffer), inflated by the browser's
+// DecompressionStream and imported from a blob: URL; every later Viewer of the page, of
+// any kernel, reuses it. __BUNDLE_HASH__ (the bundle's source hash) is filled in by
+// nora_lab/widgets/viewer.py, so two versions of the bundle never mix.
+const KEY = Symbol.for('nora_lab.viewer.__BUNDLE_HASH__')
+
+function load (model) {
+  if (!globalThis[KEY]) {
+    globalThis[KEY] = new Promise((resolve, reject) => {
+      const onMsg = (msg, buffers) => {
+        if (!msg || msg.type !== 'esm') return
+        model.off('msg:custom', onMsg)
+        const dv = buffers[0]
+        const bytes = new Uint8Array(dv.buffer, dv.byteOffset, dv.byteLength)
+        const code = new Blob([bytes]).stream().pipeThrough(new DecompressionStream('gzip'))
+        new Response(code).blob()
+          .then((b) => import(URL.createObjectURL(new Blob([b], { type: 'text/javascript' }))))
+          .then((m) => resolve(m.default), reject)
+      }
+      model.on('msg:custom', onMsg)
+      model.send({ type: 'esm' })
+    })
+    globalThis[KEY].catch(() => { delete globalThis[KEY] }) // let the next Viewer try again
+  }
+  return globalThis[KEY]
+}
+
+// The kernel's answer cannot reach a model before anywidget has finished initializing it,
+// so the module is asked for in render(); the real initialize() runs once per model then,
+// with the model handle of initialize() (its listeners live as long as the model).
+const MODELS = new Map() // _uid -> {model, init: Promise | null, cleanup}
+
+export default {
+  initialize ({ model }) {
+    const uid = model.get('_uid')
+    const entry = { model, init: null, cleanup: null }
+    MODELS.set(uid, entry)
+    return () => {
+      MODELS.delete(uid)
+      if (typeof entry.cleanup === 'function') entry.cleanup()
+    }
+  },
+  async render ({ model, el }) {
+    const widget = await load(model)
+    const entry = MODELS.get(model.get('_uid'))
+    if (entry && !entry.init) {
+      entry.init = Promise.resolve(widget.initialize({ model: entry.model })).then((c) => { entry.cleanup = c })
+    }
+    if (entry) await entry.init
+    return widget.render({ model, el })
+  }
+}
