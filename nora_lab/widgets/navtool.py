@@ -196,7 +196,7 @@ class NavigationTool(W.VBox):
     def _moving_specs(self) -> list[dict]:
         vols = [s for s in self.viewer.layers if s["kind"] == "volume"]
         if self._moving is None:
-            return [s for s in vols if s["role"] != "background"]
+            return [s for s in vols if s["role"] != "background" and s["name"] != MARKER_LAYER]
         return [s for s in vols if s["id"] in self._moving]
 
     def _fixed_spec(self) -> dict | None:
