@@ -28,14 +28,21 @@ class Compiler:
         ``"sqlite"`` or ``"postgresql"``.
     name_visible
         Whether the user may filter on real names (identity right).
+    counting
+        Conditions for a count of every matching row, not for the first page of an
+        ordered table: each file/tag condition then drives the query from the rows it
+        selects (``id IN (…)``, a hashed semi-join), which visits each matching row once
+        instead of probing once per row of the table.
     """
 
     #: a file pattern matching fewer rows than this drives the query from its files
     RARE = 2000
 
     def __init__(self, level: str, dialect: str, *, name_visible: bool = False,
-                 conn: sa.Connection | None = None, project_pk: int | None = None) -> None:
+                 conn: sa.Connection | None = None, project_pk: int | None = None,
+                 counting: bool = False) -> None:
         self.level = level
+        self.counting = counting
         self.dialect = dialect
         self.name_visible = name_visible
         self.conn = conn
@@ -125,13 +132,14 @@ class Compiler:
         f = t.files
         rare = (self.conn is not None and self.project_pk is not None
                 and pat.estimate(self.conn, self.project_pk, self.RARE) < self.RARE)
+        in_project = (rare or self.counting) and self.project_pk is not None
         cond = pat.condition(f.c.path_lc, f.c.id, self.dialect, trigram=rare,
-                             project=f.c.project_id == self.project_pk if rare else None)
+                             project=f.c.project_id == self.project_pk if in_project else None)
         probe = sa.select(sa.literal(1)).select_from(f).where(self._study_of(f.c.study), cond)
         # (no project condition in the driver: the outer query has it, and on SQLite it
         # would tempt the planner into a scan of the project's files instead of the rowids)
         return self._probe_or_drive(probe, study_ids=sa.select(f.c.study).where(cond),
-                                    rare=rare)
+                                    rare=rare or self.counting)
 
     def _probe_or_drive(self, probe: sa.Select, *, study_ids: sa.Select | None = None,
                         subject_ids: sa.Select | None = None,
@@ -146,6 +154,8 @@ class Compiler:
         """
         driver = study_ids if study_ids is not None else subject_ids
         assert driver is not None, "study_ids or subject_ids"
+        if self.counting:
+            rare = True
         if rare is None:
             rare = self.conn is not None and self.conn.execute(
                 sa.select(sa.func.count()).select_from(driver.limit(self.RARE).subquery())

@@ -30,13 +30,15 @@ else:
 class QueriesMixin(ProjectHost):
     """Studies, subjects and files matching filter bars and file patterns."""
 
-    def _compiler(self, level: str, conn: sa.Connection | None = None) -> Compiler:
+    def _compiler(self, level: str, conn: sa.Connection | None = None, *,
+                  counting: bool = False) -> Compiler:
         return Compiler(level, self.archive.dialect, name_visible=self.can_see_identity,
-                        conn=conn, project_pk=self.pk)
+                        conn=conn, project_pk=self.pk, counting=counting)
 
-    def _studies_select(self, filters, conn: sa.Connection | None = None) -> sa.Select:
+    def _studies_select(self, filters, conn: sa.Connection | None = None, *,
+                        counting: bool = False) -> sa.Select:
         s, sub = t.studies, t.subjects
-        conds = self._compiler("study", conn).filters(filters)
+        conds = self._compiler("study", conn, counting=counting).filters(filters)
         return (sa.select(s.c.id, s.c.psid, sub.c.subject_id.label("subject"),
                           s.c.study_id.label("study"), s.c.date, s.c.description)
                 .join(sub, sub.c.id == s.c.subject)
@@ -79,7 +81,7 @@ class QueriesMixin(ProjectHost):
     def count_studies(self, filters: Mapping[str, str] | str | None = None) -> int:
         """How many studies match (for the table's "n of N")."""
         with _db.read(self._engine) as conn:
-            sel = self._studies_select(filters, conn).subquery()
+            sel = self._studies_select(filters, conn, counting=True).subquery()
             return int(conn.execute(sa.select(sa.func.count()).select_from(sel)).scalar_one())
 
     def subjects(self, filters: Mapping[str, str] | str | None = None, *,
