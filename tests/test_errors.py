@@ -43,7 +43,7 @@ def _exception_classes() -> dict[str, type[BaseException]]:
         tree = ast.parse(path.read_text())
         names = [n.name for n in tree.body if isinstance(n, ast.ClassDef) and n.bases]
         candidates = [n for n in names if re.search(r"Error|Exception|Rejected|Lost|Denied|"
-                                                    r"Timeout|Usage|Odd|Meanwhile", n)]
+                                                    r"Timeout|Usage|Odd|Meanwhile|Unavailable", n)]
         if not candidates:
             continue
         module = importlib.import_module(_module(path))

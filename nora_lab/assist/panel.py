@@ -20,7 +20,7 @@ from typing import Any
 import ipywidgets as W
 import numpy as np
 
-from nora_lab.errors import NoraError
+from nora_lab.errors import AssistError, NoraError
 from nora_lab.imaging.roi import union_bbox
 
 from .backend import Proposal
@@ -97,7 +97,7 @@ class AssistPanel(W.VBox):
         elif kind == "lasso":
             proposal = a.add_lasso(points, positive, world=True)
         else:
-            raise NoraError(f"unknown assistant interaction {kind!r}; use one of "
+            raise AssistError(f"unknown assistant interaction {kind!r}; use one of "
                             "point, scribble, box, lasso")
         self._show(proposal)
         self._say(f"{len(a.interactions)} interaction(s) · {proposal.count} voxels · "
@@ -108,7 +108,7 @@ class AssistPanel(W.VBox):
         """Add the proposal to the current ROI (a new one if there is none): one edit."""
         a = self.assistant
         if a is None or a.proposal.bbox is None:
-            raise NoraError("the assistant has no proposal to accept: click on the object "
+            raise AssistError("the assistant has no proposal to accept: click on the object "
                             "first")
         roi = self.tool.current
         if roi is None:
@@ -133,7 +133,7 @@ class AssistPanel(W.VBox):
         layers = [s for s in self.viewer.layers if s["role"] == "background"]
         here = [s for s in layers if self.viewer.active_viewport in s["viewports"]]
         if not (here or layers):
-            raise NoraError("the assistant works on the viewer's background: open an image")
+            raise AssistError("the assistant works on the viewer's background: open an image")
         return (here or layers)[-1]
 
     def _session(self) -> Assistant:

@@ -17,7 +17,9 @@ Argument types come from ``args`` (``"FILE"``, ``"FILE+"``, ``"OUT"``, ``"PATHOU
 there takes its type from its default value (bool, number, str).
 
 Layers that ship jobs register them when imported; :data:`PROVIDERS` lists the modules
-imported on the first unknown name — the processing catalogue
+imported on the first unknown name, with the modules that installed packages name in the
+entry-point group ``nora_lab.jobs`` (how ``nora_lab.segment`` ships ``segment_apply``
+without batch knowing of it) — the processing catalogue
 (:mod:`nora_lab.batch.catalogue`: N4, registration, brain extraction, tissue
 segmentation, reslicing, ROI statistics, diffusion).
 """
@@ -38,6 +40,8 @@ __all__ = ["register_job", "get_job", "registered_jobs", "Registered", "PROVIDER
 
 #: modules that register jobs when imported (tried when a name is unknown): the catalogue's
 PROVIDERS: tuple[str, ...] = CATALOGUE_MODULES
+#: the entry-point group whose values are modules that register jobs when imported
+ENTRY_POINTS = "nora_lab.jobs"
 
 _REGISTRY: dict[str, Registered] = {}
 _SPEC = re.compile(r"^(FILE\+?|OUT|PATHOUT|NUMERIC|STRING|LOGICAL|OPTION(?:\((.*)\))?)$")
@@ -144,8 +148,7 @@ def get_job(name: str) -> Registered:
         If no job of that name is registered (the message lists those that are).
     """
     if name not in _REGISTRY:
-        for mod in PROVIDERS:
-            importlib.import_module(mod)
+        _import_providers()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -156,6 +159,15 @@ def get_job(name: str) -> Registered:
 
 def registered_jobs() -> dict[str, Registered]:
     """All registered jobs by name."""
+    _import_providers()
+    return dict(_REGISTRY)
+
+
+def _import_providers() -> None:
+    """Import the catalogue and every module named in the ``nora_lab.jobs`` entry points."""
+    from importlib.metadata import entry_points
+
     for mod in PROVIDERS:
         importlib.import_module(mod)
-    return dict(_REGISTRY)
+    for ep in entry_points(group=ENTRY_POINTS):
+        importlib.import_module(ep.value.split(":")[0])

@@ -148,3 +148,15 @@ def test_the_docstring_examples_run():
         mod = importlib.import_module(f"nora_lab.batch.{name}")
         res = doctest.testmod(mod, optionflags=doctest.ELLIPSIS)
         assert res.failed == 0, f"nora_lab.batch.{name}: {res.failed} docstring example(s) failed"
+
+
+def test_a_fresh_process_finds_the_jobs_that_installed_packages_ship():
+    """``segment_apply`` lives in nora_lab.segment; a worker that never imported it finds it
+    through the ``nora_lab.jobs`` entry points."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from nora_lab.batch import get_job; "
+            "print(get_job('segment_apply').name, 'nora_lab.segment.jobs' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["segment_apply", "True"]
