@@ -193,7 +193,8 @@ class FilePattern:
         """How many file rows match, counted up to ``cap`` (cheap: stops at the cap).
 
         Patterns with no literal prefix and no literal run of 3 characters cannot use
-        an index: they count as ``cap`` (common).
+        an index: they count as ``cap`` (common). On PostgreSQL a pattern without a
+        literal prefix counts as the planner's estimate of its rows.
         """
         from nora_lab.archive import _schema as t
 
@@ -206,11 +207,16 @@ class FilePattern:
                     f.c.project_id == project_pk, f.c.path_lc >= prefix,
                     f.c.path_lc < prefix + _TOP, f.c.path_lc.like(p, escape=_ESC))
             elif len(literal_run(p)) >= 3:
-                if conn.dialect.name == "sqlite":
-                    q = trigram_rowids(p)
-                else:
-                    q = sa.select(sa.literal(1)).where(f.c.project_id == project_pk,
-                                                       f.c.path_lc.like(p, escape=_ESC))
+                if conn.dialect.name != "sqlite":
+                    # the planner's estimate: counting through pg_trgm's index is as slow
+                    # as the query it is meant to plan (a LIMIT tempts the planner into
+                    # walking the B-tree, a rare pattern's rows are few and far between)
+                    total += _planned_rows(conn, sa.select(sa.literal(1)).where(
+                        f.c.project_id == project_pk, f.c.path_lc.like(p, escape=_ESC)))
+                    if total >= cap:
+                        return cap
+                    continue
+                q = trigram_rowids(p)
             else:
                 return cap
             total += conn.execute(sa.select(sa.func.count()).select_from(
@@ -218,6 +224,17 @@ class FilePattern:
             if total >= cap:
                 return cap
         return total
+
+
+def _planned_rows(conn: sa.Connection, query: sa.Select) -> int:
+    """PostgreSQL: the number of rows the planner expects ``query`` to return."""
+    sql = query.compile(conn, compile_kwargs={"literal_binds": True})
+    plan = conn.exec_driver_sql(f"EXPLAIN (FORMAT JSON) {sql}").scalar_one()
+    if isinstance(plan, str):
+        import json
+
+        plan = json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
 
 
 def trigram_rowids(like: str) -> sa.Select:

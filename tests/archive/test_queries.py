@@ -148,3 +148,14 @@ def test_both_query_strategies_give_the_same_studies(proj, monkeypatch, rare):
     assert list(zip(files["psid"], files["relpath"], strict=True)) == [
             ("Anna#S1", "dti/s002.nii"), ("Anna#S1", "t1_trio_mpr/s001.nii"),
             ("Bert#S1", "MPR_t1_sag/s004.nii.gz")]
+
+
+def test_a_pattern_is_estimated_rare_or_common_before_it_is_planned(proj):
+    """A leading wildcard with a literal run is estimated (SQLite: its trigram table counts
+    up to the cap; PostgreSQL: the planner's estimate), without one it counts as common."""
+    from nora_lab.archive.patterns import FilePattern
+
+    with proj.archive.engine.connect() as conn:
+        assert FilePattern("*flair*").estimate(conn, proj.pk, 1000) < 1000
+        assert FilePattern("*").estimate(conn, proj.pk, 1000) == 1000
+        assert FilePattern("t1_trio*").estimate(conn, proj.pk, 1) == 1
