@@ -38,6 +38,12 @@ def ring_top(demo_home) -> np.ndarray:
     return nib.affines.apply_affine(img.affine, np.array(img.shape[:3]) / 2) + [0.0, 0.0, 18.0]
 
 
+def coronal_tile(page) -> dict:
+    """The coronal tile of the 1x3 viewer: the middle third of its one shared canvas."""
+    box = page.locator(".nora-viewer").first.locator(".nora-vp canvas").first.bounding_box()
+    return {**box, "x": box["x"] + box["width"] / 3, "width": box["width"] / 3}
+
+
 def sphere_at(page, x, y) -> list[float]:
     page.mouse.move(x, y)
     page.wait_for_function(
@@ -51,8 +57,7 @@ def test_notebook_runs_without_errors(lab, page):
 
 
 def test_shift_shows_a_sphere_that_follows_the_mouse_and_the_wheel_sizes(lab, page):
-    cv = page.locator(".nora-viewer").first.locator(".nora-vp canvas").nth(1)   # coronal
-    box = cv.bounding_box()
+    box = coronal_tile(page)
     page.keyboard.down("Shift")
     a = sphere_at(page, box["x"] + box["width"] * 0.4, box["y"] + box["height"] * 0.5)
     b = sphere_at(page, box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.5)
@@ -71,8 +76,8 @@ def test_shift_shows_a_sphere_that_follows_the_mouse_and_the_wheel_sizes(lab, pa
 
 
 def test_shift_click_selects_in_the_kernel_and_the_live_maps_follow(lab, page, demo_home):
-    cv = page.locator(".nora-viewer").first.locator(".nora-vp canvas").nth(1)   # coronal
-    box = cv.bounding_box()
+    cv = page.locator(".nora-viewer").first.locator(".nora-vp canvas").first
+    box = coronal_tile(page)
     page.keyboard.down("Shift")
     # the screen -> (x, z) mm map of the coronal tile, from three probes of the sphere
     probes = [(box["x"] + box["width"] * fx, box["y"] + box["height"] * fy)
