@@ -13,7 +13,10 @@ With live maps on, the visitation and terminal maps
 (:func:`~nora_lab.imaging.visitation_map`, :func:`~nora_lab.imaging.terminal_map`) of
 the selection (or, without one, of every current streamline) are overlays on the
 reference grid (the background's by default), redrawn after every change;
-:attr:`FiberTool.maps` holds them. :meth:`save` writes the current streamlines (or
+:attr:`FiberTool.maps` holds them. While the sphere moves with shift held they show what
+a click there would select (:meth:`FiberTool.preview_sphere`; the page sends the
+sphere's latest place when Python has answered the one before, so the maps follow as
+fast as the kernel computes them and never queue). :meth:`save` writes the current streamlines (or
 the selection) as ``.tck`` into the study.
 """
 
@@ -94,6 +97,8 @@ class FiberTool(W.VBox):
         self._undo: list[np.ndarray] = []
         self._redo: list[np.ndarray] = []
         self._maps: dict[str, nib.Nifti1Image] = {}
+        self._preview: np.ndarray | None = None     # what a click at the sphere would select
+        self._hover_seq = 0                          # the page's last sphere place answered
         self.reference: Any = None                   # the maps' grid; None: the background
 
         self.radius_box = W.BoundedFloatText(value=radius_mm, min=0.5, max=100.0, step=0.5,
@@ -174,8 +179,15 @@ class FiberTool(W.VBox):
 
     @property
     def maps(self) -> dict[str, nib.Nifti1Image]:
-        """The last visitation and terminal maps (``"visitation"``, ``"terminals"``)."""
+        """The last visitation and terminal maps (``"visitation"``, ``"terminals"``): of
+        the :attr:`preview` while there is one, else of the selection."""
         return dict(self._maps)
+
+    @property
+    def preview(self) -> np.ndarray | None:
+        """What a click at the moving sphere would select (one bool per current
+        streamline), or None when no sphere is shown; see :meth:`preview_sphere`."""
+        return None if self._preview is None else self._preview.copy()
 
     # ------------------------------------------------------------ selecting
 
@@ -186,6 +198,33 @@ class FiberTool(W.VBox):
         r = self.radius if radius is None else float(radius)
         return self._select(im.through_sphere(self.streamlines, centre, r), mode,
                             f"sphere r={r:g} mm")
+
+    def preview_sphere(self, centre: Sequence[float] | None, radius: float | None = None,
+                       mode: str | None = None) -> np.ndarray | None:
+        """Show in the live maps what :meth:`select_sphere` at ``centre`` would select,
+        leaving the selection as it is (the page calls it while the sphere moves with
+        shift held); ``centre=None`` ends the preview and the maps show the selection.
+
+        Returns
+        -------
+        ndarray of bool or None
+            The previewed selection (one entry per current streamline).
+        """
+        self._preview_at(centre, radius, mode)
+        self._tell_page()
+        return self.preview
+
+    def _preview_at(self, centre: Sequence[float] | None, radius: float | None = None,
+                    mode: str | None = None) -> None:
+        if centre is None:
+            if self._preview is not None:
+                self._preview = None
+                self._refresh_maps()
+            return
+        r = self.radius if radius is None else float(radius)
+        hit = im.through_sphere(self.streamlines, centre, r)
+        self._preview = self._combine(hit, mode)
+        self._refresh_maps(f"sphere r={r:g} mm: {int(hit.sum())} hit")
 
     def select_roi(self, roi: Any, *, endpoints_only: bool = False,
                    mode: str | None = None) -> np.ndarray:
@@ -205,13 +244,16 @@ class FiberTool(W.VBox):
         return self._select(im.by_waypoints(self.streamlines, waypoints, r, ordered=ordered),
                             mode, f"{n} waypoint(s)")
 
-    def _select(self, hit: np.ndarray, mode: str | None, what: str) -> np.ndarray:
+    def _combine(self, hit: np.ndarray, mode: str | None) -> np.ndarray:
         mode = self.mode if mode is None else mode
         if mode not in MODES:
             raise ImagingError(f"unknown selection mode {mode!r}; use one of {MODES}")
         cur = self._selection
-        self._selection = {"replace": hit, "add": cur | hit, "intersect": cur & hit,
-                           "subtract": cur & ~hit}[mode]
+        return {"replace": hit, "add": cur | hit, "intersect": cur & hit,
+                "subtract": cur & ~hit}[mode]
+
+    def _select(self, hit: np.ndarray, mode: str | None, what: str) -> np.ndarray:
+        self._selection = self._combine(hit, mode)
         self._changed(f"{what}: {int(hit.sum())} hit")
         return self.selection
 
@@ -315,7 +357,8 @@ class FiberTool(W.VBox):
         grid = self._reference_or_none()
         if grid is None:
             return
-        seq = self.selected if self._selection.any() else self.streamlines
+        shown = self._selection if self._preview is None else self._preview
+        seq = self._seq()[self._kept[shown]] if shown.any() else self.streamlines
         self._maps = {"visitation": im.visitation_map(seq, grid),
                       "terminals": im.terminal_map(seq, grid)}
         for key, img in self._maps.items():
@@ -329,7 +372,15 @@ class FiberTool(W.VBox):
                              name=name, colormap=cmap, opacity=0.7,
                              window=(max(counts.max(), 1) / 2, max(counts.max(), 1)))
 
+    def _refresh_maps(self, note: str = "") -> None:
+        """The live maps again (of the preview or the selection)."""
+        if self.live_maps:
+            with self.viewer.hold_sync():
+                self._show_maps()
+        self._update(note)
+
     def _changed(self, note: str = "", *, fibers: bool = False) -> None:
+        self._preview = None
         with self.viewer.hold_sync():
             if fibers:
                 self._show(FIBERS, self.streamlines, "white")
@@ -363,7 +414,9 @@ class FiberTool(W.VBox):
             self.viewer.send({"type": "fiber", "active": self._all is not None,
                               "radius": float(self.radius),
                               "selected": int(self._selection.sum()),
-                              "count": int(len(self._kept))})
+                              "count": int(len(self._kept)), "hover": self._hover_seq,
+                              "preview": -1 if self._preview is None
+                              else int(self._preview.sum())})
 
     def _on_msg(self, _widget: Any, content: dict, _buffers: list) -> None:
         kind = content.get("type") if isinstance(content, dict) else None
@@ -374,6 +427,14 @@ class FiberTool(W.VBox):
             if "radius" in content:
                 self.radius = float(content["radius"])
             self._guard(lambda: self.select_sphere(centre))
+        elif kind == "fiber_hover" and self._all is not None:
+            self._hover_seq = int(content.get("seq", 0))
+            at = content.get("centre")
+            if "radius" in content:  # shift + wheel sized the sphere in the page
+                self._guard(lambda: setattr(self, "radius", float(content["radius"])))
+            self._guard(lambda: self._preview_at(
+                None if at is None else [float(v) for v in at]))
+            self._tell_page()  # the answer the page waits for before its next place
 
     def _guard(self, fn: Callable[[], Any]) -> None:
         guarded(lambda text: self._update(f"⚠ {text}"), fn)
@@ -381,10 +442,11 @@ class FiberTool(W.VBox):
     def _update(self, note: str = "") -> None:
         n = len(self._kept)
         sel = int(self._selection.sum())
+        pre = "" if self._preview is None else f"data-preview='{int(self._preview.sum())}' "
         head = (f"{html.escape(self.name)}: {n} streamline(s), {sel} selected"
                 if self._all is not None else "no tractogram")
         tail = f" · {html.escape(note, quote=False)}" if note else ""
         sums = " ".join(f"data-{k}='{int(np.asarray(img.dataobj).sum())}'"
                         for k, img in self._maps.items())  # the maps Python holds
         self.status.value = (f"<span class='nora-fiber-state' data-count='{n}' "
-                             f"data-selected='{sel}' {sums}>{head}{tail}</span>")
+                             f"data-selected='{sel}' {pre}{sums}>{head}{tail}</span>")

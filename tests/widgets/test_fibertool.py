@@ -115,6 +115,43 @@ def test_live_maps_follow_the_selection(setup, volume, affine):
     assert "visitation map" not in layer_names(viewer)
 
 
+def terminals(tool) -> int:
+    return int(np.asarray(tool.maps["terminals"].dataobj).sum())
+
+
+def test_live_maps_follow_the_moving_sphere_before_any_click(setup):
+    viewer, page, tool = setup
+    tool.live_maps = True
+    tool.select_sphere((0.0, 0.0, 20.0))                        # 4 selected
+    preview = tool.preview_sphere((0.0, 20.0, 20.0))
+    assert preview.tolist() == [False] * 8 + [True] * 4
+    assert tool.selection.sum() == 4 and terminals(tool) == 8   # the maps show the preview
+    np.testing.assert_array_equal(tool.preview, preview)
+    assert "data-preview='4'" in tool.status.value
+    tool.preview_sphere((0.0, 10.0, 20.0), mode="add")          # what an add-click would give
+    assert terminals(tool) == 16 and tool.selection.sum() == 4
+    assert tool.preview_sphere(None) is None                    # the sphere is gone
+    assert tool.preview is None and terminals(tool) == 8        # back to the selection
+
+
+def test_the_pages_sphere_places_are_answered_one_by_one(setup):
+    viewer, page, tool = setup
+    tool.live_maps = True
+    for seq, y in ((1, 0.0), (2, 20.0)):
+        viewer._handle_custom_msg({"type": "fiber_hover", "seq": seq, "centre": [0.0, y, 20.0],
+                                   "radius": 2.0}, [])
+        told = page.of_type("fiber")[-1][0]
+        assert told["hover"] == seq and told["preview"] == 4    # the answer the page waits for
+    assert tool.preview.tolist() == [False] * 8 + [True] * 4 and not tool.selection.any()
+    viewer._handle_custom_msg({"type": "fiber_sphere", "centre": [0.0, 20.0, 20.0]}, [])
+    assert tool.preview is None and tool.selection.sum() == 4   # a click ends the preview
+    viewer._handle_custom_msg({"type": "fiber_hover", "seq": 3, "centre": None}, [])
+    assert page.of_type("fiber")[-1][0]["hover"] == 3 and terminals(tool) == 8
+    viewer._handle_custom_msg({"type": "fiber_hover", "seq": 4, "centre": ["x"]}, [])
+    assert page.of_type("fiber")[-1][0]["hover"] == 4           # answered, even a bad place
+    assert "⚠" in tool.status.value
+
+
 def test_save_writes_tck_into_the_study(desk_project, tmp_path):
     viewer = Viewer()
     viewer.open(desk_project.study_dir("P001#S1") / "3_t1/t1.nii.gz")

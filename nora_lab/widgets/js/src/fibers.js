@@ -5,12 +5,56 @@
 // cross-section on the slice) following the mouse; shift + wheel changes its radius;
 // shift + click sends {type: 'fiber_sphere', centre, radius} and Python selects the
 // fibers through it (and redraws the selection and the live maps).
-// data-fiber-selected / data-fiber-count on the viewer's root say what Python holds;
+// While the sphere moves, its place goes to Python as {type: 'fiber_hover', seq, centre,
+// radius} (centre null: the sphere is gone) and the live maps show what a click there
+// would select. Throttled by the kernel itself: one place in flight at a time, the next
+// (always the latest) sent when Python's answer ({type: 'fiber', hover: seq}) arrives and
+// at least HOVER_MS after the last, or after HOVER_TIMEOUT_MS without an answer.
+// data-fiber-selected / data-fiber-count / data-fiber-preview (-1: none) / data-fiber-hover
+// (the last place Python answered) on the viewer's root say what Python holds;
 // data-sphere-ms is the time from the last mouse event to the sphere's drawn frame.
 import { forModel, hello, worldAt, pixelsPerMm } from './toolkit.js'
 
+const HOVER_MS = 100
+const HOVER_TIMEOUT_MS = 3000
+
 function state (model) {
   return forModel(model, 'fiber', () => ({ active: false, radius: 5 }))
+}
+
+// The sphere's places to Python, at most one in flight; `want` is the latest.
+function hoverSender (ctx) {
+  const h = { seq: 0, inflight: 0, sentAt: 0, want: undefined, timer: null }
+  const pump = () => {
+    clearTimeout(h.timer)
+    h.timer = null
+    if (h.want === undefined) return
+    const now = performance.now()
+    if (h.inflight && now - h.sentAt < HOVER_TIMEOUT_MS) {
+      h.timer = setTimeout(pump, HOVER_TIMEOUT_MS - (now - h.sentAt))
+      return
+    }
+    if (now - h.sentAt < HOVER_MS) {
+      h.timer = setTimeout(pump, HOVER_MS - (now - h.sentAt))
+      return
+    }
+    const { centre, radius } = h.want
+    h.want = undefined
+    h.inflight = ++h.seq
+    h.sentAt = now
+    ctx.send({ type: 'fiber_hover', seq: h.seq, centre, radius })
+  }
+  return {
+    place (centre, radius) { // null: the sphere is gone
+      h.want = { centre, radius }
+      pump()
+    },
+    answered (seq) {
+      if (seq === h.inflight) h.inflight = 0
+      pump()
+    },
+    stop () { clearTimeout(h.timer) }
+  }
 }
 
 export function install (ctx) {
@@ -19,6 +63,7 @@ export function install (ctx) {
   const rings = new Map() // canvas -> its ring
   let last = null // {p, nv, canvas} under the mouse with shift held
   let downAt = null
+  const hover = hoverSender(ctx)
   const ring = (canvas) => {
     let r = rings.get(canvas)
     if (!r) {
@@ -37,6 +82,7 @@ export function install (ctx) {
   }
   const hide = () => {
     for (const r of rings.values()) r.style.display = 'none'
+    if (last) hover.place(null, st.radius)
     last = null
   }
   const show = (e, nv, canvas) => {
@@ -53,6 +99,7 @@ export function install (ctx) {
       left: `${p.x / dpr + canvas.offsetLeft - rad}px`, top: `${p.y / dpr + canvas.offsetTop - rad}px`
     })
     r.dataset.mm = JSON.stringify(p.mm.map((x) => Math.round(x * 100) / 100))
+    hover.place(p.mm, st.radius)
     // the ring is drawn by the browser with its next frame
     requestAnimationFrame(() => { root.dataset.sphereMs = String(performance.now() - t0) })
     return true
@@ -64,6 +111,11 @@ export function install (ctx) {
     root.dataset.fiberSelected = String(msg.selected)
     root.dataset.fiberCount = String(msg.count)
     root.dataset.fiberRadius = String(msg.radius)
+    root.dataset.fiberPreview = String(msg.preview ?? -1)
+    if (msg.hover !== undefined) {
+      root.dataset.fiberHover = String(msg.hover)
+      hover.answered(msg.hover)
+    }
     if (!st.active) hide()
   })
   ctx.onMouse('mousemove', (e, { nv, canvas }) => {
@@ -99,6 +151,7 @@ export function install (ctx) {
   window.addEventListener('keyup', key)
   return () => {
     window.removeEventListener('keyup', key)
+    hover.stop()
     for (const r of rings.values()) r.remove()
   }
 }
