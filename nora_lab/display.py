@@ -69,13 +69,15 @@ LAYOUT_VIEWPORTS: dict[str, tuple[str, ...]] = {
     "1x2": ("axial", "coronal"),
     "1x3": ("axial", "coronal", "sagittal"),
     "2x2": ("axial", "coronal", "sagittal", "render"),
+    # three rows of axial | coronal | sagittal: e.g. three images, one per row
+    "3x3": ("axial", "coronal", "sagittal") * 3,
     "mosaic": ("mosaic",),
 }
 LAYOUTS: tuple[str, ...] = tuple(LAYOUT_VIEWPORTS)
 SLICE_TYPES: tuple[str, ...] = ("axial", "coronal", "sagittal", "multiplanar", "render", "mosaic")
 
 #: Most viewports any layout has.
-MAX_VIEWPORTS = 4
+MAX_VIEWPORTS = 9
 
 
 @lru_cache(maxsize=1)

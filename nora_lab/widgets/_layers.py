@@ -21,14 +21,16 @@ from ._sources import MeshData, TractData, VolumeData
 if TYPE_CHECKING:  # pragma: no cover
     from .viewer import Viewer
 
-__all__ = ["Layer", "ROLES", "MESH_ROLES", "MODALITIES", "new_spec", "check_changes",
-           "check_window", "guess_modality", "viewports"]
+__all__ = ["Layer", "ROLES", "MESH_ROLES", "MODALITIES", "APPEARANCE", "new_spec",
+           "check_changes", "check_window", "effective", "guess_modality", "viewports"]
 
 ROLES = ("background", "overlay", "mask")
 MESH_ROLES = {"mesh": "surface", "tract": "fibers"}
 DEFAULT_COLORMAP = {"background": "gray", "overlay": "warm"}
 #: What ``modality`` a volume layer may have; CT window presets apply only to "CT".
 MODALITIES = ("CT", "MR", "PT", "other")
+#: Display properties a volume layer may have per viewport (NORA: shift + the viewbar).
+APPEARANCE = ("colormap", "window", "opacity")
 _ids = itertools.count(1)
 
 
@@ -73,6 +75,11 @@ def check_changes(spec: dict, changes: dict) -> dict:
     return changes
 
 
+def effective(spec: dict, viewport: int) -> dict:
+    """The spec as ``viewport`` draws it: its per-viewport appearance over the layer's own."""
+    return {**spec, **(spec.get("per_viewport") or {}).get(str(viewport), {})}
+
+
 def new_spec(
     data: VolumeData | MeshData | TractData, role: str, vps: list[int], *, colormap: str | None,
     opacity: float | None, window: Any, outline: bool, color: Any, visible: bool,
@@ -89,6 +96,8 @@ def new_spec(
         "opacity": float(1.0 if opacity is None else opacity), "outline": bool(outline),
         "colormap": "", "color": None, "window": None, "auto_window": None,
         "open_window": None, "modality": "",
+        # viewport (as a string: JSON keys) -> {colormap, window, opacity} of that viewport only
+        "per_viewport": {},
     }
     if not 0.0 <= spec["opacity"] <= 1.0:
         raise ImagingError(f"opacity for {data.name} must be within 0..1, got {opacity!r}")
@@ -130,7 +139,9 @@ class Layer:
     """Handle on one layer of a :class:`Viewer`, returned by :meth:`Viewer.open`.
 
     Setting ``colormap``, ``opacity``, ``visible``, ``outline``, ``color`` or
-    ``window`` updates every viewport that shows the layer.
+    ``window`` updates every viewport that shows the layer (and drops what
+    :meth:`Viewer.set_appearance` set for single viewports of that property);
+    :meth:`appearance` reads what one viewport draws.
     """
 
     def __init__(self, viewer: Viewer, layer_id: str):
@@ -162,6 +173,11 @@ class Layer:
     outline = _spec_property("outline")
     color = _spec_property("color")
     window = _spec_property("window")
+
+    def appearance(self, viewport: int) -> dict:
+        """Colormap, window and opacity as ``viewport`` draws this layer."""
+        eff = effective(self._spec(), int(viewport))
+        return {k: eff[k] for k in APPEARANCE}
 
     def close(self) -> None:
         """Remove the layer from the viewer."""

@@ -17,7 +17,7 @@ no renderer – while this module controls exactly:
   (a ``.nii.gz`` as stored), inflated by the browser's ``DecompressionStream``;
 * ROI masks updated by bounding-box diffs (:meth:`Viewer.update_mask`) and
   pen strokes reported to the kernel (:meth:`Viewer.on_draw`);
-* NORA's mouse/keyboard bindings and layouts (1, 1×3, 2×2, mosaic);
+* NORA's mouse/keyboard bindings and layouts (1, 1×2, 1×3, 2×2, 3×3, mosaic);
 * machine-checkable markers: the front end echoes ``ack`` (= the ``seq`` it
   has drawn) and ``frame``, and writes ``data-frame``/``data-ack`` on the DOM.
 
@@ -68,7 +68,17 @@ from nora_lab import display
 from nora_lab.errors import ImagingError
 
 from ._events import ClickEvent, DrawEvent, KeyEvent
-from ._layers import MESH_ROLES, ROLES, Layer, check_changes, check_window, new_spec, viewports
+from ._layers import (
+    APPEARANCE,
+    MESH_ROLES,
+    ROLES,
+    Layer,
+    check_changes,
+    check_window,
+    effective,
+    new_spec,
+    viewports,
+)
 from ._sources import MeshData, TractData, VolumeData, load, volume_from_array
 from ._transfer import DEFAULT_CHUNK_BYTES, gzip_volume, send_payload, stored_gzip
 
@@ -92,16 +102,18 @@ def _bundle_gz(digest: str) -> bytes:
 
 
 class Viewer(anywidget.AnyWidget):
-    """NORA-style image viewer: up to four viewports, each with a background,
+    """NORA-style image viewer: up to nine viewports, each with a background,
     overlays, masks (ROIs), surfaces and fibers; shared world crosshair.
 
     Parameters
     ----------
     *sources
         Opened in viewport 0 (the first as background, the others as overlays).
-    layout : {"1", "1x2", "1x3", "2x2", "mosaic"}
+    layout : {"1", "1x2", "1x3", "2x2", "3x3", "mosaic"}
         The viewport layout (stored in :attr:`view_layout`; ``layout`` stays
         ipywidgets' CSS ``Layout``, which a non-string ``layout=`` still sets).
+        ``"3x3"``: three rows of axial, coronal, sagittal (viewports 0-2, 3-5, 6-8),
+        e.g. one image per row with ``open(path, viewport=[3, 4, 5])``.
     height : int
         Height of the viewer in CSS pixels.
     compress : bool
@@ -352,6 +364,73 @@ class Viewer(anywidget.AnyWidget):
         """The layer with this id or name."""
         return Layer(self, self._find(key)["id"])
 
+    def set_appearance(
+        self,
+        layer: Layer | str,
+        viewport: int | Sequence[int] | str,
+        *,
+        colormap: str | None = None,
+        window: tuple[float, float] | None = None,
+        opacity: float | None = None,
+    ) -> Layer:
+        """Draw a volume layer with another colormap, window or opacity in some viewports only.
+
+        NORA sets a property for every viewport unless shift is held while choosing it in
+        the viewbar; this is the shift. The layer list on the canvas does the same with
+        shift held. Setting the property on the layer (``layer.colormap = ...``) sets it for
+        every viewport again. While an overridden viewport is active, :attr:`window` (and
+        so middle drag, presets, double click) changes its own window.
+
+        Parameters
+        ----------
+        layer
+            A background or overlay volume (handle, id or name).
+        viewport
+            Index, list of indices or ``"all"``.
+        colormap, window, opacity
+            What differs there; at least one. ``window`` is ``(level, width)``.
+
+        Returns
+        -------
+        Layer
+
+        Raises
+        ------
+        nora_lab.errors.ImagingError
+            A mask, surface or fiber set; nothing to set; a bad value or viewport.
+
+        Examples
+        --------
+        >>> v = Viewer("t1.nii.gz", layout="1x3")                      # doctest: +SKIP
+        >>> v.set_appearance("t1.nii.gz", viewport=2, colormap="hot")  # doctest: +SKIP
+        """
+        spec = self._find(layer)
+        if spec["kind"] != "volume" or spec["role"] == "mask":
+            raise ImagingError(
+                f"set_appearance: {spec['name']!r} is a {spec['role']}; only background and "
+                "overlay volumes have a colormap, window and opacity per viewport")
+        asked = {"colormap": colormap, "window": window, "opacity": opacity}
+        changes = check_changes(spec, {k: v for k, v in asked.items() if v is not None})
+        if not changes:
+            raise ImagingError(
+                f"set_appearance on {spec['name']!r}: give colormap=, window= or opacity=; "
+                "clear_appearance() returns viewports to the layer's own look")
+        per = {k: dict(v) for k, v in (spec.get("per_viewport") or {}).items()}
+        for vp in viewports(viewport):
+            per[str(vp)] = {**per.get(str(vp), {}), **changes}
+        self._set_per_viewport(spec["id"], per)
+        return Layer(self, spec["id"])
+
+    def clear_appearance(self, layer: Layer | str,
+                         viewport: int | Sequence[int] | str = "all") -> Layer:
+        """Draw ``layer`` in these viewports as the layer itself says again (undo
+        :meth:`set_appearance`)."""
+        spec = self._find(layer)
+        drop = {str(v) for v in viewports(viewport)}
+        per = {k: v for k, v in (spec.get("per_viewport") or {}).items() if k not in drop}
+        self._set_per_viewport(spec["id"], per)
+        return Layer(self, spec["id"])
+
     # ------------------------------------------------------------ window, events
 
     def apply_window_preset(self, key: str) -> tuple[float, float]:
@@ -424,11 +503,31 @@ class Viewer(anywidget.AnyWidget):
         return Layer(self, spec["id"])
 
     def _set_props(self, layer_id: str, **changes: Any) -> None:
-        changes = check_changes(self._spec(layer_id), changes)
+        spec = self._spec(layer_id)
+        changes = check_changes(spec, changes)
+        if any(k in changes for k in APPEARANCE) and spec.get("per_viewport"):
+            # set on the layer = set for every viewport: what single viewports had goes
+            per = {vp: {k: v for k, v in props.items() if k not in changes}
+                   for vp, props in spec["per_viewport"].items()}
+            changes["per_viewport"] = {vp: props for vp, props in per.items() if props}
         self.layers = [{**s, **changes} if s["id"] == layer_id else s for s in self.layers]
+        if "window" in changes:
+            self._window_from_layers()
+
+    def _set_per_viewport(self, layer_id: str, per: dict) -> None:
+        with self.hold_sync():
+            self.layers = [{**s, "per_viewport": per} if s["id"] == layer_id else s
+                           for s in self.layers]
+            self._window_from_layers()
+
+    def _window_from_layers(self) -> None:
+        """``window`` = the window the active viewport draws its background with."""
         bg = self._active_background()
-        if "window" in changes and bg is not None and bg["id"] == layer_id:
-            self.window = tuple(changes["window"])
+        if bg is None:
+            return
+        win = effective(bg, self.active_viewport)["window"]
+        if win and list(win) != list(self.window):
+            self.window = tuple(win)
 
     def _spec(self, layer_id: str) -> dict:
         for s in self.layers:
@@ -559,20 +658,26 @@ class Viewer(anywidget.AnyWidget):
 
     @t.observe("window")
     def _window_changed(self, change: t.Bunch) -> None:
+        # the window is the active viewport's: its own if set_appearance gave it one
         bg = self._active_background()
-        if bg is not None and list(bg["window"] or []) != list(change.new):
-            self._deriving = self._from_frontend("window")
-            try:
-                self.layers = [{**s, "window": list(change.new)} if s["id"] == bg["id"] else s
-                               for s in self.layers]
-            finally:
-                self._deriving = False
+        if bg is None or list(effective(bg, self.active_viewport)["window"] or []) == list(
+                change.new):
+            return
+        key, per = str(self.active_viewport), bg.get("per_viewport") or {}
+        if "window" in per.get(key, {}):
+            new = {**bg, "per_viewport": {**per, key: {**per[key], "window": list(change.new)}}}
+        else:
+            new = {**bg, "window": list(change.new)}
+        self._deriving = self._from_frontend("window")
+        try:
+            self.layers = [new if s["id"] == bg["id"] else s for s in self.layers]
+        finally:
+            self._deriving = False
 
     @t.observe("active_viewport")
     def _active_changed(self, change: t.Bunch) -> None:
-        bg = self._active_background()
-        if bg is not None and not self._from_frontend("active_viewport"):
-            self.window = tuple(bg["window"])
+        if not self._from_frontend("active_viewport"):
+            self._window_from_layers()
 
     @t.observe("position", "active_viewport", "layers")
     def _update_value(self, change: t.Bunch) -> None:

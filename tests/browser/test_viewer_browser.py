@@ -230,12 +230,18 @@ def _write_notebook(root, name: str, cells: list[str]) -> None:
     nbformat.write(nb, str(root / name))
 
 
+def _notebook_page(lab, name: str, cells: list[str], ready: str, prefix: str):
+    """A notebook of ``cells`` written into the Lab's folder, run until ``ready`` holds."""
+    _write_notebook(lab.server.root_dir, name, cells)
+    page = lab.run_notebook(name, ready, prefix, timeout=180)
+    yield page
+    lab.finish(page, prefix)
+
+
 @pytest.fixture(scope="module")
 def mr_page(lab):
-    _write_notebook(lab.server.root_dir, "viewer_first_minute.ipynb", FIRST_MINUTE)
-    page = lab.run_notebook("viewer_first_minute.ipynb", MR_READY, "viewer_mr", timeout=180)
-    yield page
-    lab.finish(page, "viewer_mr")
+    yield from _notebook_page(lab, "viewer_first_minute.ipynb", FIRST_MINUTE, MR_READY,
+                              "viewer_mr")
 
 
 def mr_state(page) -> dict:
@@ -395,7 +401,10 @@ def test_key_s_opens_the_layer_list_and_visibility_reaches_the_kernel(lab, mr_pa
     layers.locator(".nora-layer-visible").first.click()
     mr_page.wait_for_function(
         "() => /visible=True/.test(document.querySelector('.nora-mr-state').innerText)")
+    box = canvas(mr_page, 0, 0).bounding_box()  # keys go to the viewer again (below the list)
+    canvas(mr_page, 0, 0).click(position={"x": box["width"] - 40, "y": box["height"] - 40})
     mr_page.keyboard.press("s")
+    layers.wait_for(state="hidden")
 
 
 def test_keys_x_and_y_change_the_scroll_speed(mr_page):
@@ -462,3 +471,114 @@ def _centred(n: int) -> np.ndarray:
     a = np.eye(4)
     a[:3, 3] = -(n - 1) / 2
     return a
+
+
+def test_3x3_layout_from_the_toolbar_draws_nine_tiles_of_one_canvas(lab, mr_page):
+    root = mr_page.locator(".nora-viewer").first
+    assert not root.locator(".nora-layers").is_visible()
+    root.locator(".nora-toolbar .nora-layout").select_option("3x3")
+    mr_page.wait_for_function(
+        "() => /layout=3x3/.test(document.querySelector('.nora-mr-state').innerText)")
+    mr_page.wait_for_function(
+        "() => document.querySelector('.nora-viewer').dataset.layout === '3x3'")
+    # nine viewports showing the same layers: one canvas, one GPU upload
+    assert root.get_attribute("data-shared") == "true"
+    assert root.locator(".nora-vp:visible").count() == 1
+    mr_page.wait_for_timeout(800)
+    png = lab.shot(canvas(mr_page, 0, 0), "viewer_mr_3x3.png")
+    nine = tiles(png, 3, 3)
+    for i, st in enumerate(nine):
+        assert st["unique_colors"] > 50 and st["frac_non_dominant"] > 0.05, (i, st)
+    # rows repeat axial | coronal | sagittal: the columns differ, the rows match
+    assert nine[3]["frac_non_dominant"] == pytest.approx(nine[6]["frac_non_dominant"], abs=0.02)
+    assert nine[3]["frac_non_dominant"] != pytest.approx(nine[5]["frac_non_dominant"], abs=0.01)
+
+
+# ---------------------------------------------------------------- a look per viewport
+#
+# NORA: a property chosen with shift held applies to one viewport only. Python sets one with
+# Viewer.set_appearance; the layer list does it with shift held. Viewports drawn differently
+# cannot be tiles of one canvas: each gets its own.
+
+APPEARANCE = [
+    """from nora_lab.archive import Archive
+from nora_lab.widgets import Viewer
+import ipywidgets as W
+
+proj = Archive.open().project("demo")
+t1 = proj.files("s*.nii*", psid="demo01#MR1")["path"].iloc[0]
+viewer = Viewer(t1, layout="1x3", height=300)
+bg = viewer.layer(viewer.layers[0]["id"])
+level, width = bg.window
+viewer.set_appearance(bg, viewport=1, colormap="hot")
+viewer.set_appearance(bg, viewport=2, window=(level - width / 4, width / 4))
+seen = W.HTML()
+def show(_=None):
+    looks = [bg.appearance(i) for i in range(3)]
+    seen.value = ("<code class='nora-look-state'>PY cmaps="
+                  + ",".join(a["colormap"] for a in looks) + " widths="
+                  + ",".join(f"{a['window'][1]:.0f}" for a in looks) + "</code>")
+viewer.observe(show, names=["layers", "window"])
+show()
+W.VBox([viewer, seen])""",
+]
+LOOK_READY = """() => { const r = document.querySelector('.nora-viewer');
+                        return !!r && +r.dataset.ack > 0 && r.dataset.layers === '1'
+                               && !!document.querySelector('.nora-look-state'); }"""
+
+
+@pytest.fixture(scope="module")
+def look_page(lab):
+    yield from _notebook_page(lab, "viewer_appearance.ipynb", APPEARANCE, LOOK_READY,
+                              "viewer_look")
+
+
+def _colour(a) -> dict:
+    """Brain pixels of a canvas screenshot: their count and mean red-minus-blue."""
+    brain = a.sum(-1) > 90
+    return {"n": int(brain.sum()), "warm": float((a[..., 0] - a[..., 2])[brain].mean())}
+
+
+def test_viewports_with_their_own_look_draw_differently(lab, look_page):
+    root = look_page.locator(".nora-viewer").first
+    assert root.get_attribute("data-shared") == "false"  # one canvas per viewport now
+    assert root.locator(".nora-vp:visible").count() == 3
+    look_page.wait_for_timeout(800)
+    shots = [np.asarray(_rgb(lab.shot(canvas(look_page, 0, i), f"viewer_look_vp{i}.png")))
+             .astype(int) for i in range(3)]
+    gray, hot, narrow = (_colour(a) for a in shots)
+    assert gray["n"] > 2000 and abs(gray["warm"]) < 10, gray  # grey: red = blue
+    assert hot["n"] > 2000 and hot["warm"] > 60, hot  # hot: red-yellow
+    # a narrow window about a low level: most of the brain saturates to white
+    white = lambda a: (a.min(-1) > 240).sum()  # noqa: E731
+    assert white(shots[2]) > 3 * max(white(shots[0]), 1), (white(shots[2]), white(shots[0]))
+
+
+def test_shift_in_the_layer_list_sets_the_active_viewport_only(lab, look_page):
+    root = look_page.locator(".nora-viewer").first
+    state = look_page.locator(".nora-look-state")
+    assert "cmaps=gray,hot,gray" in state.inner_text()
+    canvas(look_page, 0, 0).click(position={"x": 60, "y": 60})  # viewport 0 is active
+    look_page.keyboard.press("s")
+    layers = root.locator(".nora-layers")
+    layers.wait_for(state="visible")
+    sel = layers.locator(".nora-layer-colormap").first
+    assert sel.input_value() == "gray"
+    text = state.inner_text()
+    sel.focus()
+    look_page.keyboard.down("Shift")
+    sel.select_option("winter")
+    look_page.keyboard.up("Shift")
+    look_page.wait_for_function(
+        "b => document.querySelector('.nora-look-state').innerText !== b", arg=text)
+    assert "cmaps=winter,hot,gray" in state.inner_text()
+    assert layers.locator(".nora-layer").first.get_attribute("data-own") == "colormap"
+    look_page.wait_for_timeout(800)
+    a = np.asarray(_rgb(lab.shot(canvas(look_page, 0, 0), "viewer_look_shift.png"))).astype(int)
+    assert _colour(a)["warm"] < -30  # winter: blue-green
+    # without shift: every viewport; what viewports had of the colormap goes
+    text = state.inner_text()
+    sel.select_option("gray")
+    look_page.wait_for_function(
+        "b => document.querySelector('.nora-look-state').innerText !== b", arg=text)
+    assert "cmaps=gray,gray,gray" in state.inner_text()

@@ -51,7 +51,7 @@ def test_a_recipe_round_trips():
     ([], "a recipe is a JSON object"),
     ({"items": []}, "non-empty list 'items'"),
     ({"items": [{"pattern": "a"}], "colour": 1}, "unknown key(s) ['colour']"),
-    ({"items": [{"pattern": "a"}], "layout": "3x3"}, "unknown layout '3x3'"),
+    ({"items": [{"pattern": "a"}], "layout": "4x4"}, "unknown layout '4x4'"),
     ({"items": [{"pattern": "a"}], "version": 2}, "format version 2"),
     ({"items": [{"role": "background"}]}, "item 0: needs a 'pattern'"),
     ({"items": [{"pattern": "../x"}]}, "would leave the study folder"),
@@ -59,7 +59,7 @@ def test_a_recipe_round_trips():
     ({"items": [{"pattern": "a", "colormap": "grey"}]}, "did you mean gray"),
     ({"items": [{"pattern": "a", "window": [40, 0]}]}, "width > 0"),
     ({"items": [{"pattern": "a", "window": "brian"}]}, "unknown window preset 'brian'"),
-    ({"items": [{"pattern": "a", "viewport": 7}]}, "viewport must be an index"),
+    ({"items": [{"pattern": "a", "viewport": 9}]}, "viewport must be an index"),
     ({"items": [{"pattern": "a", "opacity": 2}]}, "opacity must be within 0..1"),
     ({"items": [{"pattern": "a", "color": "mauve"}]}, "unknown color 'mauve'"),
     ({"items": [{"pattern": "a", "frame": -1}]}, "frame must be a volume index"),
@@ -210,6 +210,6 @@ def test_rois_and_point_sets_go_into_the_tools(desk_project, volume, affine):
     Autoloader.from_dict({"items": [{"pattern": "rois/*.nii", "role": "roi",
                                      "color": "green"}]}).apply(
         desk_project, "P001#S1", plain)
-    assert layers(plain) == [("lesion.nii.gz", "mask", [0, 1, 2, 3])]
+    assert layers(plain) == [("lesion.nii.gz", "mask", list(range(9)))]
     with pytest.raises(ConfigError):
         Autoloader.from_dict({"items": [{"pattern": "x", "role": "markers", "window": [1]}]})

@@ -103,7 +103,7 @@ def test_background_replaced_only_where_the_new_one_goes(volume, affine):
     v = Viewer(layout="2x2")
     a = v.open(volume, affine=affine, viewport="all")
     v.open(volume, affine=affine, viewport=[2, 3], role="background")
-    assert a.viewports == (0, 1)
+    assert a.viewports == (0, 1, 4, 5, 6, 7, 8)
 
 
 def test_layer_properties_update_the_layers_trait_and_bump_seq(volume, affine):
@@ -133,6 +133,9 @@ def test_layouts_set_default_slice_types_and_mosaic(volume, affine):
     assert len(rows) == 3 and all(r.split()[0] == "A" and len(r.split()) == 5 for r in rows)
     v.view_layout = "1x2"
     assert v.slice_types == ["axial", "coronal"]
+    v.view_layout = "3x3"  # three rows of axial | coronal | sagittal
+    assert v.slice_types == ["axial", "coronal", "sagittal"] * 3
+    assert v.layers[0]["viewports"] == list(range(9))  # "all" covers every viewport
     with pytest.raises(ImagingError, match="unknown layout '4x4'"):
         v.view_layout = "4x4"
 
@@ -201,7 +204,7 @@ def test_reset_window_returns_to_the_window_the_image_opened_with(volume):
 
 def test_sources_of_the_constructor_show_in_every_viewport(volume):
     v = Viewer(volume, layout="2x2")
-    assert v.layers[0]["viewports"] == [0, 1, 2, 3]
+    assert v.layers[0]["viewports"] == list(range(9))
 
 
 def test_window_follows_the_active_viewport(volume, affine):
@@ -461,8 +464,8 @@ def test_without_a_mask_strokes_use_the_viewports_background(volume, frontend):
 
 def test_bad_arguments_say_what_is_allowed(volume, tmp_path):
     v = Viewer()
-    with pytest.raises(ImagingError, match="viewport must be an index 0..3"):
-        v.open(volume, viewport=7)
+    with pytest.raises(ImagingError, match="viewport must be an index 0..8"):
+        v.open(volume, viewport=9)
     with pytest.raises(ImagingError, match="unknown role 'label'"):
         v.open(volume, role="label")
     with pytest.raises(ImagingError, match=r"affine for array must be a 4x4 matrix"):

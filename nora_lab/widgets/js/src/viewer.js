@@ -11,7 +11,7 @@
 // on its root element, so headless tests can wait deterministically.
 import { Niivue, NVImage, NVMesh, SLICE_TYPE, DRAG_MODE, SHOW_RENDER } from '@niivue/niivue'
 import { TOOLS } from './tools.js'
-import { Controls } from './controls.js'
+import { Controls, effective } from './controls.js'
 
 const SLICE = {
   axial: SLICE_TYPE.AXIAL,
@@ -23,9 +23,9 @@ const SLICE = {
 }
 const AXIS_NAMES = ['axial', 'coronal', 'sagittal']
 // layout -> [rows, columns, number of viewports]
-const GRID = { 1: [1, 1, 1], '1x2': [1, 2, 2], '1x3': [1, 3, 3], '2x2': [2, 2, 4], mosaic: [1, 1, 1] }
+const GRID = { 1: [1, 1, 1], '1x2': [1, 2, 2], '1x3': [1, 3, 3], '2x2': [2, 2, 4], '3x3': [3, 3, 9], mosaic: [1, 1, 1] }
 const ROLE_ORDER = { background: 0, overlay: 1, mask: 2 }
-const MAX_VIEWPORTS = 4
+const MAX_VIEWPORTS = 9
 
 // ------------------------------------------------------------------ data store (one per model)
 
@@ -173,40 +173,54 @@ class Store {
     }
   }
 
-  // Apply colormap / opacity / window / mask colour of the shared NVImages;
-  // returns the ids whose look changed (their viewports need a GL refresh).
-  applyProps (layers, activeWindow, activeBgId) {
-    const changed = new Set(this.dirty)
-    this.dirty.clear()
-    for (const spec of layers) {
-      const it = this.items.get(spec.id)
-      if (!it || it.kind !== 'volume' || it.version !== spec.version) continue
-      const vol = it.vol
-      let win = spec.window
-      if (spec.id === activeBgId && activeWindow) win = activeWindow
-      const key = JSON.stringify([spec.colormap, spec.opacity, win, spec.color, spec.outline, spec.role])
-      if (key === it.props) continue
-      it.props = key
-      if (spec.role === 'mask') {
-        const [r, g, b] = spec.color || [255, 0, 0]
-        // outline: both labels transparent, and Niivue's atlas outline paints the voxels
-        // on either side of the ROI's border opaque in the ROI's colour
-        const lut = spec.outline
-          ? { R: [r, r], G: [g, g], B: [b, b], A: [0, 0] }
-          : { R: [0, r], G: [0, g], B: [0, b], A: [0, 255] }
-        vol.setColormapLabel({ ...lut, I: [0, 1], labels: ['', spec.name] })
-      } else if (spec.colormap && vol.colormap !== spec.colormap) {
-        vol.colormap = spec.colormap
-      }
-      vol.opacity = spec.opacity
-      if (win) {
-        vol.cal_min = win[0] - win[1] / 2
-        vol.cal_max = win[0] + win[1] / 2
-      }
-      vol.__noraOutline = spec.outline ? 1 : 0
-      changed.add(spec.id)
+  // The NVImage viewport `index` draws layer `spec` with: the layer's own, shared by every
+  // viewport that draws it alike, or - where set_appearance / shift in the layer list gave
+  // the viewport its own colormap, window or opacity - a view of the same voxels (the same
+  // arrays, so mask diffs reach it) with display properties of its own.
+  volFor (it, spec, index) {
+    const own = (spec.per_viewport || {})[String(index)]
+    if (!own || !Object.keys(own).length) return it.vol
+    if (!it.views) it.views = new Map()
+    let v = it.views.get(index)
+    if (!v) {
+      v = Object.assign(Object.create(Object.getPrototypeOf(it.vol)), it.vol)
+      v.id = `${it.vol.id}:vp${index}`
+      v.__noraLook = ''
+      it.views.set(index, v)
     }
-    return changed
+    return v
+  }
+
+  // Set colormap / opacity / window / mask colour of one NVImage (if `key` is new to it).
+  applyLook (vol, spec, win, key) {
+    if (key === vol.__noraLook) return
+    vol.__noraLook = key
+    if (spec.role === 'mask') {
+      const [r, g, b] = spec.color || [255, 0, 0]
+      // outline: both labels transparent, and Niivue's atlas outline paints the voxels
+      // on either side of the ROI's border opaque in the ROI's colour
+      const lut = spec.outline
+        ? { R: [r, r], G: [g, g], B: [b, b], A: [0, 0] }
+        : { R: [0, r], G: [0, g], B: [0, b], A: [0, 255] }
+      vol.setColormapLabel({ ...lut, I: [0, 1], labels: ['', spec.name] })
+    } else if (spec.colormap && vol.colormap !== spec.colormap) {
+      vol.colormap = spec.colormap
+    }
+    vol.opacity = spec.opacity
+    if (win) {
+      vol.cal_min = win[0] - win[1] / 2
+      vol.cal_max = win[0] + win[1] / 2
+    }
+    vol.__noraOutline = spec.outline ? 1 : 0
+  }
+
+  // Niivue changed a window itself (middle drag): every look is applied again.
+  forgetLooks () {
+    for (const it of this.items.values()) {
+      if (it.vol) it.vol.__noraLook = ''
+      for (const v of (it.views || new Map()).values()) v.__noraLook = ''
+    }
+    for (const view of this.views) for (const vp of view.viewports) vp.looks = new WeakMap()
   }
 
   pending (layers) {
@@ -240,6 +254,8 @@ class Viewport {
     this.volIds = ''
     this.meshes = new Map() // id -> {version, mesh}
     this.sliceKey = ''
+    this.looks = new WeakMap() // NVImage -> the look this canvas last uploaded
+    this.tile = -1 // the tile of a shared canvas last pressed (= its viewport)
   }
 
   async attach () {
@@ -278,8 +294,13 @@ class Viewport {
         nv.opts.atlasOutline = vol.__noraOutline || 0
         return refresh(vol, layer)
       }
-      nv.onLocationChange = (loc) => this.view.onLocation(this.index, loc)
+      nv.onLocationChange = (loc) => this.view.onLocation(this.view.viewportOf(this), loc)
       nv.addEventListener('mouseUp', () => this.view.onMouseUp(this.index))
+      this.canvas.addEventListener('mousedown', (e) => {
+        const dpr = nv.uiData.dpr || 1
+        const r = this.canvas.getBoundingClientRect()
+        this.tile = nv.tileIndex((e.clientX - r.left) * dpr, (e.clientY - r.top) * dpr)
+      }, { capture: true })
       this.canvas.addEventListener('dblclick', (e) => this.view.onDoubleClick(this, e), { capture: true })
       this.view.tools.attach(this) // tool modules see canvas events first
       this.view.bindPen(this)
@@ -397,7 +418,8 @@ class View {
     await Promise.all(visible.map((vp) => vp.attach()))
 
     const bg = this.activeBackground(layers)
-    const changed = this.store.applyProps(layers, m.get('window'), bg && bg.id)
+    const dirty = new Set(this.store.dirty) // masks whose voxels changed
+    this.store.dirty.clear()
     const pos = m.get('position')
     for (const vp of visible) {
       const nv = vp.nv
@@ -423,10 +445,22 @@ class View {
         .map((s) => ({ s, it: this.store.items.get(s.id) }))
         .filter(({ s, it }) => it && it.kind === 'volume')
         .sort((a, b) => ROLE_ORDER[a.s.role] - ROLE_ORDER[b.s.role])
-      const volKey = vols.map(({ s, it }) => `${s.id}:${it.version}`).concat(this.locals.map((l) => l.id)).join(',')
+      // each layer's look in this viewport (the model's window is the active viewport's)
+      for (const v of vols) {
+        const eff = effective(v.s, vp.index)
+        const win = bg && v.s.id === bg.id && this.windowIsModel(v.s, vp.index) ? m.get('window') : eff.window
+        const key = JSON.stringify([eff.colormap, eff.opacity, win, eff.color, eff.outline, eff.role])
+        v.vol = this.store.volFor(v.it, v.s, vp.index)
+        this.store.applyLook(v.vol, eff, win, key)
+        if (vp.looks.get(v.vol) !== key || dirty.has(v.s.id)) {
+          vp.looks.set(v.vol, key)
+          needGL = true
+        }
+      }
+      const volKey = vols.map(({ s, it, vol }) => `${vol.id}:${it.version}`).concat(this.locals.map((l) => l.id)).join(',')
       if (volKey !== vp.volIds) {
         vp.volIds = volKey
-        nv.volumes = vols.map(({ it }) => it.vol).concat(this.locals.map((l) => l.vol))
+        nv.volumes = vols.map(({ vol }) => vol).concat(this.locals.map((l) => l.vol))
         nv.back = nv.volumes.length ? nv.volumes[0] : null
         nv.overlays = nv.volumes.slice(1)
         needGL = true
@@ -434,7 +468,6 @@ class View {
       const waiting = mine.some((s) => !this.store.items.get(s.id))
       vp.hint.style.display = mine.length || waiting || this.locals.length ? 'none' : ''
       vp.div.dataset.empty = String(!mine.length)
-      if (vols.some(({ s }) => changed.has(s.id))) needGL = true
       // surfaces and fibers (GL objects are per canvas)
       const wantMeshes = mine.filter((s) => s.kind !== 'volume' && this.store.items.get(s.id))
       for (const [id, entry] of vp.meshes) {
@@ -493,7 +526,9 @@ class View {
     if (n < 2) return null
     const types = sliceTypes.slice(0, n)
     if (types.length < n || types.some((t) => !['axial', 'coronal', 'sagittal', 'render'].includes(t))) return null
-    const ids = (i) => layers.filter((s) => s.viewports.includes(i)).map((s) => s.id).join(',')
+    // viewports that draw a layer with a look of their own cannot share the canvas
+    const ids = (i) => layers.filter((s) => s.viewports.includes(i))
+      .map((s) => `${s.id}:${JSON.stringify((s.per_viewport || {})[String(i)] || {})}`).join(',')
     const first = ids(0)
     for (let i = 1; i < n; i++) if (ids(i) !== first) return null
     return types.map((t, i) => ({
@@ -550,7 +585,22 @@ class View {
     if (this.model.get('active_viewport') === index) return
     this.model.set('active_viewport', index)
     const bg = this.activeBackground(this.model.get('layers') || [])
-    if (bg && bg.window) this.model.set('window', bg.window)
+    const win = bg && effective(bg, index).window
+    if (win) this.model.set('window', win)
+  }
+
+  // The viewport a canvas stands for: its own, or the tile last pressed on a shared canvas.
+  viewportOf (vp) {
+    return this.root.dataset.shared === 'true' && vp.tile >= 0 ? vp.tile : vp.index
+  }
+
+  // Does the model's `window` (the active viewport's) say how viewport `index` draws `spec`?
+  // Yes in the active viewport, and in every viewport without a window of its own unless
+  // the active one has its own.
+  windowIsModel (spec, index) {
+    const active = this.model.get('active_viewport')
+    const own = (i) => 'window' in ((spec.per_viewport || {})[String(i)] || {})
+    return index === active || (!own(active) && !own(index))
   }
 
   onLocation (index, loc) {
@@ -565,7 +615,7 @@ class View {
     // middle-drag windowing / double-click reset change the background's window inside Niivue
     const vol = this.viewports[index].nv && this.viewports[index].nv.volumes[0]
     if (!vol) return
-    this.setActive(index)
+    this.setActive(this.viewportOf(this.viewports[index]))
     const level = (vol.cal_min + vol.cal_max) / 2
     const width = vol.cal_max - vol.cal_min
     const w = this.model.get('window')
@@ -669,10 +719,10 @@ class View {
     if (nv.inRenderTile(e.offsetX * dpr, e.offsetY * dpr) >= 0) return
     e.preventDefault()
     e.stopImmediatePropagation()
-    this.setActive(vp.index)
+    this.setActive(this.viewportOf(vp))
     const bg = this.activeBackground(this.model.get('layers') || [])
     if (!bg || !bg.open_window) return
-    for (const it of this.store.items.values()) it.props = '' // Niivue may hold another window
+    this.store.forgetLooks() // Niivue may hold another window
     this.model.set('window', bg.open_window)
     this.model.save_changes()
     this.schedule()
@@ -699,7 +749,7 @@ class View {
         type: 'draw',
         phase,
         buttons: this.stroke ? this.stroke.buttons : e.buttons,
-        viewport: vp.index,
+        viewport: this.viewportOf(vp),
         axis: this.stroke ? this.stroke.axis : '',
         points: pts,
         shift: e.shiftKey,
@@ -718,7 +768,7 @@ class View {
       e.stopImmediatePropagation()
       c.focus()
       const p = point(e)
-      this.setActive(vp.index)
+      this.setActive(this.viewportOf(vp))
       this.stroke = { buttons: e.buttons || (e.button === 2 ? 2 : 1), axis: p ? p.axis : '', points: [], timer: null }
       send('down', p ? [p.mm] : [], e)
     }, { capture: true })
@@ -753,7 +803,7 @@ class View {
       if (!at || this.model.get('drawing') || !vp.nv || !vp.nv.volumes.length) return
       if (Math.hypot(e.clientX - at[0], e.clientY - at[1]) > 4) return
       const p = point(e)
-      const msg = { type: 'click', viewport: vp.index, axis: p ? p.axis : '', shift: e.shiftKey, ctrl: e.ctrlKey }
+      const msg = { type: 'click', viewport: this.viewportOf(vp), axis: p ? p.axis : '', shift: e.shiftKey, ctrl: e.ctrlKey }
       // the crosshair as Niivue placed it (snapped to the slice shown), once it has
       setTimeout(() => this.model.send({ ...msg, points: [vp.mm()] }), 0)
     })
