@@ -18,6 +18,9 @@ $(STAMP): pyproject.toml
 	@# editable installs skip data-files: enable the server extension (links, REST import) here
 	install -D -m 644 jupyter-config/jupyter_server_config.d/nora_lab.json \
 		$(VENV)/etc/jupyter/jupyter_server_config.d/nora_lab.json
+	@# ... and the prebuilt JupyterLab extension (nora_lab/labextension, built from extensions/)
+	mkdir -p $(VENV)/share/jupyter/labextensions
+	ln -sfn $(CURDIR)/nora_lab/labextension $(VENV)/share/jupyter/labextensions/nora-lab-jupyterlab
 	touch $(STAMP)
 
 env: $(STAMP)
