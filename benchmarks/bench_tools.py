@@ -7,7 +7,9 @@ streamlines) over it. Real mouse events (Playwright) drive, in the same page:
 
 * the peer: a plain left drag moving the crosshair (Niivue's own redraw);
 * ``nav_drag``: a ctrl + left drag moving the overlay live (its affine changed,
-  the overlay re-resampled onto the background by Niivue);
+  the overlay re-resampled onto the background by Niivue — during the drag only the
+  slices on screen, see ``onScreenOnly`` in js/src/navigation.js; the whole volume once
+  at the drag's end, not timed here);
 * ``fiber_sphere``: shift + mouse moving the selection sphere.
 
 Each event is timed the same way: from the event's ``timeStamp`` to the first animation

@@ -4,11 +4,13 @@ kernel (the tool's status line is written by Python) and ends in the archive's f
 
 from __future__ import annotations
 
+import io
 import json
 
 import nibabel as nib
 import numpy as np
 import pytest
+from PIL import Image
 
 pytestmark = pytest.mark.browser
 
@@ -56,17 +58,30 @@ def test_notebook_runs_and_the_page_moved_demo02_by_pythons_matrix(lab, page, de
     np.testing.assert_allclose(moved, python_matrix(page) @ nib.load(t1).affine, atol=1e-2)
 
 
+def pixels(png: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"), dtype=int)
+
+
 def test_ctrl_drag_moves_demo02_live_and_python_holds_the_matrix(lab, page, demo_home):
     before = python_matrix(page)
-    cv = page.locator(".nora-viewer").first.locator(".nora-vp canvas").first   # its first slice
+    cv = page.locator(".nora-viewer").first.locator(".nora-vp canvas").first   # its 3 tiles
     box = cv.bounding_box()
     x0, y0 = box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5
     page.mouse.move(x0, y0)
+    still = pixels(lab.shot(cv, "navigation_before_drag.png"))
     page.keyboard.down("Control")
     page.mouse.down()
     for s in range(1, 11):
         page.mouse.move(x0 + 4 * s, y0 + 2 * s)
+    page.wait_for_timeout(1500)
+    # a live frame (only the slices on screen resampled) ...
+    live = pixels(lab.shot(cv, "navigation_during_drag.png"))
     page.mouse.up()
+    page.wait_for_timeout(1000)
+    # ... shows what the whole resampling at the drag's end shows
+    done = pixels(lab.shot(cv, "navigation_after_drag.png"))
+    assert np.mean(np.any(live != still, axis=-1)) > 0.01            # demo02 moved live
+    assert np.mean(np.any(np.abs(live - done) > 8, axis=-1)) < 0.002
     page.keyboard.up("Control")
     page.wait_for_function(
         """b => { const m = JSON.parse(document.querySelector('.nora-nav-state').dataset.matrix);
@@ -79,7 +94,6 @@ def test_ctrl_drag_moves_demo02_live_and_python_holds_the_matrix(lab, page, demo
     # in the plane of the slice dragged on: one world coordinate stays
     assert np.sort(np.abs(shift))[0] < 1e-3 and np.linalg.norm(shift) > 5
     assert 0 <= float(page.locator(".nora-viewer").first.get_attribute("data-nav-ms")) < 30_000
-    lab.shot(cv, "navigation_after_drag.png")
 
 
 def test_apply_writes_the_moved_image_and_its_transform_into_the_study(page, demo_home):

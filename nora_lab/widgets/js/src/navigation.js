@@ -89,14 +89,63 @@ const round = (a) => a.map((x) => Math.round(x * 1e4) / 1e4)
 // The moving volumes changed place: Niivue resamples every overlay onto the background's
 // grid (one overlay texture holds them all), but the background itself stays as it is,
 // so only layers 1.. are refreshed – unless the background is one of the moving.
-function redraw (nv, vols) {
+// `live` (a drag frame): only the slices on screen are resampled (see onScreenOnly).
+function redraw (nv, vols, live) {
   if (vols.includes(nv.volumes[0])) return nv.updateGLVolume()
-  for (let i = 1; i < nv.volumes.length; i++) nv.refreshLayers(nv.volumes[i], i)
+  const refresh = () => { for (let i = 1; i < nv.volumes.length; i++) nv.refreshLayers(nv.volumes[i], i) }
+  if (live) onScreenOnly(nv, refresh)
+  else refresh()
   nv.drawScene()
 }
 
+// Run Niivue's overlay resampling (refreshLayers) so that it computes only the voxels of
+// the overlay texture that the 2-D slices on screen show: the 3 layers around the
+// crosshair's axial slice, and in every other layer the 3 rows (coronal) and 3 columns
+// (sagittal) around it. Niivue renders the texture layer by layer (framebufferTextureLayer,
+// then drawArrays over the whole layer); here each draw is cut by scissor rectangles, so
+// a drag frame shades ~3 layers instead of all of them (the rest of the texture is left
+// empty until the drag ends and the whole texture is resampled). Views that show other
+// voxels (3-D render, mosaic, oblique) get the full resampling.
+export function onScreenOnly (nv, refresh) {
+  const gl = nv.gl
+  const dims = nv.back && nv.back.dims
+  const shown = new Set((nv.screenSlices || []).map((s) => s.axCorSag))
+  const planar = shown.size > 0 && [...shown].every((a) => a >= 0 && a <= 2)
+  if (!dims || !planar || nv.opts.sliceMosaicString) return refresh()
+  const [nx, ny, nz] = [dims[1], dims[2], dims[3]]
+  const c = nv.scene.crosshairPos
+  const at = (f, n) => Math.min(Math.max(Math.floor(f * n), 0), n - 1)
+  const [xc, yc, zc] = [at(c[0], nx), at(c[1], ny), at(c[2], nz)]
+  const rects = []
+  if (shown.has(1)) rects.push([0, yc - 1, nx, 3]) // coronal: rows y = yc ± 1
+  if (shown.has(2)) rects.push([xc - 1, 0, 3, ny]) // sagittal: columns x = xc ± 1
+  const layerOf = gl.framebufferTextureLayer
+  const draw = gl.drawArrays
+  let layer = -1
+  gl.framebufferTextureLayer = function (target, attachment, tex, level, l) {
+    layer = l
+    return layerOf.call(gl, target, attachment, tex, level, l)
+  }
+  gl.drawArrays = function (mode, first, count) {
+    if (layer < 0 || (shown.has(0) && Math.abs(layer - zc) <= 1)) return draw.call(gl, mode, first, count)
+    gl.enable(gl.SCISSOR_TEST)
+    for (const r of rects) {
+      gl.scissor(...r)
+      draw.call(gl, mode, first, count)
+    }
+    gl.disable(gl.SCISSOR_TEST)
+  }
+  try {
+    refresh()
+  } finally {
+    delete gl.framebufferTextureLayer // back to the prototype's
+    delete gl.drawArrays
+  }
+}
+
 // Put the matrix on every moving volume of every viewport; returns how many it moved.
-export function applyMatrix (ctx) {
+// `live`: a drag frame (only what is on screen is resampled).
+export function applyMatrix (ctx, live = false) {
   const st = state(ctx.model)
   const moved = []
   for (const { nv } of ctx.viewports()) {
@@ -108,7 +157,7 @@ export function applyMatrix (ctx) {
       vol.setAffine([a.slice(0, 4), a.slice(4, 8), a.slice(8, 12), a.slice(12, 16)])
       if (!moved.includes(vol)) moved.push(vol)
     }
-    if (vols.length) redraw(nv, vols)
+    if (vols.length) redraw(nv, vols, live)
   }
   ctx.root.dataset.navMatrix = JSON.stringify(round(st.matrix))
   if (moved.length) ctx.root.dataset.navAffine = JSON.stringify(round(moved[0].getAffine().flat()))
@@ -195,7 +244,7 @@ export function install (ctx) {
         d.frame = undefined
         if (st.drag !== d) return
         st.matrix = mul(dragMatrix(d.kind, d.p0, d.at.mm, d.centre, d.n), d.m0)
-        applyMatrix(ctx)
+        applyMatrix(ctx, true)
         readBack(d.nv)
         root.dataset.navMs = String(performance.now() - d.at.t)
       })
@@ -212,11 +261,11 @@ export function install (ctx) {
     }
     const d = st.drag
     if (!d) return false
-    if (d.frame !== undefined) { // the last move, drawn now
+    if (d.frame !== undefined) { // the last move
       cancelAnimationFrame(d.frame)
       st.matrix = mul(dragMatrix(d.kind, d.p0, d.at.mm, d.centre, d.n), d.m0)
-      applyMatrix(ctx)
     }
+    if (d.at) applyMatrix(ctx) // the whole overlay resampled once, at the end of the drag
     st.drag = null
     clearTimeout(timer)
     timer = null
