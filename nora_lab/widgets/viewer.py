@@ -109,6 +109,8 @@ class Viewer(anywidget.AnyWidget):
     ----------
     *sources
         Opened in viewport 0 (the first as background, the others as overlays).
+    affine : (4, 4) array_like, optional
+        Voxel→world matrix of numpy-array sources (as in :meth:`open`).
     layout : {"1", "1x2", "1x3", "2x2", "3x3", "mosaic"}
         The viewport layout (stored in :attr:`view_layout`; ``layout`` stays
         ipywidgets' CSS ``Layout``, which a non-string ``layout=`` still sets).
@@ -190,6 +192,7 @@ class Viewer(anywidget.AnyWidget):
         self._click_handlers = CallbackDispatcher()
         self._key_handlers = CallbackDispatcher()
         self.bytes_sent = 0
+        affine = kwargs.pop("affine", None)  # of the array sources, not a trait
         if isinstance(kwargs.get("layout"), str):
             kwargs["view_layout"] = kwargs.pop("layout")
         super().__init__(**kwargs)
@@ -197,7 +200,8 @@ class Viewer(anywidget.AnyWidget):
             self.slice_types = list(display.LAYOUT_VIEWPORTS[self.view_layout])
         self.on_msg(self._on_frontend_msg)
         for i, src in enumerate(sources):
-            self.open(src, viewport="all", role="background" if i == 0 else "overlay")
+            self.open(src, viewport="all", role="background" if i == 0 else "overlay",
+                      affine=affine)
 
     # ------------------------------------------------------------ opening layers
 

@@ -207,6 +207,17 @@ def test_sources_of_the_constructor_show_in_every_viewport(volume):
     assert v.layers[0]["viewports"] == list(range(9))
 
 
+def test_the_constructor_places_array_sources_by_its_affine(volume, affine, tmp_path):
+    v = Viewer(volume, volume, affine=affine)
+    for spec in v.layers:                                   # background and overlay
+        np.testing.assert_allclose(np.reshape(spec["affine"], (4, 4)), affine)
+        np.testing.assert_allclose(v.layer(spec["id"]).volume.affine, affine)
+    path = tmp_path / "t1.nii.gz"
+    nib.save(nib.Nifti1Image(volume, affine), path)
+    with pytest.raises(ImagingError, match="brings its own affine"):
+        Viewer(path, affine=affine)
+
+
 def test_window_follows_the_active_viewport(volume, affine):
     v = Viewer(layout="1x3")
     a = v.open(volume, affine=affine, viewport=0, window=(40, 80))
