@@ -165,7 +165,23 @@ function deskNotebook () {
   }
 }
 
+// The study table needs a wider side panel than JupyterLab's default. LabShell has no public
+// setter for it: its split panel's relative sizes (left, main, right) are set when found.
+function widenLeftArea (shell, fraction) {
+  const split = shell._hsplitPanel
+  if (!split || typeof split.relativeSizes !== 'function') return
+  const sizes = split.relativeSizes()
+  if (sizes.length !== 3 || sizes[0] >= fraction) return
+  split.setRelativeSizes([fraction, Math.max(0.2, sizes[1] + sizes[0] - fraction), sizes[2]])
+}
+
 async function openDesk (app, browser) {
+  // a desk opened before gives its panels up (the notebook reruns and makes new ones)
+  for (const area of ['left', 'main']) {
+    for (const w of Array.from(app.shell.widgets(area))) {
+      if (w.hasClass('nora-desk-side') || w.hasClass('nora-desk-main')) w.dispose()
+    }
+  }
   const contents = app.serviceManager.contents
   const dir = browser ? browser.model.path : ''
   const path = PathExt.join(dir, DESK_NOTEBOOK)
@@ -195,6 +211,7 @@ async function openDesk (app, browser) {
   table.addClass('nora-desk-side')
   app.shell.add(table, 'left', { rank: 50 })
   app.shell.activateById(table.id)
+  widenLeftArea(app.shell, 0.34)
   viewer.title.icon = brainIcon
   viewer.title.label = 'NORA desk'
   viewer.addClass('nora-desk-main')

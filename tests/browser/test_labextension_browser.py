@@ -69,6 +69,11 @@ def open_by_double_click(page, name: str):
     return doc
 
 
+def new_launcher(page) -> None:
+    """The "+" of the main area's tab bar: a new launcher."""
+    page.locator(".lm-DockPanel .lm-TabBar-addButton:visible").first.click()
+
+
 def test_double_clicking_a_nifti_opens_the_demo_brain_in_a_viewer_document(lab, lab_page):
     doc = open_by_double_click(lab_page, "demo01_t1.nii.gz")
     tab = lab_page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
@@ -94,7 +99,7 @@ def test_double_clicking_a_surface_and_tracts_draws_them_in_3d(lab, lab_page):
 
 def test_the_launchers_nora_desk_opens_the_table_aside_and_the_viewer_in_the_main_area(
         lab, lab_page):
-    lab_page.locator("[data-command='launcher:create']").first.click()  # the "+" button
+    new_launcher(lab_page)
     card = lab_page.locator(".jp-Launcher:visible .jp-LauncherCard", has_text="NORA desk").first
     card.wait_for(timeout=30_000)
     card.click()
@@ -105,6 +110,7 @@ def test_the_launchers_nora_desk_opens_the_table_aside_and_the_viewer_in_the_mai
         timeout=120_000)
     viewer = lab_page.locator(".jp-MainAreaWidget.nora-desk-main .nora-viewer").first
     viewer.wait_for(timeout=60_000)
+    assert lab_page.locator("#jp-left-stack").bounding_box()["width"] > 400  # room for the table
     # a click on demo01's row in the side panel loads it into the main area's viewer
     table.locator("tbody tr[data-psid='demo01#MR1']").click()
     lab_page.wait_for_function(
@@ -117,3 +123,20 @@ def test_the_launchers_nora_desk_opens_the_table_aside_and_the_viewer_in_the_mai
     assert stats["unique_colors"] > 100 and stats["frac_non_dominant"] > 0.1, stats
     assert lab_page.locator(".jp-Notebook .jp-OutputArea-output[data-mime-type="
                             "'application/vnd.jupyter.stderr']").count() == 0
+
+
+def test_the_desk_opened_again_replaces_its_panels(lab, lab_page):
+    lab_page.evaluate("() => document.querySelectorAll('.nora-desk-side, .nora-desk-main')"
+                      ".forEach(e => e.dataset.old = '1')")
+    new_launcher(lab_page)
+    lab_page.locator(".jp-Launcher:visible .jp-LauncherCard", has_text="NORA desk").first.click()
+    lab_page.wait_for_function(
+        "() => document.querySelector('.nora-desk-side:not([data-old]) .nora-table')"
+        "?.dataset.total === '10'", timeout=180_000)
+    lab_page.locator(".nora-desk-main:not([data-old]) .nora-viewer").first.wait_for(
+        timeout=60_000)
+    assert lab_page.locator(".nora-desk-side").count() == 1
+    assert lab_page.locator(".nora-desk-main").count() == 1
+    # the notebook was written once and is reused
+    names = lab.server.api("GET", "/api/contents/images")["content"]
+    assert [f["name"] for f in names].count("NORA desk.ipynb") == 1
