@@ -13,6 +13,11 @@ view of the viewer.
 Gaussian deformation markers (:class:`nora_lab.imaging.GaussianMarker`) add a warp
 on top (:attr:`deformation`); :meth:`keypoints` turns two matching point sets into
 markers, :meth:`dump` renders them into a field, :meth:`restore` reads one back.
+With :attr:`~NavigationTool.warp_preview` on, the viewer shows the warp: each moving
+image resampled through the matrix and the deformation onto the fixed grid (what APPLY
+writes) replaces the moving layer, recomputed when a marker drag or a ctrl-drag ends and
+after every change from Python (:mod:`nora_lab.widgets._warppreview`); during a
+ctrl-drag the moving layers show again, moved live by the page.
 
 :meth:`apply` (NORA's APPLY) resamples the moving images onto the fixed image's grid,
 a world grid or a named layer's grid (:func:`nora_lab.imaging.apply_transform`), and
@@ -42,6 +47,7 @@ from nora_lab.imaging.transforms import check_matrix
 
 from ._guard import guarded
 from ._roiedit import PreviewLayer
+from ._warppreview import SUFFIX, WarpPreview
 
 if TYPE_CHECKING:  # pragma: no cover
     from nora_lab.archive.project import Project
@@ -101,6 +107,9 @@ class NavigationTool(W.VBox):
         The world transform of the moving images; settable.
     deformation : Deformation
         The Gaussian markers (and a dumped field) applied after the matrix.
+    warp_preview : bool
+        Whether the viewer shows the moving images warped by the deformation (a
+        traitlet; only while there are markers or a field).
 
     Examples
     --------
@@ -112,6 +121,7 @@ class NavigationTool(W.VBox):
     active = t.Bool(False)
     placing = t.Bool(False)
     marker_size = t.Float(10.0)
+    warp_preview = t.Bool(False)
 
     def __init__(self, viewer: Viewer, project: Project | None = None, psid: str | None = None,
                  **kwargs: Any):
@@ -126,6 +136,10 @@ class NavigationTool(W.VBox):
         self._drag_start: np.ndarray | None = None
         self._marker_layer = PreviewLayer(viewer, color="magenta", name=MARKER_LAYER)
         self._shown_markers: list[Any] = []
+        self._warp = WarpPreview(viewer)
+        self._warp_key: Any = None
+        self._warping = False        # the preview is changing the viewer's layers
+        self._marker_live = False    # a marker is being dragged in the page
 
         self.active_toggle = W.ToggleButton(description="✥ ctrl+mouse moves",
                                             tooltip="ctrl+left: translate, ctrl+right: rotate, "
@@ -142,6 +156,12 @@ class NavigationTool(W.VBox):
         self.size_box = W.BoundedFloatText(value=10.0, min=0.5, max=200.0, step=1.0,
                                            description="size mm", layout=W.Layout(width="160px"))
         W.link((self, "marker_size"), (self.size_box, "value"))
+        self.warp_toggle = W.ToggleButton(description="warped preview",
+                                          tooltip="show the moving images warped by the "
+                                                  "markers (what APPLY writes)",
+                                          layout=W.Layout(width="130px"))
+        self.warp_toggle.add_class("nora-nav-warp")
+        W.link((self, "warp_preview"), (self.warp_toggle, "value"))
         self.grid_picker = W.Dropdown(options=[("fixed image", "fixed"), ("world", "world")],
                                       value="fixed", description="Grid",
                                       layout=W.Layout(width="220px"))
@@ -171,7 +191,7 @@ class NavigationTool(W.VBox):
         super().__init__(children=[
             W.HTML("<b>Navigation tool</b>"),
             W.HBox([self.active_toggle, self.undo_button, self.redo_button, self.reset_button]),
-            W.HBox([self.placing_toggle, self.size_box]),
+            W.HBox([self.placing_toggle, self.size_box, self.warp_toggle]),
             W.HBox([self.grid_picker, self.voxel_size, self.apply_button]),
             self.moving_box, self.moving_picker, self.status,
         ], **kwargs)
@@ -196,7 +216,8 @@ class NavigationTool(W.VBox):
     def _moving_specs(self) -> list[dict]:
         vols = [s for s in self.viewer.layers if s["kind"] == "volume"]
         if self._moving is None:
-            return [s for s in vols if s["role"] != "background" and s["name"] != MARKER_LAYER]
+            return [s for s in vols if s["role"] != "background" and s["name"] != MARKER_LAYER
+                    and not s["name"].endswith(SUFFIX)]
         return [s for s in vols if s["id"] in self._moving]
 
     def _fixed_spec(self) -> dict | None:
@@ -501,12 +522,46 @@ class NavigationTool(W.VBox):
     def _placing_changed(self, _change: t.Bunch) -> None:
         self._tell_page()
 
+    @t.observe("warp_preview")
+    def _warp_toggled(self, _change: t.Bunch) -> None:
+        self._guard(self._update)
+
+    def _refresh_warp(self) -> None:
+        """Show the warped preview as the state now is, or remove it (see the module)."""
+        if self._warping:
+            return
+        specs = self._moving_specs()
+        wanted = (self.warp_preview and not self.deformation.is_identity and bool(specs)
+                  and self._fixed_spec() is not None and self._drag_start is None)
+        self._warping = True
+        try:
+            if not wanted:
+                self._warp_key = None
+                if not self._warp.clear():
+                    return
+            elif self._marker_live:
+                return  # the balls follow the drag; the warp is computed when it ends
+            else:
+                d = self.deformation
+                key = (self._matrix.tobytes(), [(m.centre.tolist(), m.vector.tolist(), m.size)
+                                                for m in d.markers],
+                       id(d.field_data), [s["id"] for s in specs])
+                if key == self._warp_key and self._warp.shown:
+                    return
+                self._warp_key = key
+                self._warp.show(self.resampled("fixed"), specs)
+        finally:
+            self._warping = False
+        self._tell_page()  # the moving layers shown again need the matrix
+
     @t.observe("active")
     def _active_changed(self, _change: t.Bunch) -> None:
         self._tell_page()
         self._update()
 
     def _layers_changed(self, _change: t.Bunch) -> None:
+        if self._warping:
+            return
         self._tell_page()
         self._update()
 
@@ -520,6 +575,7 @@ class NavigationTool(W.VBox):
             self._guard(lambda: self._marker_dragged(content))
 
     def _marker_dragged(self, msg: dict) -> None:
+        self._marker_live = str(msg.get("phase", "move")) != "end"
         index = int(msg.get("index", -1))
         vector = [float(v) for v in msg.get("vector") or (0.0, 0.0, 0.0)]
         if index < 0 or index >= len(self.deformation.markers):
@@ -534,6 +590,7 @@ class NavigationTool(W.VBox):
         phase = str(msg.get("phase", "move"))
         if phase == "down":
             self._drag_start = self._matrix
+            self._refresh_warp()  # the moving layers show again, moved live by the page
         elif phase == "end":
             if self._drag_start is not None:
                 self._matrix = self._drag_start  # one undo step for the whole drag
@@ -568,6 +625,7 @@ class NavigationTool(W.VBox):
 
     def _update(self, note: str = "") -> None:
         self._show_markers_if_changed()
+        self._refresh_warp()
         names = self.moving
         fixed = self._fixed_spec()
         self.moving_picker.unobserve(self._picked, "value")
@@ -584,5 +642,8 @@ class NavigationTool(W.VBox):
                 + (" + field" if self.deformation.field_data is not None else ""))
         tail = f" · {html.escape(note, quote=False)}" if note else ""
         data = html.escape(json.dumps([round(v, 4) for v in m.ravel().tolist()]))
-        self.status.value = (f"<span class='nora-nav-state' data-matrix='{data}'>"
+        warped = f" · warped preview of {len(self._warp.layers)}" if self._warp.shown else ""
+        head += warped
+        self.status.value = (f"<span class='nora-nav-state' data-matrix='{data}' "
+                             f"data-warped='{len(self._warp.layers)}'>"
                              f"{head}{tail}</span>")

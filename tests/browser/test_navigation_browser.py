@@ -120,3 +120,31 @@ def test_apply_writes_the_moved_image_and_its_transform_into_the_study(page, dem
     src = np.rint(np.linalg.solve(moving.affine, np.linalg.solve(matrix, world))[:3]).astype(int)
     got = float(np.asarray(out.dataobj)[tuple(c)])
     assert abs(got - float(moving.get_fdata()[tuple(src)])) < 0.25 * float(moving.get_fdata().std())
+
+
+def test_a_marker_dragged_in_the_viewer_shows_the_warped_preview(lab, page):
+    """(after APPLY: the marker would add a deformation file to its study)"""
+    root = page.locator(".nora-viewer").first
+    cv = root.locator(".nora-vp canvas").first
+    page.locator(".nora-nav-placing").click()                        # ✚ markers on
+    page.wait_for_selector(".nora-nav-placing.mod-active")
+    page.wait_for_timeout(500)                                       # the page was told
+    assert page.locator(".nora-nav-warp.mod-active").count() == 1    # the notebook turned it on
+    box = cv.bounding_box()
+    x0, y0 = box["x"] + box["width"] / 6, box["y"] + box["height"] * 0.4   # axial tile
+    still = pixels(lab.shot(cv, "navigation_before_marker.png"))
+    page.mouse.move(x0, y0)
+    page.keyboard.down("Control")
+    page.mouse.down()
+    for s in range(1, 9):
+        page.mouse.move(x0 + 2 * s, y0 - 2 * s)
+        page.wait_for_timeout(30)
+    page.mouse.up()
+    page.keyboard.up("Control")
+    page.wait_for_selector(".nora-nav-state[data-warped='1']", timeout=90_000)
+    page.wait_for_function(
+        "() => document.querySelector('.nora-viewer').dataset.navMarkers === '1'")
+    page.wait_for_timeout(3000)                                      # the preview is drawn
+    warped = pixels(lab.shot(cv, "navigation_warped_preview.png"))
+    assert "warped preview of 1" in page.locator(".nora-nav-state").inner_text()
+    assert np.mean(np.any(np.abs(warped - still) > 8, axis=-1)) > 0.002

@@ -244,3 +244,44 @@ def test_markers_are_placed_and_dragged_from_the_page_and_shown(setup):
     assert np.linalg.norm(world[:3] - [0.0, 0.0, 22.0]) < 3.0   # mostly the centre's ball
     tool.remove_marker(0)
     assert not viewer.layer("deformation markers").volume.data.any()
+
+
+def visible(viewer, name):
+    return viewer.layer(name).visible
+
+
+def test_the_warped_preview_shows_what_apply_writes_and_follows_the_markers(setup):
+    viewer, page, tool = setup
+    tool.active = tool.placing = True
+    tool.warp_preview = True
+    assert "moving.nii.gz (warped)" not in [s["name"] for s in viewer.layers]   # no warp yet
+    page_says(viewer, type="nav_marker", phase="down", index=-1, centre=[0.0, 0.0, 22.0],
+              vector=[0, 0, 0])
+    page_says(viewer, type="nav_marker", phase="move", index=0, centre=[0.0, 0.0, 22.0],
+              vector=[0.0, 0.0, 3.0])
+    assert "moving.nii.gz (warped)" not in [s["name"] for s in viewer.layers]   # while dragged
+    page_says(viewer, type="nav_marker", phase="end", index=0, centre=[0.0, 0.0, 22.0],
+              vector=[0.0, 0.0, 6.0])
+    warped = viewer.layer("moving.nii.gz (warped)")
+    assert not visible(viewer, "moving.nii.gz") and "data-warped='1'" in tool.status.value
+    want = np.nan_to_num(np.asarray(tool.resampled("fixed")["moving.nii.gz"].dataobj))
+    assert warped.volume.data.dtype == viewer.layer("moving.nii.gz").volume.data.dtype
+    np.testing.assert_allclose(warped.volume.data, want, atol=0.5)
+    np.testing.assert_allclose(warped.volume.affine, viewer.layer("fixed.nii.gz").volume.affine)
+    grid = im.Grid.from_image(tool._image(viewer.layer("fixed.nii.gz").id))
+    unwarped = im.apply_transform(tool._image(viewer.layer("moving.nii.gz").id), tool.matrix,
+                                  grid=grid)[0]
+    assert np.abs(want - np.nan_to_num(np.asarray(unwarped.dataobj))).max() > 1  # the marker
+    assert tool.moving == ["moving.nii.gz"]                         # the preview never moves
+    assert "moving.nii.gz (warped)" not in page.of_type("nav")[-1][0]["layers"]
+    first = warped.id
+    tool.translate((2.0, 0.0, 0.0))                                 # from Python: recomputed
+    assert viewer.layer("moving.nii.gz (warped)").id != first
+    drag(viewer, "down", tool.matrix)                               # a ctrl-drag: the moving
+    assert visible(viewer, "moving.nii.gz")                         # image shows, moved live
+    assert "moving.nii.gz (warped)" not in [s["name"] for s in viewer.layers]
+    drag(viewer, "end", im.compose(tool.matrix, im.translation((1.0, 0.0, 0.0))))
+    assert not visible(viewer, "moving.nii.gz")                     # its end: warped again
+    tool.warp_preview = False
+    assert visible(viewer, "moving.nii.gz")
+    assert "moving.nii.gz (warped)" not in [s["name"] for s in viewer.layers]
