@@ -11,6 +11,11 @@ streamlines) over it. Real mouse events (Playwright) drive, in the same page:
   slices on screen, see ``onScreenOnly`` in js/src/navigation.js; the whole volume once
   at the drag's end, not timed here);
 * ``fiber_sphere``: shift + mouse moving the selection sphere.
+* ``fiber_live_maps``: the same with live maps on — from the mouse event whose sphere
+  place Python answered (the maps of what a click there would select, 256×256×200
+  visitation and terminal maps of the 2000 streamlines) to the page's next acknowledged
+  (drawn) state; the page sends the latest place when the previous one is answered, so
+  this includes the wait behind the place before it.
 
 Each event is timed the same way: from the event's ``timeStamp`` to the first animation
 frame after every handler ran (and after the frame callbacks they asked for: the
@@ -90,6 +95,25 @@ def _harness():
     return mod
 
 
+# Installed in the page: for each sphere place Python answered, the time from its mouse
+# event to the next state the viewer acknowledged (drew).
+MAPS_PROBE = r'''() => {
+  window.__maps = []
+  const root = document.querySelector('.nora-viewer')
+  let answered = null
+  new MutationObserver((muts) => {
+    for (const m of muts) {
+      if (m.attributeName === 'data-fiber-hover-event') {
+        answered = +root.dataset.fiberHoverEvent
+      } else if (m.attributeName === 'data-ack' && answered !== null) {
+        window.__maps.push(performance.now() - answered)
+        answered = null
+      }
+    }
+  }).observe(root, { attributes: true, attributeFilter: ['data-fiber-hover-event', 'data-ack'] })
+}'''
+
+
 def gesture(page, label: str, key: str | None, button: bool, n: int = 25) -> list[float]:
     """Move the mouse n times over the first canvas with ``key`` held (and the left button
     when ``button``); the latencies the page measured, warm-up dropped."""
@@ -141,6 +165,13 @@ def main(timeout: float = 600) -> int:
             lat = {"crosshair": gesture(page, "crosshair", None, True),
                    "nav_drag": gesture(page, "nav_drag", "Control", True),
                    "fiber_sphere": gesture(page, "fiber_sphere", "Shift", False)}
+            page.locator(".nora-fiber-maps").click()                  # live maps on
+            page.wait_for_selector(".nora-fiber-state[data-terminals]", timeout=timeout * 1000)
+            page.wait_for_timeout(3000)
+            page.evaluate(MAPS_PROBE)
+            gesture(page, "", "Shift", False)
+            page.wait_for_timeout(8000)                               # the last answers
+            lat["fiber_live_maps"] = page.evaluate("() => window.__maps")
             page.screenshot(path=str(artifacts / "bench_tools.png"))
             lab.close(page)
             browser.close()
@@ -151,12 +182,12 @@ def main(timeout: float = 600) -> int:
         if not values:
             raise RuntimeError(f"no {name} latencies were measured; the page saw no events")
     med = {k: statistics.median(v) for k, v in lat.items()}
-    print(f"# bench_tools: {len(lat['crosshair'])}/{len(lat['nav_drag'])}/"
-          f"{len(lat['fiber_sphere'])} events; load average {os.getloadavg()[0]:.1f} on "
+    print(f"# bench_tools: {'/'.join(str(len(v)) for v in lat.values())} events "
+          f"({', '.join(lat)}); load average {os.getloadavg()[0]:.1f} on "
           f"{os.cpu_count()} cores", file=sys.stderr)
     peer = med["crosshair"]
     print(f"BENCH tools_crosshair_drag_latency {peer:.1f} ms ratio=1.00")
-    for name in ("nav_drag", "fiber_sphere"):
+    for name in ("nav_drag", "fiber_sphere", "fiber_live_maps"):
         print(f"BENCH tools_{name}_latency {med[name]:.1f} ms ratio={med[name] / peer:.2f}")
     return 0
 

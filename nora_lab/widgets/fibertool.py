@@ -395,7 +395,7 @@ class FiberTool(W.VBox):
         if self._all is None:
             return
         if change.new:
-            self._guard(self._show_maps)
+            self._guard(self._refresh_maps)  # the status line names the maps too
         else:
             self._maps = {}
             self._update()

@@ -629,9 +629,12 @@ class NavigationTool(W.VBox):
         names = self.moving
         fixed = self._fixed_spec()
         self.moving_picker.unobserve(self._picked, "value")
-        self.moving_picker.options = [s["name"] for s in self.viewer.layers
-                                      if s["kind"] == "volume"]
-        self.moving_picker.value = tuple(n for n in names if n in self.moving_picker.options)
+        options = tuple(s["name"] for s in self.viewer.layers if s["kind"] == "volume")
+        value = tuple(n for n in names if n in options)
+        if options != self.moving_picker.options or value != self.moving_picker.value:
+            with self.moving_picker.hold_sync():  # one message: the page's list never
+                self.moving_picker.options = options  # holds an index it has no row for
+                self.moving_picker.value = value
         self.moving_picker.observe(self._picked, "value")
         self.moving_box.value = (
             f"fixed: <b>{html.escape(fixed['name']) if fixed else '–'}</b> · moving: "

@@ -106,6 +106,7 @@ def test_live_maps_follow_the_selection(setup, volume, affine):
     assert tool.maps == {}
     tool.live_maps = True
     assert {"visitation map", "terminal map"} <= set(layer_names(viewer))
+    assert "data-terminals='24'" in tool.status.value            # the status line says so
     assert int(np.asarray(tool.maps["visitation"].dataobj).max()) == 2     # 2 per z voxel
     assert int(np.asarray(tool.maps["terminals"].dataobj).sum()) == 24   # 12 fibers, 2 ends
     tool.select_sphere((0.0, 0.0, 20.0))

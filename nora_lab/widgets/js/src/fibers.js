@@ -7,16 +7,21 @@
 // fibers through it (and redraws the selection and the live maps).
 // While the sphere moves, its place goes to Python as {type: 'fiber_hover', seq, centre,
 // radius} (centre null: the sphere is gone) and the live maps show what a click there
-// would select. Throttled by the kernel itself: one place in flight at a time, the next
-// (always the latest) sent when Python's answer ({type: 'fiber', hover: seq}) arrives and
-// at least HOVER_MS after the last, or after HOVER_TIMEOUT_MS without an answer.
+// would select. Throttled by the kernel and the page themselves: one place in flight at a
+// time, the next (always the latest) sent when Python's answer ({type: 'fiber', hover:
+// seq}) has arrived and the viewer has drawn the state it brought (its ack caught up with
+// the model's seq), at least HOVER_MS after the last; or after HOVER_TIMEOUT_MS without
+// an answer, DRAW_TIMEOUT_MS without the drawing.
 // data-fiber-selected / data-fiber-count / data-fiber-preview (-1: none) / data-fiber-hover
 // (the last place Python answered) on the viewer's root say what Python holds;
+// data-fiber-hover-event: the timeStamp of the mouse event whose place was answered last;
 // data-sphere-ms is the time from the last mouse event to the sphere's drawn frame.
 import { forModel, hello, worldAt, pixelsPerMm } from './toolkit.js'
 
 const HOVER_MS = 100
-const HOVER_TIMEOUT_MS = 3000
+// long: a kernel that answers late must not get a second place to compute meanwhile
+const HOVER_TIMEOUT_MS = 10000
+const DRAW_TIMEOUT_MS = 10000
 
 function state (model) {
   return forModel(model, 'fiber', () => ({ active: false, radius: 5 }))
@@ -34,23 +39,32 @@ function hoverSender (ctx) {
       h.timer = setTimeout(pump, HOVER_TIMEOUT_MS - (now - h.sentAt))
       return
     }
+    const drawing = +ctx.root.dataset.ack < ctx.model.get('seq') // the maps not drawn yet
+    if (!h.inflight && drawing && now - h.sentAt < DRAW_TIMEOUT_MS) {
+      h.timer = setTimeout(pump, 50) // poll the viewer's ack (it has no event for it)
+      return
+    }
     if (now - h.sentAt < HOVER_MS) {
       h.timer = setTimeout(pump, HOVER_MS - (now - h.sentAt))
       return
     }
-    const { centre, radius } = h.want
+    const { centre, radius, t } = h.want
     h.want = undefined
     h.inflight = ++h.seq
     h.sentAt = now
+    h.eventAt = t
     ctx.send({ type: 'fiber_hover', seq: h.seq, centre, radius })
   }
   return {
-    place (centre, radius) { // null: the sphere is gone
-      h.want = { centre, radius }
+    place (centre, radius, t) { // null: the sphere is gone; t: the mouse event's timeStamp
+      h.want = { centre, radius, t }
       pump()
     },
     answered (seq) {
-      if (seq === h.inflight) h.inflight = 0
+      if (h.inflight && seq === h.inflight) {
+        h.inflight = 0
+        ctx.root.dataset.fiberHoverEvent = String(h.eventAt) // its mouse event (bench_tools)
+      }
       pump()
     },
     stop () { clearTimeout(h.timer) }
@@ -82,7 +96,7 @@ export function install (ctx) {
   }
   const hide = () => {
     for (const r of rings.values()) r.style.display = 'none'
-    if (last) hover.place(null, st.radius)
+    if (last) hover.place(null, st.radius, performance.now())
     last = null
   }
   const show = (e, nv, canvas) => {
@@ -99,7 +113,7 @@ export function install (ctx) {
       left: `${p.x / dpr + canvas.offsetLeft - rad}px`, top: `${p.y / dpr + canvas.offsetTop - rad}px`
     })
     r.dataset.mm = JSON.stringify(p.mm.map((x) => Math.round(x * 100) / 100))
-    hover.place(p.mm, st.radius)
+    hover.place(p.mm, st.radius, e.timeStamp || performance.now())
     // the ring is drawn by the browser with its next frame
     requestAnimationFrame(() => { root.dataset.sphereMs = String(performance.now() - t0) })
     return true
