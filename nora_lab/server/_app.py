@@ -133,6 +133,8 @@ def load(serverapp: Any) -> None:
         (url_path_join(base, r"nora/api/share"), h.ShareHandler),
         (url_path_join(base, r"nora/api/import"), h.ImportHandler),
         (url_path_join(base, r"nora/api/import/([0-9a-f]{32})"), h.ImportStateHandler),
+        (url_path_join(base, r"nora/static/viewer-([0-9a-f]{16}|unbuilt)\.js"),
+         h.ViewerModuleHandler),
     ])
     serverapp.log.info("nora_lab server extension: links at %snora/open, DICOM import at "
                        "%snora/api/import (archive %s)", base, base,

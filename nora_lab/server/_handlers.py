@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import gzip
 import html
 import json
 import os
@@ -120,6 +122,42 @@ class _Nora:
                 return hub.rstrip("/") + "/user-redirect/"
             return origin + url_path_join(os.environ["JUPYTERHUB_BASE_URL"], "hub/user-redirect/")
         return origin + self.base_url  # type: ignore[attr-defined]
+
+
+# the viewer widget's ES module (Niivue bundled) as nora_lab/widgets/static/viewer.js holds it;
+# read as a file (the server never loads a widget module)
+_VIEWER_JS = Path(__file__).resolve().parents[1] / "widgets" / "static" / "viewer.js"
+
+
+@functools.lru_cache(maxsize=2)
+def _viewer_module(mtime_ns: int) -> tuple[str, bytes]:
+    """(source hash of its banner, the module gzipped) for ``mtime_ns`` of viewer.js."""
+    code = _VIEWER_JS.read_bytes()
+    m = re.search(rb"source-sha256: ([0-9a-f]{64})", code[:400])
+    digest = m.group(1)[:16].decode() if m else "unbuilt"
+    return digest, gzip.compress(code, compresslevel=9, mtime=0)
+
+
+class ViewerModuleHandler(JupyterHandler):
+    """``GET nora/static/viewer-<hash>.js``: the viewer's ES module over HTTP, once per browser.
+
+    The loader every Viewer carries (static/viewer_loader.js) imports it from here, so the
+    kernel's websocket carries volumes only; it asks the kernel instead where this server
+    is not the page's (VS Code, Voilà) or holds another version of the bundle (404 here).
+    """
+
+    @web.authenticated
+    def get(self, digest: str) -> None:
+        current, blob = _viewer_module(_VIEWER_JS.stat().st_mtime_ns)
+        if digest != current:
+            raise web.HTTPError(404, f"viewer module {digest} is not this server's ({current})")
+        self.set_header("Content-Type", "text/javascript; charset=utf-8")
+        self.set_header("Cache-Control", "private, max-age=31536000, immutable")
+        if "gzip" in self.request.headers.get("Accept-Encoding", ""):
+            self.set_header("Content-Encoding", "gzip")
+            self.finish(blob)
+        else:
+            self.finish(gzip.decompress(blob))
 
 
 class OpenHandler(_Nora, JupyterHandler):

@@ -21,9 +21,12 @@ no renderer – while this module controls exactly:
 * machine-checkable markers: the front end echoes ``ack`` (= the ``seq`` it
   has drawn) and ``frame``, and writes ``data-frame``/``data-ack`` on the DOM.
 
-Each Viewer's widget state carries only ``static/viewer_loader.js`` (~1 KB): the
-first Viewer on a page asks its kernel for the bundle, gzipped (0.8 MB instead of
-2.3 MB), and every later Viewer of that page reuses the imported module.
+Each Viewer's widget state carries only ``static/viewer_loader.js`` (~2 KB): the
+first Viewer on a page imports the bundle over HTTP from the Jupyter server
+extension (``nora/static/viewer-<hash>.js``, gzipped: 0.8 MB instead of 2.3 MB,
+cached by the browser), or, where the page is not that server's, asks its kernel for
+it; every later Viewer of that page reuses the imported module. The kernel's
+websocket then carries the volumes and little else.
 
 The JS source is ``nora_lab/widgets/js/src/viewer.js``; rebuild the bundle
 with ``npm --prefix nora_lab/widgets/js ci && npm --prefix nora_lab/widgets/js run build``
@@ -150,7 +153,8 @@ class Viewer(anywidget.AnyWidget):
     >>> v.position = (10.0, -20.0, 35.0); v.window = (40, 80)           # doctest: +SKIP
     """
 
-    # a ~1 KB loader; it asks the kernel for the 2.3 MB module once per page (see _send_esm)
+    # a ~2 KB loader of the 2.3 MB module, once per page: over HTTP from the server extension,
+    # else from the kernel (the 'esm' message below)
     _esm = (_STATIC / "viewer_loader.js").read_text().replace("__BUNDLE_HASH__", _bundle_hash())
     _css = _STATIC / "viewer.css"
 

@@ -201,6 +201,7 @@ class Lab:
         self.artifacts = artifacts
         self.console: list[str] = []
         self.external_requests: list[str] = []  # anything not served by our Lab (CDNs, ...)
+        self.responses: list[tuple[int, str]] = []  # (status, path) of our Lab's answers
 
     def open_notebook(self, name: str, viewport=(1300, 2400)):
         """Open ``name`` with a fresh kernel; wait until the kernel is idle."""
@@ -211,6 +212,9 @@ class Lab:
         page.on("console", lambda m: self.console.append(f"[{m.type}] {m.text}"[:500]))
         page.on("request", lambda r: None if r.url.startswith((self.server.url, "data:", "blob:"))
                 else self.external_requests.append(r.url))
+        page.on("response", lambda r: self.responses.append(
+            (r.status, r.url[len(self.server.url):])) if r.url.startswith(self.server.url)
+            else None)
         page.on("pageerror",
                 lambda e: self.console.append(f"[pageerror] {e} {getattr(e, 'stack', '')}"[:1500]))
         # ?reset: do not restore tabs of an earlier workspace

@@ -61,6 +61,13 @@ def test_notebook_runs_without_errors(lab, page):
     assert lab.external_requests == []  # everything, Niivue included, comes from the package
 
 
+def test_the_viewer_module_came_over_http_once_not_over_the_kernels_websocket(lab, page):
+    from nora_lab.widgets.viewer import _bundle_hash
+
+    modules = [r for r in lab.responses if "/nora/static/viewer-" in r[1]]
+    assert modules == [(200, f"/nora/static/viewer-{_bundle_hash()}.js")], modules
+
+
 def test_viewer_draws_the_volume_with_webgl2(lab, page):
     info = canvas(page).evaluate(
         """c => { const g = c.getContext('webgl2');

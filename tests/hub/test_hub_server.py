@@ -170,6 +170,26 @@ def test_unauthenticated_link_redirects_to_login(servers):
     assert status == 302 and "/login" in headers["Location"]
 
 
+# --- the viewer's ES module over HTTP ----------------------------------------------------------
+
+
+def test_the_viewer_module_is_served_once_per_browser_under_its_bundle_hash(servers):
+    from nora_lab.widgets.viewer import _bundle_hash
+
+    s, digest = servers["alice"], _bundle_hash()
+    status, body, headers = call(s, "GET", f"nora/static/viewer-{digest}.js")
+    assert status == 200 and headers["Content-Type"].startswith("text/javascript")
+    assert f"source-sha256: {digest}" in body[:400] and "immutable" in headers["Cache-Control"]
+    status, _, headers = call(s, "GET", f"nora/static/viewer-{digest}.js",
+                              headers={"Accept-Encoding": "gzip"})
+    assert status == 200 and headers["Content-Encoding"] == "gzip"
+    assert int(headers["Content-Length"]) < 0.5 * len(body)
+    # another version of the bundle: the loader falls back to asking its kernel
+    assert call(s, "GET", "nora/static/viewer-0123456789abcdef.js")[0] == 404
+    status, _, headers = call(s, "GET", f"nora/static/viewer-{digest}.js", token=False)
+    assert status == 302 and "/login" in headers["Location"]
+
+
 # --- shared links ------------------------------------------------------------------------------
 
 
