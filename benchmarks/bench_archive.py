@@ -108,8 +108,15 @@ def build(arc: Archive, n_studies: int, seed: int = 0) -> pd.DataFrame:
         conn.execute(sa.insert(t.subject_tags), [{"subject": pk, "tag": "cohortA"}
                                                   for pk in sub_pk.values() if rng.random() < 0.2])
     if eng.dialect.name == "postgresql":
+        # as the tables' owner (the login role): for the acting archive user (SET ROLE)
+        # PostgreSQL skips them ("only table or database owner can vacuum it"), and the
+        # planner then plans with the statistics of an empty project
         with eng.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            role = conn.exec_driver_sql("SELECT current_setting('role')").scalar_one()
+            conn.exec_driver_sql("RESET ROLE")
             conn.exec_driver_sql("VACUUM ANALYZE")
+            if role != "none":
+                conn.exec_driver_sql(f'SET ROLE "{role}"')
     else:
         with eng.connect() as conn:
             conn.exec_driver_sql("ANALYZE")

@@ -138,8 +138,11 @@ class Compiler:
         probe = sa.select(sa.literal(1)).select_from(f).where(self._study_of(f.c.study), cond)
         # (no project condition in the driver: the outer query has it, and on SQLite it
         # would tempt the planner into a scan of the project's files instead of the rowids)
-        return self._probe_or_drive(probe, study_ids=sa.select(f.c.study).where(cond),
-                                    rare=rare or self.counting)
+        driver = sa.select(f.c.study).where(cond)
+        if in_project and self.dialect == "postgresql":
+            assert self.project_pk is not None
+            driver = pat.study_ids(f, self.project_pk)  # LIKE through its index under RLS
+        return self._probe_or_drive(probe, study_ids=driver, rare=rare or self.counting)
 
     def _probe_or_drive(self, probe: sa.Select, *, study_ids: sa.Select | None = None,
                         subject_ids: sa.Select | None = None,

@@ -177,17 +177,25 @@ class FilePattern:
         condition on the project, is added to the range alternatives, whose index
         starts with the project.
         """
-        alts = []
-        for p in self.likes():
-            cond = path_lc.like(p, escape=_ESC)
-            prefix = literal_prefix(p)
-            if prefix:
-                cond = sa.and_(*([project] if project is not None else []),  # type: ignore[assignment]
-                               path_lc >= prefix, path_lc < prefix + _TOP, cond)
-            elif trigram and dialect == "sqlite" and len(literal_run(p)) >= 3:
-                cond = sa.and_(file_id.in_(trigram_rowids(p)), cond)  # type: ignore[assignment]
-            alts.append(cond)
+        alts = [_like_condition(p, path_lc, file_id, dialect, trigram=trigram, project=project)
+                for p in self.likes()]
         return alts[0] if len(alts) == 1 else sa.or_(*alts)
+
+    def study_ids(self, files: sa.Table, project_pk: int) -> sa.Select:
+        """PostgreSQL: the ids of the project's studies having a matching file.
+
+        An alternative without a literal prefix goes through ``nora_file_studies()``
+        (migration v006): under row-level security ``LIKE`` cannot use the pg_trgm index
+        (it is not leakproof). The function keeps the policies' reader right.
+        """
+        f = files
+        parts = [
+            sa.select(f.c.study).where(_like_condition(
+                p, f.c.path_lc, f.c.id, "postgresql", project=f.c.project_id == project_pk))
+            if literal_prefix(p) else
+            sa.select(sa.func.nora_file_studies(project_pk, p, type_=sa.Integer))
+            for p in self.likes()]
+        return parts[0] if len(parts) == 1 else sa.union_all(*parts)  # type: ignore[return-value]
 
     def estimate(self, conn: sa.Connection, project_pk: int, cap: int) -> int:
         """How many file rows match, counted up to ``cap`` (cheap: stops at the cap).
@@ -224,6 +232,20 @@ class FilePattern:
             if total >= cap:
                 return cap
         return total
+
+
+def _like_condition(p: str, path_lc: sa.ColumnElement, file_id: sa.ColumnElement,
+                    dialect: str, *, trigram: bool = False,
+                    project: sa.ColumnElement | None = None) -> sa.ColumnElement:
+    """One LIKE alternative of :meth:`FilePattern.condition`."""
+    cond = path_lc.like(p, escape=_ESC)
+    prefix = literal_prefix(p)
+    if prefix:
+        return sa.and_(*([project] if project is not None else []),
+                       path_lc >= prefix, path_lc < prefix + _TOP, cond)
+    if trigram and dialect == "sqlite" and len(literal_run(p)) >= 3:
+        return sa.and_(file_id.in_(trigram_rowids(p)), cond)
+    return cond
 
 
 def _planned_rows(conn: sa.Connection, query: sa.Select) -> int:

@@ -86,8 +86,12 @@ def test_a_user_without_a_right_sees_no_row_of_the_project(lab):
             assert conn.execute(f"SELECT * FROM {table}").fetchall() == [], table
         assert conn.execute("SELECT nora_pseudonym(p, 'REAL-123') FROM "
                             "(SELECT 1 AS p) x").fetchone() == (None,)
+        # the file-pattern matcher (it bypasses RLS to use its index) keeps the reader right
+        assert conn.execute("SELECT nora_file_studies(p, '%') FROM "
+                            "(SELECT 1 AS p) x").fetchall() == []
     with _raw(urls["rita"]) as conn:
         assert len(conn.execute("SELECT * FROM files").fetchall()) == 1
+        assert len(conn.execute("SELECT nora_file_studies(1, '%s1%')").fetchall()) == 1
         assert conn.execute("SELECT * FROM identities").fetchall() == []  # no identity right
         with pytest.raises(psycopg.Error, match="row-level security"):
             conn.execute("INSERT INTO study_tags (study, tag) SELECT id, 'x' FROM studies")
