@@ -201,11 +201,12 @@ class Lab:
         self.artifacts = artifacts
         self.console: list[str] = []
         self.external_requests: list[str] = []  # anything not served by our Lab (CDNs, ...)
-        self.responses: list[tuple[int, str]] = []  # (status, path) of our Lab's answers
+        self.responses: list[tuple[int, str]] = []  # (status, path) our Lab answered the page
 
     def open_notebook(self, name: str, viewport=(1300, 2400)):
         """Open ``name`` with a fresh kernel; wait until the kernel is idle."""
         self.server.delete_sessions()
+        self.responses = []  # this page's
         ctx = self.browser.new_context(viewport={"width": viewport[0], "height": viewport[1]},
                                        device_scale_factor=1)
         page = ctx.new_page()
